@@ -1,0 +1,191 @@
+//! Polling decisions: when to look at a job next, and when the wait is over.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::job::{Job, Phase};
+use crate::random::Random;
+use crate::retry::millis;
+use crate::state::{JobTracker, Verdict};
+use crate::timestamp::Timestamp;
+
+/// The polling schedule. Defaults from PEERS.md: 1 s, x1.5, cap 10 s, +-20 % jitter, never
+/// faster than 0.5 s, server hints honoured up to 60 s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PollPolicy {
+    /// The first interval.
+    #[serde(with = "millis")]
+    pub initial_interval: Duration,
+    /// Growth factor per poll.
+    pub factor: f64,
+    /// The longest interval.
+    #[serde(with = "millis")]
+    pub max_interval: Duration,
+    /// Jitter, as a fraction either way (0.2 = +-20 %).
+    pub jitter: f64,
+    /// The shortest interval, whatever jitter or a hint say.
+    #[serde(with = "millis")]
+    pub min_interval: Duration,
+    /// The longest server hint honoured (a longer one is cut to this).
+    #[serde(with = "millis")]
+    pub max_hint: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial_interval: Duration::from_secs(1),
+            factor: 1.5,
+            max_interval: Duration::from_secs(10),
+            jitter: 0.2,
+            min_interval: Duration::from_millis(500),
+            max_hint: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Default deadline of a wait: 30 minutes.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// What the wait does next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PollStep {
+    /// Poll again at this time.
+    PollAt(Timestamp),
+    /// The job completed.
+    Completed(Job),
+    /// The job failed: the caller raises `job_failed` with it.
+    Failed(Job),
+    /// The deadline passed: the caller raises `wait_timeout` with the last job seen.
+    DeadlineReached(Option<Job>),
+}
+
+/// What one observation changed, for progress events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    /// The verdict of the status seen.
+    pub verdict: Verdict,
+    /// What to do next.
+    pub step: PollStep,
+}
+
+/// Drives one wait: feed it each job seen (or each error), it says when to poll next.
+#[derive(Clone, Debug)]
+pub struct Poller {
+    policy: PollPolicy,
+    deadline: Option<Timestamp>,
+    interval: Duration,
+    tracker: JobTracker,
+    last_job: Option<Job>,
+    polls: u32,
+}
+
+impl Poller {
+    /// A wait that must end by `deadline` (`None` only when the caller asked for no limit).
+    pub fn new(policy: PollPolicy, deadline: Option<Timestamp>) -> Self {
+        let interval = policy.initial_interval;
+        Poller {
+            policy,
+            deadline,
+            interval,
+            tracker: JobTracker::new(),
+            last_job: None,
+            polls: 0,
+        }
+    }
+
+    /// The deadline.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        self.deadline
+    }
+
+    /// Observations so far.
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
+    /// The transitions seen so far.
+    pub fn tracker(&self) -> &JobTracker {
+        &self.tracker
+    }
+
+    /// The last job seen.
+    pub fn last_job(&self) -> Option<&Job> {
+        self.last_job.as_ref()
+    }
+
+    /// A job was read at `now`; `hint` is the response's Retry-After, when it had one.
+    pub fn on_job(
+        &mut self,
+        job: Job,
+        now: Timestamp,
+        hint: Option<Duration>,
+        random: &mut dyn Random,
+    ) -> Observed {
+        self.polls += 1;
+        let verdict = self.tracker.observe(
+            &job.status,
+            job.progress,
+            now,
+            job.request_id.as_deref(),
+        );
+        self.last_job = Some(job.clone());
+        // Judge by the tracker, not the raw read: an illegal read (completed -> processing
+        // from a stale replica) must not restart the wait.
+        let phase = self.tracker.current().map(|s| s.phase());
+        let step = match phase {
+            Some(Phase::Completed) if job.status.phase() == Phase::Completed => {
+                PollStep::Completed(job)
+            }
+            Some(Phase::Failed) if job.status.phase() == Phase::Failed => {
+                PollStep::Failed(job)
+            }
+            _ => {
+                let delay = self.next_delay(hint, random);
+                self.schedule(now, delay)
+            }
+        };
+        Observed { verdict, step }
+    }
+
+    /// A poll failed at `now`. Transient errors (rate limits, server and connection errors)
+    /// do not end the wait; any other error does and is returned.
+    pub fn on_error(
+        &mut self,
+        error: Error,
+        now: Timestamp,
+        random: &mut dyn Random,
+    ) -> Result<PollStep, Error> {
+        if !error.is_transient() {
+            return Err(error);
+        }
+        let delay = self.next_delay(error.retry_after, random);
+        Ok(self.schedule(now, delay))
+    }
+
+    fn next_delay(&mut self, hint: Option<Duration>, random: &mut dyn Random) -> Duration {
+        let policy = &self.policy;
+        let delay = match hint {
+            Some(hint) => hint.min(policy.max_hint),
+            None => {
+                let spread = policy.jitter * (2.0 * random.unit() - 1.0);
+                let jittered = self.interval.mul_f64((1.0 + spread).max(0.0));
+                self.interval = self.interval.mul_f64(policy.factor).min(policy.max_interval);
+                jittered
+            }
+        };
+        delay.max(policy.min_interval)
+    }
+
+    /// The next poll at `now + delay`, except that the deadline is never passed: if the delay
+    /// would cross it, the last poll happens at the deadline itself.
+    fn schedule(&self, now: Timestamp, delay: Duration) -> PollStep {
+        match self.deadline {
+            Some(deadline) if now >= deadline => PollStep::DeadlineReached(self.last_job.clone()),
+            Some(deadline) => PollStep::PollAt(now.plus(delay).min(deadline)),
+            None => PollStep::PollAt(now.plus(delay)),
+        }
+    }
+}
