@@ -1,1 +1,52 @@
-fn main() {}
+//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `ci`.
+
+mod ci;
+mod codegen;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  codegen           write the generated files (schema/, OpenAPI)
+  codegen --check   fail if a committed generated file is stale
+  ci                the one test command: formatting, lints, codegen --check, every test";
+
+/// The repository root (xtask lives one level below it).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the repository")
+        .to_path_buf()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["codegen"] => codegen::write(&repo_root()),
+        ["codegen", "--check"] => {
+            let problems = codegen::check(&repo_root());
+            if problems.is_empty() {
+                println!("generated files are up to date");
+                Ok(())
+            } else {
+                Err(format!(
+                    "{}\n\ngenerated files are stale: run `{}` and commit the result",
+                    problems.join("\n"),
+                    codegen::REGENERATE
+                ))
+            }
+        }
+        ["ci"] => ci::run(&repo_root()),
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

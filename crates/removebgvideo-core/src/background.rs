@@ -167,9 +167,7 @@ pub enum ColorValue {
     /// `#rrggbb`.
     Hex(#[schemars(regex(pattern = r"^#[0-9A-Fa-f]{6}$"))] String),
     /// Normalized RGB, three numbers in [0, 1].
-    Rgb(
-        #[schemars(length(min = 3, max = 3), inner(range(min = 0.0, max = 1.0)))] Vec<f64>,
-    ),
+    Rgb(#[schemars(length(min = 3, max = 3), inner(range(min = 0.0, max = 1.0)))] Vec<f64>),
 }
 
 impl ColorValue {
@@ -278,7 +276,11 @@ impl Background {
                 Some(ColorValue::Hex(preset.rgb().to_hex())),
                 None,
             ),
-            Background::Color(rgb) => (BackgroundType::Color, Some(ColorValue::Rgb(rgb.0.to_vec())), None),
+            Background::Color(rgb) => (
+                BackgroundType::Color,
+                Some(ColorValue::Rgb(rgb.0.to_vec())),
+                None,
+            ),
             Background::Image(url) => (BackgroundType::Image, None, Some(url.clone())),
         };
         NestedBackground {

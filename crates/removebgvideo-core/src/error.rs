@@ -296,7 +296,9 @@ impl Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("Error");
-        debug.field("code", &self.code.as_str()).field("message", &self.message);
+        debug
+            .field("code", &self.code.as_str())
+            .field("message", &self.message);
         if let Some(status) = self.status {
             debug.field("status", &status);
         }
@@ -310,7 +312,9 @@ impl fmt::Debug for Error {
             debug.field("problems", &self.problems);
         }
         if let Some(job) = &self.job {
-            debug.field("job_id", &job.id).field("job_status", &job.status.as_str());
+            debug
+                .field("job_id", &job.id)
+                .field("job_status", &job.status.as_str());
         }
         debug.finish()
     }

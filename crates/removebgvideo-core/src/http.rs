@@ -168,7 +168,11 @@ pub struct Header {
 
 impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = if self.sensitive { "[redacted]" } else { &self.value };
+        let value = if self.sensitive {
+            "[redacted]"
+        } else {
+            &self.value
+        };
         write!(f, "{}: {}", self.name, value)
     }
 }
@@ -229,7 +233,11 @@ impl fmt::Debug for HttpRequest {
 }
 
 /// Characters escaped in a path segment: everything but unreserved characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// Characters escaped in a query key or value.
 const QUERY: &AsciiSet = SEGMENT;
 
@@ -418,13 +426,19 @@ impl RequestBuilder {
 
     /// `GET /v1/jobs/{job_id}`.
     pub fn get_job(&self, job_id: &str) -> Result<HttpRequest, Error> {
-        Ok(self.request(Operation::GetJob, Self::job_path(Operation::GetJob, job_id)?))
+        Ok(self.request(
+            Operation::GetJob,
+            Self::job_path(Operation::GetJob, job_id)?,
+        ))
     }
 
     /// `GET /v1/jobs?limit=&offset=&status=`.
     pub fn list_jobs(&self, query: &ListJobsQuery) -> Result<HttpRequest, Error> {
         query.validate()?;
-        let mut request = self.request(Operation::ListJobs, Operation::ListJobs.path_template().into());
+        let mut request = self.request(
+            Operation::ListJobs,
+            Operation::ListJobs.path_template().into(),
+        );
         request.query = [
             query.limit.map(|v| ("limit", v.to_string())),
             query.offset.map(|v| ("offset", v.to_string())),
@@ -440,16 +454,30 @@ impl RequestBuilder {
     /// `GET /v1/usage/summary?days=`.
     pub fn usage_summary(&self, query: &UsageSummaryQuery) -> Result<HttpRequest, Error> {
         query.validate()?;
-        let mut request = self.request(Operation::UsageSummary, Operation::UsageSummary.path_template().into());
-        request.query = query.days.map(|d| ("days".to_owned(), d.to_string())).into_iter().collect();
+        let mut request = self.request(
+            Operation::UsageSummary,
+            Operation::UsageSummary.path_template().into(),
+        );
+        request.query = query
+            .days
+            .map(|d| ("days".to_owned(), d.to_string()))
+            .into_iter()
+            .collect();
         Ok(request)
     }
 
     /// `GET /v1/usage/events?limit=`.
     pub fn usage_events(&self, query: &UsageEventsQuery) -> Result<HttpRequest, Error> {
         query.validate()?;
-        let mut request = self.request(Operation::UsageEvents, Operation::UsageEvents.path_template().into());
-        request.query = query.limit.map(|l| ("limit".to_owned(), l.to_string())).into_iter().collect();
+        let mut request = self.request(
+            Operation::UsageEvents,
+            Operation::UsageEvents.path_template().into(),
+        );
+        request.query = query
+            .limit
+            .map(|l| ("limit".to_owned(), l.to_string()))
+            .into_iter()
+            .collect();
         Ok(request)
     }
 
@@ -493,7 +521,11 @@ impl Headers {
 
 impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Headers {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
-        Headers(iter.into_iter().map(|(n, v)| (n.into(), v.into())).collect())
+        Headers(
+            iter.into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -584,7 +616,10 @@ pub fn parse_error(status: u16, headers: &Headers, body: &[u8], now: Timestamp) 
             let message = if body.is_empty() {
                 format!("HTTP {status} with an empty body")
             } else {
-                format!("HTTP {status} with a body that is not the documented error JSON: {}", excerpt(body))
+                format!(
+                    "HTTP {status} with a body that is not the documented error JSON: {}",
+                    excerpt(body)
+                )
             };
             Error::new(code, message)
                 .with_status(status)
@@ -615,5 +650,6 @@ fn excerpt(body: &[u8]) -> String {
 /// Whether a response shows that the server honours Idempotency-Key: it echoes the key back
 /// (as Stripe does) or says it replayed a stored answer.
 pub fn honours_idempotency(headers: &Headers) -> bool {
-    headers.get(IDEMPOTENCY_KEY_HEADER).is_some() || headers.get(IDEMPOTENT_REPLAYED_HEADER).is_some()
+    headers.get(IDEMPOTENCY_KEY_HEADER).is_some()
+        || headers.get(IDEMPOTENT_REPLAYED_HEADER).is_some()
 }

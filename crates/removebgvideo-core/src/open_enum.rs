@@ -85,8 +85,7 @@ macro_rules! open_enum {
             }
 
             fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                let doc = [$(stringify!($meta)),*].join("\n");
-                let description = $crate::open_enum::doc_from_attrs(&doc);
+                let description = $crate::open_enum::doc_from_attrs(&[$(stringify!($meta)),*]);
                 schemars::json_schema!({
                     "type": "string",
                     "enum": [$( $wire, )+],
@@ -133,17 +132,51 @@ pub fn lenient_option<T: OpenEnum>(generator: &mut schemars::SchemaGenerator) ->
 
 /// Turns the stringified `doc = "..."` attributes captured by the macro into plain text.
 #[doc(hidden)]
-pub fn doc_from_attrs(attrs: &str) -> String {
+pub fn doc_from_attrs(attrs: &[&str]) -> String {
     attrs
-        .lines()
-        .filter_map(|line| {
-            let rest = line.trim().strip_prefix("doc")?.trim_start().strip_prefix('=')?;
+        .iter()
+        .filter_map(|attr| {
+            // stringify! may break the line after `=`, hence the trims.
+            let rest = attr
+                .trim()
+                .strip_prefix("doc")?
+                .trim_start()
+                .strip_prefix('=')?;
             let quoted = rest.trim();
-            serde_json::from_str::<String>(quoted).ok()
+            // `///` comments arrive as raw strings (r"...", r#"..."#); `#[doc = "..."]` as normal.
+            match quoted.strip_prefix('r') {
+                Some(raw) => {
+                    let hashes = raw.len() - raw.trim_start_matches('#').len();
+                    let inner = &raw[hashes..raw.len() - hashes];
+                    inner
+                        .strip_prefix('"')?
+                        .strip_suffix('"')
+                        .map(str::to_owned)
+                }
+                None => serde_json::from_str::<String>(quoted).ok(),
+            }
         })
         .map(|line| line.trim().to_owned())
         .collect::<Vec<_>>()
         .join(" ")
         .trim()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doc_from_attrs;
+
+    #[test]
+    fn doc_attributes_become_one_description() {
+        let attrs = [
+            "doc =\nr\" The model.\"",
+            "doc = r#\" Says \"hi\".\"#",
+            "doc = \"plain \\\"q\\\"\"",
+        ];
+        assert_eq!(
+            doc_from_attrs(&attrs),
+            "The model. Says \"hi\". plain \"q\""
+        );
+    }
 }

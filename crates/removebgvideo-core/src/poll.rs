@@ -125,12 +125,9 @@ impl Poller {
         random: &mut dyn Random,
     ) -> Observed {
         self.polls += 1;
-        let verdict = self.tracker.observe(
-            &job.status,
-            job.progress,
-            now,
-            job.request_id.as_deref(),
-        );
+        let verdict =
+            self.tracker
+                .observe(&job.status, job.progress, now, job.request_id.as_deref());
         self.last_job = Some(job.clone());
         // Judge by the tracker, not the raw read: an illegal read (completed -> processing
         // from a stale replica) must not restart the wait.
@@ -139,9 +136,7 @@ impl Poller {
             Some(Phase::Completed) if job.status.phase() == Phase::Completed => {
                 PollStep::Completed(job)
             }
-            Some(Phase::Failed) if job.status.phase() == Phase::Failed => {
-                PollStep::Failed(job)
-            }
+            Some(Phase::Failed) if job.status.phase() == Phase::Failed => PollStep::Failed(job),
             _ => {
                 let delay = self.next_delay(hint, random);
                 self.schedule(now, delay)
@@ -172,7 +167,10 @@ impl Poller {
             None => {
                 let spread = policy.jitter * (2.0 * random.unit() - 1.0);
                 let jittered = self.interval.mul_f64((1.0 + spread).max(0.0));
-                self.interval = self.interval.mul_f64(policy.factor).min(policy.max_interval);
+                self.interval = self
+                    .interval
+                    .mul_f64(policy.factor)
+                    .min(policy.max_interval);
                 jittered
             }
         };

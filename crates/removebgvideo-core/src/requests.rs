@@ -118,13 +118,20 @@ impl Validate for CreateJobRequest {
             self.background.as_ref(),
         );
         // Absent fields mean the defaults: a transparent background.
-        let transparent = self.bg_type.as_ref().is_none_or(|t| *t == BackgroundType::Transparent)
+        let transparent = self
+            .bg_type
+            .as_ref()
+            .is_none_or(|t| *t == BackgroundType::Transparent)
             && self
                 .background
                 .as_ref()
                 .is_none_or(|b| b.kind == BackgroundType::Transparent);
         check_alpha(&mut c, self.output_format.as_ref(), transparent);
-        check_prompt(&mut c, self.text_prompt.as_deref(), Some(self.model.clone().unwrap_or(Model::Original)));
+        check_prompt(
+            &mut c,
+            self.text_prompt.as_deref(),
+            Some(self.model.clone().unwrap_or(Model::Original)),
+        );
         if let Some(url) = &self.webhook_url {
             c.http_url("/webhook_url", url);
         }
@@ -212,7 +219,9 @@ impl Validate for StartJobRequest {
             c.error(
                 "/preview_duration",
                 ProblemCode::OutOfRange,
-                format!("must be above 0 and at most {PREVIEW_MAX_SECONDS} seconds (got {seconds})"),
+                format!(
+                    "must be above 0 and at most {PREVIEW_MAX_SECONDS} seconds (got {seconds})"
+                ),
             );
         }
         if let Some(url) = &self.webhook_url {
@@ -244,7 +253,12 @@ impl Validate for ListJobsQuery {
             c.range("/limit", limit, 1, 100);
         }
         if let Some(status) = &self.status {
-            c.known("/status", status, status.is_known(), JobStatus::known_values());
+            c.known(
+                "/status",
+                status,
+                status.is_known(),
+                JobStatus::known_values(),
+            );
         }
         c.finish()
     }
@@ -343,12 +357,19 @@ impl Validate for UploadFile {
             );
         }
         if self.size == 0 {
-            c.error("/size", ProblemCode::EmptyFile, "must be above 0: the file is empty");
+            c.error(
+                "/size",
+                ProblemCode::EmptyFile,
+                "must be above 0: the file is empty",
+            );
         } else if self.size > MAX_UPLOAD_BYTES {
             c.error(
                 "/size",
                 ProblemCode::FileTooLarge,
-                format!("must be at most {MAX_UPLOAD_BYTES} bytes (500 MB) (got {})", self.size),
+                format!(
+                    "must be at most {MAX_UPLOAD_BYTES} bytes (500 MB) (got {})",
+                    self.size
+                ),
             );
         }
         c.finish()
@@ -359,11 +380,23 @@ impl Validate for UploadFile {
 pub fn validate_job_id(job_id: &str) -> Result<(), Error> {
     let mut c = Checker::default();
     if job_id.trim().is_empty() {
-        c.error("/job_id", ProblemCode::InvalidJobId, "must not be empty or only whitespace");
+        c.error(
+            "/job_id",
+            ProblemCode::InvalidJobId,
+            "must not be empty or only whitespace",
+        );
     } else if job_id.chars().any(char::is_control) {
-        c.error("/job_id", ProblemCode::InvalidJobId, "must not contain control characters");
+        c.error(
+            "/job_id",
+            ProblemCode::InvalidJobId,
+            "must not contain control characters",
+        );
     } else if job_id != job_id.trim() {
-        c.error("/job_id", ProblemCode::InvalidJobId, "must not start or end with whitespace");
+        c.error(
+            "/job_id",
+            ProblemCode::InvalidJobId,
+            "must not start or end with whitespace",
+        );
     }
     crate::validate::into_result(c.finish()).map(|_| ())
 }
@@ -373,7 +406,12 @@ fn check_options(c: &mut Checker, model: Option<&Model>, format: Option<&OutputF
         c.known("/model", model, model.is_known(), Model::known_values());
     }
     if let Some(format) = format {
-        c.known("/output_format", format, format.is_known(), OutputFormat::known_values());
+        c.known(
+            "/output_format",
+            format,
+            format.is_known(),
+            OutputFormat::known_values(),
+        );
     }
 }
 
@@ -408,7 +446,8 @@ fn effective_background(
     bg_image_url: Option<&str>,
     nested: Option<&NestedBackground>,
 ) -> Option<Background> {
-    Background::from_flat(bg_type, bg_color, bg_image_url).or_else(|| nested.and_then(Background::from_nested))
+    Background::from_flat(bg_type, bg_color, bg_image_url)
+        .or_else(|| nested.and_then(Background::from_nested))
 }
 
 fn check_background(
@@ -418,10 +457,18 @@ fn check_background(
     bg_image_url: Option<&str>,
     nested: Option<&NestedBackground>,
 ) {
-    let wants_colour = matches!(bg_type, Some(BackgroundType::Custom | BackgroundType::Color));
+    let wants_colour = matches!(
+        bg_type,
+        Some(BackgroundType::Custom | BackgroundType::Color)
+    );
     let wants_image = bg_type == Some(&BackgroundType::Image);
     if let Some(kind) = bg_type {
-        c.known("/bg_type", kind, kind.is_known(), BackgroundType::known_values());
+        c.known(
+            "/bg_type",
+            kind,
+            kind.is_known(),
+            BackgroundType::known_values(),
+        );
     }
     match bg_color {
         Some(channels) if wants_colour => c.rgb_list("/bg_color", channels),
@@ -439,7 +486,11 @@ fn check_background(
     }
     match bg_image_url {
         Some(url) if wants_image => c.http_url("/bg_image_url", url),
-        Some(_) => c.error("/bg_image_url", ProblemCode::NotApplicable, "is only used with bg_type image"),
+        Some(_) => c.error(
+            "/bg_image_url",
+            ProblemCode::NotApplicable,
+            "is only used with bg_type image",
+        ),
         None if wants_image => c.error(
             "/bg_image_url",
             ProblemCode::Required,
@@ -470,7 +521,10 @@ fn check_nested(c: &mut Checker, nested: &NestedBackground) {
         c.error(
             "/background/type",
             ProblemCode::UnknownValue,
-            format!("must be one of transparent, color, image (got {:?})", kind.as_str()),
+            format!(
+                "must be one of transparent, color, image (got {:?})",
+                kind.as_str()
+            ),
         );
     }
     let is_colour = *kind == BackgroundType::Color;

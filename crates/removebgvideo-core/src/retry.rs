@@ -242,7 +242,14 @@ pub fn decide(
             if replay == Replay::Unsafe {
                 return give_up(GiveUp::OutcomeUnknown);
             }
-            (RetryReason::NoAnswer { timed_out: *timed_out }, None, false, *timed_out)
+            (
+                RetryReason::NoAnswer {
+                    timed_out: *timed_out,
+                },
+                None,
+                false,
+                *timed_out,
+            )
         }
     };
     if retries_done >= policy.max_retries {

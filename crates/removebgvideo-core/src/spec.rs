@@ -128,9 +128,27 @@ fn operation_doc(operation: Operation) -> OperationDoc {
             &[400, 401, 402, 404, 409, 429, 500],
         ),
         Operation::GetJob => doc("Read a job.", None, None, "Job", &[401, 404, 429, 500]),
-        Operation::ListJobs => doc("List the key's jobs, newest first.", None, Some("ListJobsQuery"), "JobList", &[400, 401, 429, 500]),
-        Operation::UsageSummary => doc("Usage totals over the last `days` days.", None, Some("UsageSummaryQuery"), "UsageSummary", &[400, 401, 429, 500]),
-        Operation::UsageEvents => doc("Recent usage events.", None, Some("UsageEventsQuery"), "UsageEvents", &[400, 401, 429, 500]),
+        Operation::ListJobs => doc(
+            "List the key's jobs, newest first.",
+            None,
+            Some("ListJobsQuery"),
+            "JobList",
+            &[400, 401, 429, 500],
+        ),
+        Operation::UsageSummary => doc(
+            "Usage totals over the last `days` days.",
+            None,
+            Some("UsageSummaryQuery"),
+            "UsageSummary",
+            &[400, 401, 429, 500],
+        ),
+        Operation::UsageEvents => doc(
+            "Recent usage events.",
+            None,
+            Some("UsageEventsQuery"),
+            "UsageEvents",
+            &[400, 401, 429, 500],
+        ),
         Operation::LegacyDownload => doc(
             "Legacy: the download URL of a completed job (400 \"Job not completed\" before).",
             None,
@@ -215,7 +233,10 @@ pub fn openapi() -> Value {
                     "content": { "application/json": { "schema": schema_ref(doc.response) } } }),
         );
         for status in doc.errors {
-            responses.insert(status.to_string(), json!({ "$ref": format!("#/components/responses/Error{status}") }));
+            responses.insert(
+                status.to_string(),
+                json!({ "$ref": format!("#/components/responses/Error{status}") }),
+            );
         }
         op.insert("responses".into(), Value::Object(responses));
         if !operation.needs_api_key() {
@@ -227,15 +248,33 @@ pub fn openapi() -> Value {
         path[operation.method().as_str().to_ascii_lowercase()] = Value::Object(op);
     }
     let error_statuses = [
-        (400, "Invalid request (`invalid_request`), or legacy download of an unfinished job."),
-        (401, "Missing or invalid API key (`missing_api_key`, `invalid_api_key`)."),
-        (402, "Not enough credits (`insufficient_credits`); never retried."),
-        (404, "No such job for this key (another key's job is 404 too)."),
-        (409, "Idempotency-Key reused with a different body (`idempotency_conflict`)."),
+        (
+            400,
+            "Invalid request (`invalid_request`), or legacy download of an unfinished job.",
+        ),
+        (
+            401,
+            "Missing or invalid API key (`missing_api_key`, `invalid_api_key`).",
+        ),
+        (
+            402,
+            "Not enough credits (`insufficient_credits`); never retried.",
+        ),
+        (
+            404,
+            "No such job for this key (another key's job is 404 too).",
+        ),
+        (
+            409,
+            "Idempotency-Key reused with a different body (`idempotency_conflict`).",
+        ),
         (413, "Upload larger than 500 MB."),
         (415, "Upload of an unsupported MIME type."),
         (429, "Rate limited (`rate_limited`); honour Retry-After."),
-        (500, "Server error (`internal_error`, `timeout`); retried with backoff."),
+        (
+            500,
+            "Server error (`internal_error`, `timeout`); retried with backoff.",
+        ),
     ];
     let mut error_responses = Map::new();
     for (status, description) in error_statuses {

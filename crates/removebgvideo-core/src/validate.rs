@@ -212,14 +212,21 @@ impl Checker {
     /// An absolute http(s) URL with a host.
     pub(crate) fn http_url(&mut self, path: &str, value: &str) {
         if value.trim().is_empty() {
-            return self.error(path, ProblemCode::Required, "is required and must not be blank");
+            return self.error(
+                path,
+                ProblemCode::Required,
+                "is required and must not be blank",
+            );
         }
         match url::Url::parse(value) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
             Ok(url) => self.error(
                 path,
                 ProblemCode::InvalidUrl,
-                format!("must be an http or https URL (got scheme {:?})", url.scheme()),
+                format!(
+                    "must be an http or https URL (got scheme {:?})",
+                    url.scheme()
+                ),
             ),
             Err(err) => self.error(
                 path,
@@ -241,7 +248,11 @@ impl Checker {
             self.error(
                 path,
                 ProblemCode::UnknownValue,
-                format!("must be one of {} (got {:?})", known.join(", "), value.to_string()),
+                format!(
+                    "must be one of {} (got {:?})",
+                    known.join(", "),
+                    value.to_string()
+                ),
             );
         }
     }
@@ -266,7 +277,11 @@ impl Checker {
     /// Text that must contain something other than whitespace.
     pub(crate) fn not_blank(&mut self, path: &str, value: &str) {
         if value.trim().is_empty() {
-            self.error(path, ProblemCode::Blank, "must not be empty or only whitespace");
+            self.error(
+                path,
+                ProblemCode::Blank,
+                "must not be empty or only whitespace",
+            );
         }
     }
 
@@ -276,7 +291,10 @@ impl Checker {
             return self.error(
                 path,
                 ProblemCode::WrongLength,
-                format!("must have exactly 3 numbers, red, green and blue (got {})", channels.len()),
+                format!(
+                    "must have exactly 3 numbers, red, green and blue (got {})",
+                    channels.len()
+                ),
             );
         }
         for (i, channel) in channels.iter().enumerate() {

@@ -63,7 +63,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 fn mac(secret: &str, timestamp: &str, body: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -72,7 +73,10 @@ fn mac(secret: &str, timestamp: &str, body: &[u8]) -> HmacSha256 {
 
 /// The `X-Webhook-Signature` value for a body signed at `timestamp`.
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(mac(secret, timestamp, body).finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+    )
 }
 
 /// A signing time as the header writes it (RFC 3339, UTC, whole seconds).
@@ -80,7 +84,10 @@ pub fn format_timestamp(at: Timestamp) -> String {
     let secs = (at.unix_millis() / 1000) as i64;
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| secs.to_string())
 }
 
@@ -129,7 +136,8 @@ pub fn verify(
         .trim()
         .strip_prefix("sha256=")
         .and_then(|h| hex::decode(h).ok());
-    let valid = expected.is_some_and(|bytes| mac(secret, &timestamp, body).verify_slice(&bytes).is_ok());
+    let valid =
+        expected.is_some_and(|bytes| mac(secret, &timestamp, body).verify_slice(&bytes).is_ok());
     if !valid {
         return Err(Error::new(
             ErrorCode::WebhookInvalidSignature,
