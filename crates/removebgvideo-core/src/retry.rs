@@ -137,8 +137,8 @@ pub enum GiveUp {
 pub enum RetryDecision {
     /// Try again after `delay`.
     Retry {
-        /// How long to wait first, in milliseconds.
-        #[serde(with = "millis")]
+        /// How long to wait first.
+        #[serde(rename = "delay_ms", with = "millis")]
         delay: Duration,
         /// Why.
         reason: RetryReason,
@@ -178,6 +178,13 @@ impl RetryBudget {
             timeout_cost,
             success_refund,
         }
+    }
+
+    /// The same bucket holding `tokens` (at most its capacity): a client restored from settings,
+    /// or a test starting from a given level.
+    pub fn with_tokens(mut self, tokens: u32) -> Self {
+        self.tokens = tokens.min(self.capacity);
+        self
     }
 
     /// Tokens left.
