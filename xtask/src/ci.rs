@@ -44,6 +44,11 @@ const STEPS: &[Step] = &[
         ],
     },
     Step {
+        name: "sans-IO core",
+        program: "cargo",
+        args: &["run", "--quiet", "--package", "xtask", "--", "sans-io"],
+    },
+    Step {
         name: "Rust tests",
         program: "cargo",
         args: &["test", "--workspace", "--all-targets"],

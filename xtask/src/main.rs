@@ -1,7 +1,8 @@
-//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `ci`.
+//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `sans-io`, `ci`.
 
 mod ci;
 mod codegen;
+mod sans_io;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   codegen           write the generated files (schema/, OpenAPI)
   codegen --check   fail if a committed generated file is stale
-  ci                the one test command: formatting, lints, codegen --check, every test";
+  sans-io           fail if removebgvideo-core gains an I/O dependency or call
+  ci                the one test command: formatting, lints, codegen --check, sans-io, every test";
 
 /// The repository root (xtask lives one level below it).
 pub fn repo_root() -> PathBuf {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
             }
         }
         ["ci"] => ci::run(&repo_root()),
+        ["sans-io"] => sans_io::check(&repo_root()),
         _ => Err(USAGE.to_owned()),
     };
     match result {

@@ -85,7 +85,16 @@ macro_rules! open_enum {
             }
 
             fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                let description = $crate::open_enum::doc_from_attrs(&[$(stringify!($meta)),*]);
+                // Per-value docs go into the description, so the schema documents each value
+                // and editing any of them is caught by the drift check.
+                let values: Vec<String> = [$(
+                    format!("`{}`: {}", $wire, $crate::open_enum::doc_from_attrs(&[$(stringify!($vmeta)),*])),
+                )+].into();
+                let description = format!(
+                    "{} Values: {}",
+                    $crate::open_enum::doc_from_attrs(&[$(stringify!($meta)),*]),
+                    values.join(" ")
+                );
                 schemars::json_schema!({
                     "type": "string",
                     "enum": [$( $wire, )+],
