@@ -1,0 +1,74 @@
+//! `removebgvideo-sandbox [--port N] [--speed X] [--config FILE]`: serves the sandbox until
+//! interrupted. (The CLI's `removebgvideo sandbox` will take over this job.)
+
+use std::process::ExitCode;
+
+use removebgvideo_sandbox::{Sandbox, SandboxConfig};
+
+const USAGE: &str = "usage: removebgvideo-sandbox [--port N] [--speed X] [--config FILE]";
+
+fn parse_args() -> Result<SandboxConfig, String> {
+    let mut args = std::env::args().skip(1);
+    let mut config = SandboxConfig::default();
+    let mut port = None;
+    let mut speed = None;
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--port" => {
+                port = Some(
+                    value("--port")?
+                        .parse::<u16>()
+                        .map_err(|e| format!("--port: {e}"))?,
+                )
+            }
+            "--speed" => {
+                speed = Some(
+                    value("--speed")?
+                        .parse::<f64>()
+                        .map_err(|e| format!("--speed: {e}"))?,
+                )
+            }
+            "--config" => {
+                config = SandboxConfig::from_json_file(std::path::Path::new(&value("--config")?))?
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    config.port = port.unwrap_or(config.port);
+    config.speed = speed.unwrap_or(config.speed);
+    config.log_to_stderr = true;
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let config = match parse_args() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let sandbox = match Sandbox::start(config) {
+        Ok(sandbox) => sandbox,
+        Err(error) => {
+            eprintln!("cannot start the sandbox: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("RemoveBGVideo sandbox at {}", sandbox.base_url());
+    println!(
+        "demo key: {}  (no credits: {}, rate limited: {})",
+        sandbox.demo_key(),
+        sandbox.no_credits_key(),
+        sandbox.rate_limited_key()
+    );
+    println!("webhook secret: {}", sandbox.webhook_secret());
+    loop {
+        std::thread::park();
+    }
+}

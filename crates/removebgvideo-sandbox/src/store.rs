@@ -1,0 +1,650 @@
+//! The sandbox's state (the store): accounts, uploads, jobs and usage, advanced lazily to `now`.
+//!
+//! Pure logic: every method takes the virtual `now`, so the HTTP layer stays thin and the
+//! lifecycle is computed, not simulated by timers (timers only trigger webhook deliveries).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use removebgvideo_core::{
+    Background, CreateJobRequest, ErrorCode, Job, JobAccepted, JobList, JobStatus, ListJobsQuery,
+    Model, OutputFormat, Problem, StartJobRequest, Timestamp, UsageEvent, UsageSummary,
+    WebhookEventType, estimate_credits, webhook,
+};
+use serde_json::{Value, json};
+
+use crate::config::{KeyConfig, SandboxConfig};
+use crate::lifecycle::{Run, RunOutcome, Scenario, hints_from_url, processing_time};
+use crate::ratelimit::TokenBucket;
+
+/// An error answer: HTTP status, code, message and the problems of a rejected request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable code.
+    pub code: ErrorCode,
+    /// A sentence.
+    pub message: String,
+    /// Each problem with the request.
+    pub problems: Vec<Problem>,
+}
+
+impl Failure {
+    /// An error answer without problems.
+    pub fn new(status: u16, code: ErrorCode, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            code,
+            message: message.into(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// 404 for a job this key cannot see.
+    pub fn job_not_found(id: &str) -> Self {
+        Failure::new(
+            404,
+            ErrorCode::NotFound,
+            format!("No job {id:?} for this API key"),
+        )
+    }
+
+    /// 400 `invalid_request` from a core validation error.
+    pub fn from_validation(error: removebgvideo_core::Error) -> Self {
+        Failure {
+            status: 400,
+            code: ErrorCode::InvalidRequest,
+            message: error.message,
+            problems: error.problems,
+        }
+    }
+
+    /// The JSON error body (the transport adds `request_id`).
+    pub fn body(&self) -> Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if !self.problems.is_empty() {
+            error["problems"] = json!(self.problems);
+        }
+        json!({ "error": error })
+    }
+}
+
+/// An account: one API key, its credits and its rate limit.
+#[derive(Debug)]
+pub struct Account {
+    /// Credits left.
+    pub credits: f64,
+    /// The rate limit.
+    pub bucket: TokenBucket,
+}
+
+/// A stored upload.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// The key that uploaded it.
+    pub key: String,
+    /// The file on disk.
+    pub path: std::path::PathBuf,
+    /// Its name.
+    pub filename: String,
+    /// Its MIME type.
+    pub content_type: String,
+    /// The duration read from its MP4 header, when parseable.
+    pub duration_secs: Option<f64>,
+}
+
+/// A time-bound link to a job's output.
+#[derive(Clone, Debug)]
+pub struct OutputLink {
+    /// The secret part of the URL.
+    pub token: String,
+    /// Real time after which the link answers 403.
+    pub expires: Instant,
+}
+
+/// A webhook event waiting to be delivered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// The job.
+    pub job_id: String,
+    /// The target.
+    pub url: String,
+    /// The event.
+    pub event: WebhookEventType,
+    /// The body: `{"event", "data": job}`.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct JobRecord {
+    id: String,
+    key: String,
+    created_at: Timestamp,
+    request: CreateJobRequest,
+    model: Model,
+    output_format: OutputFormat,
+    duration_secs: f64,
+    scenario: Scenario,
+    runs: u32,
+    run: Option<Run>,
+    /// The status last materialized, to see transitions.
+    status: JobStatus,
+    progress: f64,
+    error: Option<String>,
+    reserved_credits: f64,
+    credits_used: f64,
+    billing_status: Option<&'static str>,
+    webhook_url: Option<String>,
+    webhook_events: BTreeMap<String, Value>,
+    output: Option<OutputLink>,
+}
+
+/// The whole state behind one mutex.
+#[derive(Debug)]
+pub struct Store {
+    config: SandboxConfig,
+    accounts: HashMap<String, Account>,
+    uploads: HashMap<String, Upload>,
+    jobs: HashMap<String, JobRecord>,
+    /// Job ids per key, oldest first.
+    jobs_by_key: HashMap<String, Vec<String>>,
+    /// Jobs whose run has not ended: the only ones `materialize` looks at.
+    active: HashSet<String>,
+    /// Output tokens to job ids.
+    outputs: HashMap<String, String>,
+    events: HashMap<String, Vec<UsageEvent>>,
+    next_id: u64,
+}
+
+impl Store {
+    /// The initial state for a configuration.
+    pub fn new(config: &SandboxConfig, now: Instant) -> Self {
+        let accounts = config
+            .all_keys()
+            .into_iter()
+            .map(
+                |KeyConfig {
+                     key,
+                     credits,
+                     rate_per_second,
+                     burst,
+                 }| {
+                    (
+                        key,
+                        Account {
+                            credits,
+                            bucket: TokenBucket::new(burst, rate_per_second, now),
+                        },
+                    )
+                },
+            )
+            .collect();
+        Store {
+            config: config.clone(),
+            accounts,
+            uploads: HashMap::new(),
+            jobs: HashMap::new(),
+            jobs_by_key: HashMap::new(),
+            active: HashSet::new(),
+            outputs: HashMap::new(),
+            events: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        let id = format!("{prefix}_{:06}{:04x}", self.next_id, fastrand::u16(..));
+        self.next_id += 1;
+        id
+    }
+
+    /// The account of a key, if it exists.
+    pub fn account_mut(&mut self, key: &str) -> Option<&mut Account> {
+        self.accounts.get_mut(key)
+    }
+
+    /// Records an upload and returns its id.
+    pub fn add_upload(&mut self, upload: Upload) -> String {
+        let id = self.next_id("vid");
+        self.uploads.insert(id.clone(), upload);
+        id
+    }
+
+    /// A stored upload.
+    pub fn upload(&self, id: &str) -> Option<&Upload> {
+        self.uploads.get(id)
+    }
+
+    fn usage_event(&mut self, key: &str, event: &str, job_id: &str, credits: f64, now: Timestamp) {
+        let id = self.next_id("evt");
+        self.events
+            .entry(key.to_owned())
+            .or_default()
+            .push(UsageEvent {
+                id: Some(id),
+                event: Some(event.to_owned()),
+                job_id: Some(job_id.to_owned()),
+                credits: Some(credits),
+                created_at: Some(webhook::format_timestamp(now)),
+            });
+    }
+
+    /// `POST /v1/jobs` (already validated). `upload_duration` is the duration of the video
+    /// when it is one of the sandbox's own uploads.
+    pub fn create_job(
+        &mut self,
+        key: &str,
+        request: CreateJobRequest,
+        upload_duration: Option<f64>,
+        now: Timestamp,
+    ) -> Result<(JobAccepted, Option<Run>), Failure> {
+        let hints = hints_from_url(&request.video_url);
+        let duration_secs = hints
+            .duration_secs
+            .or(upload_duration)
+            .unwrap_or(self.config.default_duration_secs);
+        let id = self.next_id("job");
+        let model = request.model.clone().unwrap_or(Model::Original);
+        let record = JobRecord {
+            id: id.clone(),
+            key: key.to_owned(),
+            created_at: now,
+            model,
+            output_format: request.output_format.clone().unwrap_or(OutputFormat::Webm),
+            duration_secs,
+            scenario: hints.scenario,
+            runs: 0,
+            run: None,
+            status: JobStatus::Created,
+            progress: 0.0,
+            error: None,
+            reserved_credits: 0.0,
+            credits_used: 0.0,
+            billing_status: None,
+            webhook_url: request.webhook_url.clone(),
+            webhook_events: BTreeMap::new(),
+            output: None,
+            request,
+        };
+        let auto_start = record.request.auto_start.unwrap_or(true);
+        self.jobs.insert(id.clone(), record);
+        let run = if auto_start {
+            match self.begin_run(&id, now) {
+                Ok(run) => Some(run),
+                Err(failure) => {
+                    // A job that cannot be paid for is not created at all.
+                    self.jobs.remove(&id);
+                    return Err(failure);
+                }
+            }
+        } else {
+            None
+        };
+        self.jobs_by_key
+            .entry(key.to_owned())
+            .or_default()
+            .push(id.clone());
+        self.usage_event(key, "job.created", &id, 0.0, now);
+        let status = self.jobs[&id].status.clone();
+        let message = if auto_start {
+            "Job created and started"
+        } else {
+            "Job created"
+        };
+        Ok((
+            JobAccepted {
+                success: true,
+                id,
+                status,
+                message: Some(message.into()),
+                request_id: None,
+            },
+            run,
+        ))
+    }
+
+    /// Reserves credits and starts a run; the caller has checked the state allows it.
+    fn begin_run(&mut self, id: &str, now: Timestamp) -> Result<Run, Failure> {
+        let job = &self.jobs[id];
+        let cost = estimate_credits(&job.model, job.duration_secs).unwrap_or(0) as f64;
+        let key = job.key.clone();
+        let account = self
+            .accounts
+            .get_mut(&key)
+            .expect("jobs belong to existing keys");
+        if account.credits < cost {
+            return Err(Failure::new(
+                402,
+                ErrorCode::InsufficientCredits,
+                format!(
+                    "This job needs {cost} credits and the key has {}",
+                    account.credits
+                ),
+            ));
+        }
+        account.credits -= cost;
+        let job = self.jobs.get_mut(id).expect("checked above");
+        let run = Run {
+            started_at: now,
+            processing: processing_time(&job.model, job.duration_secs, &job.scenario),
+            outcome: Run::outcome_for(&job.scenario, job.runs),
+        };
+        job.runs += 1;
+        job.run = Some(run.clone());
+        job.status = JobStatus::Pending;
+        job.progress = 0.0;
+        job.error = None;
+        job.reserved_credits = cost;
+        job.billing_status = Some("reserved");
+        job.output = None;
+        self.active.insert(id.to_owned());
+        Ok(run)
+    }
+
+    fn job_of(&self, key: &str, id: &str) -> Result<&JobRecord, Failure> {
+        self.jobs
+            .get(id)
+            .filter(|j| j.key == key)
+            .ok_or_else(|| Failure::job_not_found(id))
+    }
+
+    /// `POST /v1/jobs/{id}/start` (already validated): a draft starts, a failed job restarts.
+    pub fn start_job(
+        &mut self,
+        key: &str,
+        id: &str,
+        request: StartJobRequest,
+        now: Timestamp,
+    ) -> Result<(JobAccepted, Run), Failure> {
+        let job = self.job_of(key, id)?;
+        if !matches!(job.status, JobStatus::Created | JobStatus::Failed) {
+            return Err(Failure::new(
+                400,
+                ErrorCode::InvalidRequest,
+                format!(
+                    "Job is {}: only a created (draft) or failed job can be started",
+                    job.status
+                ),
+            ));
+        }
+        let job = self.jobs.get_mut(id).expect("checked above");
+        if let Some(model) = request.model.clone() {
+            job.model = model;
+        }
+        if let Some(format) = request.output_format.clone() {
+            job.output_format = format;
+        }
+        if let Some(url) = request.webhook_url.clone() {
+            job.webhook_url = Some(url);
+        }
+        if let Some(prompt) = request.text_prompt.clone() {
+            job.request.text_prompt = Some(prompt);
+        }
+        let run = self.begin_run(id, now)?;
+        let accepted = JobAccepted {
+            success: true,
+            id: id.to_owned(),
+            status: JobStatus::Processing,
+            message: Some("Job started".into()),
+            request_id: None,
+        };
+        Ok((accepted, run))
+    }
+
+    /// Advances every active job to `now`: statuses, billing, and the webhooks they trigger.
+    pub fn materialize(&mut self, now: Timestamp) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        let active: Vec<String> = self.active.iter().cloned().collect();
+        for id in active {
+            let job = self.jobs.get_mut(&id).expect("active jobs exist");
+            let run = job.run.clone().expect("active jobs have a run");
+            let (status, progress) = run.status_at(now);
+            let before = job.status.clone();
+            job.progress = progress;
+            if status == before {
+                continue;
+            }
+            let mut events = Vec::new();
+            if before == JobStatus::Pending && status != JobStatus::Pending {
+                events.push(WebhookEventType::JobStarted);
+            }
+            job.status = status.clone();
+            let mut usage = None;
+            match (&status, &run.outcome) {
+                (JobStatus::Completed, _) => {
+                    job.credits_used = job.reserved_credits;
+                    job.billing_status = Some("charged");
+                    usage = Some(("job.charged", job.reserved_credits));
+                    events.push(WebhookEventType::JobCompleted);
+                }
+                (JobStatus::Failed, RunOutcome::Fail(message)) => {
+                    job.error = Some(message.clone());
+                    job.billing_status = Some("refunded");
+                    usage = Some(("job.refunded", -job.reserved_credits));
+                    events.push(WebhookEventType::JobFailed);
+                }
+                _ => {}
+            }
+            let (key, webhook_url) = (job.key.clone(), job.webhook_url.clone());
+            if status.is_terminal() {
+                self.active.remove(&id);
+            }
+            if let Some((event, credits)) = usage {
+                // A refund (negative usage) gives the reserved credits back.
+                if credits < 0.0
+                    && let Some(account) = self.accounts.get_mut(&key)
+                {
+                    account.credits -= credits;
+                }
+                self.usage_event(&key, event, &id, credits, now);
+            }
+            if let Some(url) = webhook_url {
+                for event in events {
+                    let job = self.jobs.get_mut(&id).expect("still there");
+                    job.webhook_events.insert(
+                        event.as_str().to_owned(),
+                        json!({ "status": "pending", "attempts": 0 }),
+                    );
+                    let data = self.view(&id, None);
+                    let body =
+                        serde_json::to_vec(&json!({ "event": event, "data": data })).expect("JSON");
+                    deliveries.push(Delivery {
+                        job_id: id.clone(),
+                        url: url.clone(),
+                        event,
+                        body,
+                    });
+                }
+            }
+        }
+        deliveries
+    }
+
+    /// Records the outcome of a webhook delivery on the job.
+    pub fn record_delivery(&mut self, job_id: &str, event: &WebhookEventType, state: Value) {
+        if let Some(job) = self.jobs.get_mut(job_id) {
+            job.webhook_events.insert(event.as_str().to_owned(), state);
+        }
+    }
+
+    /// The job as the API shows it; `output` gives the output URL to show, if any.
+    fn view(&self, id: &str, output_url: Option<String>) -> Job {
+        let job = &self.jobs[id];
+        let mut view = Job::new(&job.id, job.status.clone());
+        view.progress = Some(job.progress);
+        view.output_url = output_url;
+        view.error = job.error.clone();
+        view.created_at = Some(webhook::format_timestamp(job.created_at));
+        view.duration_seconds = Some(job.duration_secs);
+        view.billing_status = job.billing_status.map(str::to_owned);
+        view.webhook_url = job.webhook_url.clone();
+        view.webhook_events = (!job.webhook_events.is_empty())
+            .then(|| serde_json::to_value(&job.webhook_events).expect("JSON"));
+        view.model = Some(job.model.clone());
+        view.output_format = Some(job.output_format.clone());
+        view.credits_used = Some(job.credits_used);
+        view
+    }
+
+    /// A fresh output link when the job is completed and its link is missing or expired.
+    fn output_link(&mut self, id: &str, now_real: Instant) -> Option<String> {
+        let ttl = self.config.output_url_ttl();
+        let job = self.jobs.get_mut(id)?;
+        if job.status != JobStatus::Completed {
+            return None;
+        }
+        let fresh = job
+            .output
+            .as_ref()
+            .is_some_and(|link| link.expires > now_real);
+        if !fresh {
+            let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+            job.output = Some(OutputLink {
+                token: token.clone(),
+                expires: now_real + ttl,
+            });
+            self.outputs.insert(token, id.to_owned());
+        }
+        let job = &self.jobs[id];
+        let link = job.output.as_ref()?;
+        let extension = match &job.output_format {
+            OutputFormat::PngSequence => "zip".to_owned(),
+            other => other.as_str().to_owned(),
+        };
+        Some(format!(
+            "/sandbox/outputs/{}/{}.{extension}",
+            job.id, link.token
+        ))
+    }
+
+    /// `GET /v1/jobs/{id}`; output paths are relative to the base URL.
+    pub fn get_job(&mut self, key: &str, id: &str, now_real: Instant) -> Result<Job, Failure> {
+        self.job_of(key, id)?;
+        let output = self.output_link(id, now_real);
+        Ok(self.view(id, output))
+    }
+
+    /// `GET /v1/jobs`: newest first.
+    pub fn list_jobs(&mut self, key: &str, query: &ListJobsQuery, now_real: Instant) -> JobList {
+        let ids: Vec<String> = self.jobs_by_key.get(key).cloned().unwrap_or_default();
+        let matching: Vec<String> = ids
+            .into_iter()
+            .rev()
+            .filter(|id| {
+                query
+                    .status
+                    .as_ref()
+                    .is_none_or(|s| self.jobs[id].status == *s)
+            })
+            .collect();
+        let total = matching.len() as u64;
+        let offset = query.offset.unwrap_or(0) as usize;
+        let limit = query.limit.unwrap_or(20) as usize;
+        let jobs = matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|id| {
+                let output = self.output_link(id, now_real);
+                self.view(id, output)
+            })
+            .collect();
+        JobList {
+            jobs,
+            total: Some(total),
+            limit: Some(limit as u32),
+            offset: Some(offset as u32),
+        }
+    }
+
+    /// The job an output token belongs to, with its size in bytes; `None` when unknown, and
+    /// `Some(Err(()))` when the token has expired.
+    pub fn output(
+        &self,
+        job_id: &str,
+        token: &str,
+        now_real: Instant,
+    ) -> Option<Result<(u64, OutputFormat), ()>> {
+        let owner = self.outputs.get(token)?;
+        if owner != job_id {
+            return None;
+        }
+        let job = self.jobs.get(job_id)?;
+        let current = job.output.as_ref().filter(|link| link.token == token);
+        let size =
+            (job.duration_secs * self.config.output_bytes_per_second as f64).max(1024.0) as u64;
+        match current {
+            Some(link) if link.expires > now_real => Some(Ok((size, job.output_format.clone()))),
+            _ => Some(Err(())),
+        }
+    }
+
+    /// `GET /api/download/{id}`.
+    pub fn legacy_download(
+        &mut self,
+        key: &str,
+        id: &str,
+        now_real: Instant,
+    ) -> Result<Value, Failure> {
+        let job = self.job_of(key, id)?;
+        if job.status != JobStatus::Completed {
+            return Err(Failure::new(
+                400,
+                ErrorCode::InvalidRequest,
+                "Job not completed",
+            ));
+        }
+        let format = job.output_format.clone();
+        let url = self
+            .output_link(id, now_real)
+            .expect("completed jobs have outputs");
+        Ok(json!({ "success": true, "download_url": url, "output_format": format }))
+    }
+
+    /// `GET /v1/usage/summary?days=`.
+    pub fn usage_summary(&self, key: &str, days: u32, now: Timestamp) -> UsageSummary {
+        let since = Timestamp::from_unix_millis(
+            now.unix_millis()
+                .saturating_sub(u64::from(days) * 86_400_000),
+        );
+        let jobs: Vec<&JobRecord> = self
+            .jobs_by_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|id| &self.jobs[id])
+            .filter(|j| j.created_at >= since)
+            .collect();
+        UsageSummary {
+            days: Some(days),
+            total_jobs: jobs.len() as u64,
+            completed_jobs: jobs
+                .iter()
+                .filter(|j| j.status == JobStatus::Completed)
+                .count() as u64,
+            failed_jobs: Some(
+                jobs.iter()
+                    .filter(|j| j.status == JobStatus::Failed)
+                    .count() as u64,
+            ),
+            credits_used: jobs.iter().map(|j| j.credits_used).sum(),
+            credits_remaining: self.accounts.get(key).map(|a| a.credits),
+        }
+    }
+
+    /// `GET /v1/usage/events?limit=`: newest first.
+    pub fn usage_events(&self, key: &str, limit: u32) -> Vec<UsageEvent> {
+        self.events
+            .get(key)
+            .map(|events| events.iter().rev().take(limit as usize).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The background a job was made with (for tests and logs).
+    pub fn background_of(&self, id: &str) -> Option<Background> {
+        self.jobs
+            .get(id)
+            .and_then(|j| j.request.effective_background())
+    }
+}
