@@ -56,8 +56,8 @@ pub struct SandboxConfig {
     pub keys: Vec<KeyConfig>,
     /// Largest upload in bytes (500 MB as the API; lower it in tests).
     pub max_upload_bytes: u64,
-    /// How long an `output_url` stays valid, in real seconds.
-    pub output_url_ttl_secs: u64,
+    /// How long an `output_url` stays valid, in real milliseconds (1 hour by default).
+    pub output_url_ttl_ms: u64,
     /// Bytes of output per second of input video (outputs grow with duration).
     pub output_bytes_per_second: u64,
     /// Video duration when neither the URL nor the file says, in seconds.
@@ -81,7 +81,7 @@ impl Default for SandboxConfig {
             speed: 1.0,
             keys: Vec::new(),
             max_upload_bytes: removebgvideo_core::requests::MAX_UPLOAD_BYTES,
-            output_url_ttl_secs: 3600,
+            output_url_ttl_ms: 3_600_000,
             output_bytes_per_second: 200_000,
             default_duration_secs: 10.0,
             webhook_secret: "whsec_sandbox".into(),
@@ -98,11 +98,12 @@ impl SandboxConfig {
     pub fn all_keys(&self) -> Vec<KeyConfig> {
         let mut keys = self.keys.clone();
         let presets = [
+            // Demos, tests and benchmarks must never trip over the demo key's limit.
             KeyConfig {
                 key: DEMO_KEY.into(),
-                credits: 1_000_000.0,
-                rate_per_second: 1000.0,
-                burst: 1000,
+                credits: 1_000_000_000.0,
+                rate_per_second: 100_000.0,
+                burst: 100_000,
             },
             KeyConfig {
                 key: NO_CREDITS_KEY.into(),
@@ -127,7 +128,7 @@ impl SandboxConfig {
 
     /// The output URL lifetime.
     pub fn output_url_ttl(&self) -> Duration {
-        Duration::from_secs(self.output_url_ttl_secs)
+        Duration::from_millis(self.output_url_ttl_ms)
     }
 
     /// Reads a JSON configuration file; absent fields keep their defaults.

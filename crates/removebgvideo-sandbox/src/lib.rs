@@ -135,6 +135,11 @@ impl Sandbox {
         &self.shared.config
     }
 
+    /// The folder uploads are stored in (removed when the sandbox stops).
+    pub fn upload_dir(&self) -> &std::path::Path {
+        self.shared.upload_dir.path()
+    }
+
     /// Every request seen so far (the most recent 20 000), oldest first.
     pub fn request_log(&self) -> Vec<RequestRecord> {
         self.shared.log.snapshot()
