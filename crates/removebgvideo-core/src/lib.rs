@@ -10,6 +10,7 @@ pub mod background;
 pub mod composition;
 pub mod credits;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod job;
 mod open_enum;
@@ -29,6 +30,7 @@ pub use background::{Background, BackgroundType, ColorValue, NestedBackground, P
 pub use composition::{Canvas, Composition, Foreground, Offset};
 pub use credits::{credits_per_minute, estimate_credits};
 pub use error::{Error, ErrorBody, ErrorCode, ErrorDetail, ErrorKind};
+pub use events::Event;
 pub use http::{ApiKey, Headers, HttpRequest, Method, MultipartFraming, Operation, RequestBuilder};
 pub use job::{Job, JobAccepted, JobList, JobStatus, Phase};
 pub use open_enum::OpenEnum;

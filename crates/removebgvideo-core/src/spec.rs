@@ -43,6 +43,7 @@ pub fn top_level_types() -> Vec<(&'static str, SchemaFn)> {
         entry::<ErrorBody>("ErrorBody"),
         entry::<Problem>("Problem"),
         entry::<WebhookPayload>("WebhookPayload"),
+        entry::<crate::events::Event>("Event"),
     ]
 }
 

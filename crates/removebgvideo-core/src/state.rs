@@ -7,7 +7,7 @@ use crate::job::{JobStatus, Phase};
 use crate::timestamp::Timestamp;
 
 /// What an observed status change means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The first status seen.

@@ -1,0 +1,235 @@
+//! Client settings and their builder: key, base URL, timeouts, retry and poll policies.
+
+use std::time::Duration;
+
+use removebgvideo_core::{
+    ApiKey, Error, PollPolicy, Problem, ProblemCode, RetryBudget, RetryPolicy,
+};
+
+/// The public API.
+pub const DEFAULT_BASE_URL: &str = "https://api.removebgvideo.com";
+/// The environment variable the key is read from when none is given.
+pub const API_KEY_ENV: &str = "REMOVEBGVIDEO_API_KEY";
+
+/// Whether the server is known to honour `Idempotency-Key`, which decides if a POST that got no
+/// answer may be sent again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdempotencySupport {
+    /// Learn it: unknown until a response echoes the key back (the sandbox does).
+    #[default]
+    Detect,
+    /// The server honours it: a POST without an answer is retried with the same key.
+    Honoured,
+    /// It does not: a POST without an answer is reported as `outcome_unknown`.
+    NotHonoured,
+}
+
+/// Everything a client is built from. Cloning it is cheap; the key is never printed.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The API key.
+    pub api_key: ApiKey,
+    /// Base URL, without a trailing slash.
+    pub base_url: String,
+    /// Connection setup limit (default 5 s).
+    pub connect_timeout: Duration,
+    /// Limit of one API call, answer included (default 60 s).
+    pub request_timeout: Duration,
+    /// Uploads and downloads have no total limit, but fail after this long without a byte
+    /// (default 60 s).
+    pub transfer_idle_timeout: Duration,
+    /// Retries of each call.
+    pub retry: RetryPolicy,
+    /// The retry budget shared by all calls of the client.
+    pub retry_budget: RetryBudget,
+    /// The polling schedule of waits.
+    pub poll: PollPolicy,
+    /// Default limit of a wait (and of a whole run): 30 minutes.
+    pub wait_timeout: Duration,
+    /// Sent as User-Agent, after `removebgvideo-rust/VERSION`.
+    pub user_agent_suffix: Option<String>,
+    /// Headers sent with every request (for example `X-Sandbox-Fault` in tests).
+    pub default_headers: Vec<(String, String)>,
+    /// Whether the server honours Idempotency-Key.
+    pub idempotency: IdempotencySupport,
+}
+
+impl Settings {
+    /// The User-Agent header value.
+    pub fn user_agent(&self) -> String {
+        let base = format!("removebgvideo-rust/{}", env!("CARGO_PKG_VERSION"));
+        match &self.user_agent_suffix {
+            Some(suffix) => format!("{base} {suffix}"),
+            None => base,
+        }
+    }
+}
+
+/// Builds a [`crate::Client`].
+#[derive(Clone, Debug, Default)]
+pub struct ClientBuilder {
+    api_key: Option<ApiKey>,
+    base_url: Option<String>,
+    connect_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+    transfer_idle_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    retry_budget: Option<RetryBudget>,
+    poll: Option<PollPolicy>,
+    wait_timeout: Option<Duration>,
+    user_agent_suffix: Option<String>,
+    default_headers: Vec<(String, String)>,
+    idempotency: IdempotencySupport,
+}
+
+impl ClientBuilder {
+    /// The API key; without one, `REMOVEBGVIDEO_API_KEY` is read.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey::new(key));
+        self
+    }
+
+    /// The base URL (default `https://api.removebgvideo.com`). `http://` is accepted only for
+    /// loopback hosts, such as the sandbox.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Connection setup limit.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Limit of one API call.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Idle limit of uploads and downloads.
+    pub fn transfer_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.transfer_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Retries, backoff and Retry-After handling.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Shortcut: how many retries each call gets (0 turns retries off).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        let mut policy = self.retry.take().unwrap_or_default();
+        policy.max_retries = retries;
+        self.retry = Some(policy);
+        self
+    }
+
+    /// The retry budget shared by all calls.
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry_budget = Some(budget);
+        self
+    }
+
+    /// The polling schedule.
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = Some(policy);
+        self
+    }
+
+    /// Default limit of waits and runs.
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = Some(timeout);
+        self
+    }
+
+    /// Text appended to the User-Agent (your application's name).
+    pub fn user_agent(mut self, suffix: impl Into<String>) -> Self {
+        self.user_agent_suffix = Some(suffix.into());
+        self
+    }
+
+    /// A header sent with every request.
+    pub fn default_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.default_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Whether the server honours Idempotency-Key (detected by default).
+    pub fn idempotency_support(mut self, support: IdempotencySupport) -> Self {
+        self.idempotency = support;
+        self
+    }
+
+    /// The settings, checked: a key is present, the base URL is https (or http on loopback).
+    pub fn settings(self) -> Result<Settings, Error> {
+        let mut problems = Vec::new();
+        let api_key = self
+            .api_key
+            .or_else(|| std::env::var(API_KEY_ENV).ok().map(ApiKey::new));
+        let api_key = match api_key.filter(|k| !k.expose().is_empty()) {
+            Some(key) => Some(key),
+            None => {
+                problems.push(Problem::error(
+                    "/api_key",
+                    ProblemCode::Required,
+                    format!("api_key is required: pass one or set {API_KEY_ENV}"),
+                ));
+                None
+            }
+        };
+        let base_url = self
+            .base_url
+            .unwrap_or_else(|| DEFAULT_BASE_URL.into())
+            .trim_end_matches('/')
+            .to_owned();
+        if let Err(rule) = check_base_url(&base_url) {
+            problems.push(Problem::error(
+                "/base_url",
+                ProblemCode::InvalidUrl,
+                format!("base_url {rule}"),
+            ));
+        }
+        match api_key {
+            Some(api_key) if problems.is_empty() => Ok(Settings {
+                api_key,
+                base_url,
+                connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(5)),
+                request_timeout: self.request_timeout.unwrap_or(Duration::from_secs(60)),
+                transfer_idle_timeout: self
+                    .transfer_idle_timeout
+                    .unwrap_or(Duration::from_secs(60)),
+                retry: self.retry.unwrap_or_default(),
+                retry_budget: self.retry_budget.unwrap_or_default(),
+                poll: self.poll.unwrap_or_default(),
+                wait_timeout: self
+                    .wait_timeout
+                    .unwrap_or(removebgvideo_core::poll::DEFAULT_WAIT_TIMEOUT),
+                user_agent_suffix: self.user_agent_suffix,
+                default_headers: self.default_headers,
+                idempotency: self.idempotency,
+            }),
+            _ => Err(Error::validation(problems)),
+        }
+    }
+}
+
+/// https anywhere; plain http only to this machine, where nobody can read the key in transit.
+fn check_base_url(base_url: &str) -> Result<(), String> {
+    let url = url::Url::parse(base_url).map_err(|e| format!("is not a URL ({e})"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("has no host".into()),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("must use https: plain http is only allowed to loopback hosts (localhost, 127.0.0.1, ::1)".into()),
+        other => Err(format!("must use https (got {other:?})")),
+    }
+}

@@ -1,0 +1,185 @@
+//! One HTTP attempt over ureq, and what went wrong with it in the terms the retry decision
+//! needs: nothing was sent, or it may have arrived and no answer came.
+
+use std::io::Read;
+use std::time::Duration;
+
+use removebgvideo_core::http::Headers;
+use removebgvideo_core::retry::Outcome;
+use removebgvideo_core::{Error, ErrorCode};
+use ureq::RequestExt;
+use ureq::http;
+
+use crate::config::Settings;
+
+/// The largest API answer read (JSON answers are small; this stops a runaway body).
+const MAX_API_BODY: u64 = 16 << 20;
+
+/// An answer with its body read.
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// An attempt that got no answer.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    /// No connection: the request never left.
+    ConnectFailed(String),
+    /// The connection broke or timed out after the request may have been sent.
+    NoAnswer { timed_out: bool, detail: String },
+}
+
+impl AttemptError {
+    pub(crate) fn outcome(&self) -> Outcome<'static> {
+        match self {
+            AttemptError::ConnectFailed(_) => Outcome::ConnectFailed,
+            AttemptError::NoAnswer { timed_out, .. } => Outcome::NoAnswer {
+                timed_out: *timed_out,
+            },
+        }
+    }
+
+    pub(crate) fn to_error(&self, what: &str) -> Error {
+        match self {
+            AttemptError::ConnectFailed(detail) => Error::new(
+                ErrorCode::ConnectionError,
+                format!("{what}: could not connect ({detail})"),
+            ),
+            AttemptError::NoAnswer {
+                timed_out: true,
+                detail,
+            } => Error::new(
+                ErrorCode::RequestTimeout,
+                format!("{what}: timed out ({detail})"),
+            ),
+            AttemptError::NoAnswer {
+                timed_out: false,
+                detail,
+            } => Error::new(
+                ErrorCode::ConnectionError,
+                format!("{what}: the connection broke ({detail})"),
+            ),
+        }
+    }
+}
+
+/// Sorts a ureq failure into "nothing sent" and "may have arrived".
+pub(crate) fn classify(error: ureq::Error) -> AttemptError {
+    use ureq::Timeout;
+    let detail = error.to_string();
+    match error {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+            AttemptError::ConnectFailed(detail)
+        }
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => {
+            AttemptError::ConnectFailed(detail)
+        }
+        ureq::Error::Timeout(_) => AttemptError::NoAnswer {
+            timed_out: true,
+            detail,
+        },
+        ureq::Error::Io(io) => classify_io(&io, detail),
+        _ => AttemptError::NoAnswer {
+            timed_out: false,
+            detail,
+        },
+    }
+}
+
+/// Sorts an I/O failure the same way (reads of a streamed body fail as plain I/O errors).
+pub(crate) fn classify_io(error: &std::io::Error, detail: String) -> AttemptError {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable => {
+            AttemptError::ConnectFailed(detail)
+        }
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => AttemptError::NoAnswer {
+            timed_out: true,
+            detail,
+        },
+        _ => AttemptError::NoAnswer {
+            timed_out: false,
+            detail,
+        },
+    }
+}
+
+/// The agent all calls share: one keep-alive pool per client.
+pub(crate) fn agent(settings: &Settings) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(settings.connect_timeout))
+        .user_agent(settings.user_agent())
+        .no_delay(true)
+        // Redirects are followed only for outputs (CDNs); the API does not redirect. ureq
+        // drops credentials on a redirect to another host, and outputs carry none anyway.
+        .max_redirects(5)
+        .build()
+        .into()
+}
+
+/// The headers of an answer.
+pub(crate) fn headers_of<B>(response: &http::Response<B>) -> Headers {
+    response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Sends one API request and reads the whole (small) answer within `timeout`.
+pub(crate) fn send_api<S: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    request: http::Request<S>,
+    timeout: Duration,
+) -> Result<RawResponse, AttemptError> {
+    let response = request
+        .with_agent(agent)
+        .configure()
+        .timeout_global(Some(timeout))
+        .build()
+        .run()
+        .map_err(classify)?;
+    let status = response.status().as_u16();
+    let headers = headers_of(&response);
+    let mut body = Vec::new();
+    response
+        .into_body()
+        .into_with_config()
+        .limit(MAX_API_BODY)
+        .reader()
+        .read_to_end(&mut body)
+        .map_err(|e| classify_io(&e, format!("reading the answer: {e}")))?;
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Sends one transfer request (upload or download) with an idle limit instead of a total one,
+/// and returns the answer with its body still streaming.
+pub(crate) fn send_transfer<S: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    request: http::Request<S>,
+    idle: Duration,
+    total: Option<Duration>,
+) -> Result<http::Response<ureq::Body>, AttemptError> {
+    request
+        .with_agent(agent)
+        .configure()
+        .timeout_global(total)
+        .timeout_per_read(Some(idle))
+        .timeout_per_write(Some(idle))
+        .build()
+        .run()
+        .map_err(classify)
+}
