@@ -755,3 +755,46 @@ fn the_key_stays_out_of_debug_output_errors_and_logs() {
     );
     assert!(!logs.contains(sandbox.demo_key()));
 }
+
+#[test]
+fn declared_idempotency_support_overrides_detection() {
+    let sandbox = fast_sandbox();
+    let with_support = |support| {
+        Client::builder()
+            .api_key(sandbox.demo_key())
+            .base_url(sandbox.base_url())
+            .retry_policy(fast_retry())
+            .idempotency_support(support)
+            .build()
+            .unwrap()
+    };
+    let trusting = with_support(IdempotencySupport::Honoured);
+    trusting
+        .create_job(
+            &CreateJobRequest::new(VIDEO),
+            &with_fault("drop-after; times=1; id=trust"),
+        )
+        .unwrap();
+    assert_eq!(
+        job_total(&trusting),
+        1,
+        "retried with the same key, replayed, one job"
+    );
+
+    let careful = with_support(IdempotencySupport::NotHonoured);
+    careful
+        .create_job(&CreateJobRequest::new(VIDEO), &CallOptions::default())
+        .unwrap();
+    let error = careful
+        .create_job(
+            &CreateJobRequest::new(VIDEO),
+            &with_fault("drop-after; times=1; id=careful"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        error.code,
+        ErrorCode::OutcomeUnknown,
+        "not re-sent, even though the server echoes keys"
+    );
+    assert_eq!(job_total(&careful), 3);
+}
