@@ -1,0 +1,273 @@
+//! The command line: every subcommand and option, with `--help` on each.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Background removal for videos, from the command line: every endpoint of the RemoveBGVideo
+/// API, the whole flow in one command, a local sandbox, and the API Playground checklist.
+#[derive(Debug, Parser)]
+#[command(name = "removebgvideo", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// API key (default: the REMOVEBGVIDEO_API_KEY environment variable).
+    #[arg(
+        long,
+        env = "REMOVEBGVIDEO_API_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub api_key: Option<String>,
+    /// API base URL (default https://api.removebgvideo.com; http only for loopback hosts).
+    #[arg(long, global = true)]
+    pub base_url: Option<String>,
+    /// Print machine-readable JSON on stdout (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Retries of each request (default 2).
+    #[arg(long, global = true)]
+    pub max_retries: Option<u32>,
+    /// An extra header for every request, as "Name: value" (for example a sandbox fault).
+    #[arg(long = "header", global = true, value_name = "NAME: VALUE")]
+    pub extra_headers: Vec<String>,
+    /// Log requests and retries on stderr.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload a video file (mp4, mov, webm or avi, at most 500 MB).
+    Upload {
+        /// The file.
+        file: PathBuf,
+        /// Idempotency-Key (a new UUID when absent).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Create, start, read, list, wait for and download jobs.
+    #[command(subcommand)]
+    Jobs(Jobs),
+    /// Credit usage.
+    #[command(subcommand)]
+    Usage(Usage),
+    /// The whole flow: upload or URL, create, wait, download, with progress bars.
+    Run(RunArgs),
+    /// Webhook tools.
+    #[command(subcommand)]
+    Webhooks(Webhooks),
+    /// Serve the local sandbox until interrupted.
+    Sandbox(SandboxArgs),
+    /// Run the API Playground checklist and the recommended scenarios; write the SLA baseline.
+    Playground(PlaygroundArgs),
+}
+
+/// The processing options of a job.
+#[derive(Debug, Clone, Default, Args)]
+pub struct JobSettings {
+    /// original, light, pro or human.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// webm, mov, mp4, gif, webp or png_sequence.
+    #[arg(long)]
+    pub output_format: Option<String>,
+    /// transparent, green, white, black, blue, #rrggbb or image:URL.
+    #[arg(long)]
+    pub background: Option<String>,
+    /// What to keep, in words (pro model).
+    #[arg(long)]
+    pub text_prompt: Option<String>,
+    /// URL that receives job.started, job.completed and job.failed.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Jobs {
+    /// Create a job from a video URL (started at once unless --no-start).
+    Create {
+        /// The video URL (for example an upload's video_url).
+        #[arg(long)]
+        video_url: String,
+        #[command(flatten)]
+        settings: JobSettings,
+        /// Your own data, as a JSON object.
+        #[arg(long)]
+        metadata: Option<String>,
+        /// Create a draft that waits for `jobs start`.
+        #[arg(long)]
+        no_start: bool,
+        /// Idempotency-Key (a new UUID when absent).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Start a draft job, or restart a failed one.
+    Start {
+        /// The job id.
+        id: String,
+        #[command(flatten)]
+        settings: JobSettings,
+        /// Process only this many seconds, as a preview.
+        #[arg(long)]
+        preview_duration: Option<f64>,
+        /// Idempotency-Key (a new UUID when absent).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Read a job.
+    Get {
+        /// The job id.
+        id: String,
+    },
+    /// List jobs, newest first.
+    List {
+        /// Page size, 1 to 100.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Jobs to skip.
+        #[arg(long)]
+        offset: Option<u32>,
+        /// Only jobs in this status.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Wait until a job completes or fails.
+    Wait {
+        /// The job id.
+        id: String,
+        /// Give up after this many seconds (default 1800).
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// Download a completed job's output.
+    Download {
+        /// The job id.
+        id: String,
+        /// Where to write it.
+        path: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Usage {
+    /// Totals over the last days.
+    Summary {
+        /// 1 to 90 (default 30).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Recent usage events.
+    Events {
+        /// 1 to 100 (default 20).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(id = "source", required = true, multiple = false, args = ["video_url", "file"])]
+pub struct RunArgs {
+    /// A video URL the API can fetch.
+    #[arg(long)]
+    pub video_url: Option<String>,
+    /// A local video file, uploaded first.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Where to write the output (no download when absent).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    pub settings: JobSettings,
+    /// Give up after this many seconds for the whole flow (default 1800).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Webhooks {
+    /// Verify a captured webhook delivery (signature and timestamp).
+    Verify {
+        /// The signing secret.
+        #[arg(long)]
+        secret: String,
+        /// The delivery's headers: a JSON object, or "Name: value" lines.
+        #[arg(long)]
+        headers: PathBuf,
+        /// The raw body, byte for byte.
+        #[arg(long)]
+        body: PathBuf,
+        /// Accepted distance between the signing time and now, in seconds.
+        #[arg(long, default_value_t = 300)]
+        tolerance: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 lets the OS choose).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// How many times faster than real time jobs progress.
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// A JSON configuration file (keys, limits, faults); see the README.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlaygroundArgs {
+    /// Models to run, comma separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "original,light,pro,human"
+    )]
+    pub models: Vec<String>,
+    /// Runs per model.
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+    /// Input videos (repeatable; required against a real server). Runs cycle through them.
+    #[arg(long = "video-url")]
+    pub video_urls: Vec<String>,
+    /// The text prompt of the pro scenario.
+    #[arg(long, default_value = "person, clothing accessories")]
+    pub text_prompt: String,
+    /// Skip the rate-limit burst (recommended against a paid server).
+    #[arg(long)]
+    pub skip_rate_limit: bool,
+    /// Clock speed of the embedded sandbox.
+    #[arg(long, default_value_t = 100.0)]
+    pub speed: f64,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub report_json: Option<PathBuf>,
+    /// Write the report as Markdown here.
+    #[arg(long)]
+    pub report_md: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Catches clashing ids and bad attributes before a user does.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

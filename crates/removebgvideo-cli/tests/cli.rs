@@ -1,0 +1,672 @@
+//! The `removebgvideo` binary run as a user runs it, against a sandbox: every command, its
+//! `--json` output, its exit status, interruption, the sandbox command and the playground.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use removebgvideo_sandbox::{Sandbox, SandboxConfig, output_bytes};
+use serde_json::Value;
+
+const VIDEO: &str = "https://cdn.removebgvideo.com/uploads/your-video.mp4";
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_removebgvideo"));
+    command.env_remove("REMOVEBGVIDEO_API_KEY");
+    command
+}
+
+/// Runs the binary against a sandbox with the demo key.
+fn cli(sandbox: &Sandbox, args: &[&str]) -> Output {
+    binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.demo_key(),
+        ])
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("an exit status")
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rbv-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fast_sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        speed: 1000.0,
+        ..SandboxConfig::default()
+    })
+    .unwrap()
+}
+
+fn assert_output_file(job_id: &str, path: &Path) {
+    let bytes = std::fs::read(path).expect("the output file");
+    let mut expected = vec![0u8; bytes.len()];
+    output_bytes(job_id, 0, &mut expected);
+    assert!(
+        !bytes.is_empty() && bytes == expected,
+        "{} is complete and intact",
+        path.display()
+    );
+}
+
+#[test]
+fn every_endpoint_command_with_json_output() {
+    let sandbox = fast_sandbox();
+    let dir = fresh_dir("endpoints");
+    let file = dir.join("clip.mp4");
+    std::fs::write(&file, vec![3u8; 50_000]).unwrap();
+
+    let uploaded = json(&cli(
+        &sandbox,
+        &["--json", "upload", file.to_str().unwrap()],
+    ));
+    assert_eq!(uploaded["size"], 50_000);
+    let video_url = uploaded["video_url"].as_str().unwrap();
+
+    let created = cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "create",
+            "--video-url",
+            video_url,
+            "--no-start",
+            "--model",
+            "original",
+            "--background",
+            "#00ff00",
+            "--output-format",
+            "mp4",
+            "--metadata",
+            r#"{"order":"A-1"}"#,
+            "--idempotency-key",
+            "cli-key-1",
+        ],
+    );
+    assert_eq!(
+        code(&created),
+        0,
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let created = json(&created);
+    assert_eq!(created["status"], "created");
+    let id = created["id"].as_str().unwrap();
+    let again = json(&cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "create",
+            "--video-url",
+            video_url,
+            "--no-start",
+            "--model",
+            "original",
+            "--background",
+            "#00ff00",
+            "--output-format",
+            "mp4",
+            "--metadata",
+            r#"{"order":"A-1"}"#,
+            "--idempotency-key",
+            "cli-key-1",
+        ],
+    ));
+    assert_eq!(
+        again["id"], id,
+        "the same idempotency key gives the same job"
+    );
+
+    let started = json(&cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "start",
+            id,
+            "--model",
+            "pro",
+            "--text-prompt",
+            "the person",
+        ],
+    ));
+    assert_eq!(started["status"], "processing");
+    let waited = json(&cli(&sandbox, &["--json", "jobs", "wait", id]));
+    assert_eq!(waited["status"], "completed");
+    assert_eq!(
+        json(&cli(&sandbox, &["--json", "jobs", "get", id]))["model"],
+        "pro"
+    );
+    let listed = json(&cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "list",
+            "--limit",
+            "5",
+            "--status",
+            "completed",
+        ],
+    ));
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
+
+    let out = dir.join("out.mp4");
+    let downloaded = json(&cli(
+        &sandbox,
+        &["--json", "jobs", "download", id, out.to_str().unwrap()],
+    ));
+    assert_eq!(
+        downloaded["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&out).unwrap().len()
+    );
+    assert_output_file(id, &out);
+
+    let summary = json(&cli(
+        &sandbox,
+        &["--json", "usage", "summary", "--days", "7"],
+    ));
+    assert_eq!(summary["completed_jobs"], 1);
+    let events = json(&cli(
+        &sandbox,
+        &["--json", "usage", "events", "--limit", "10"],
+    ));
+    assert!(!events["events"].as_array().unwrap().is_empty());
+
+    let human = cli(&sandbox, &["jobs", "get", id]);
+    assert!(String::from_utf8_lossy(&human.stdout).starts_with(&format!("{id}  completed")));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn exit_statuses_tell_usage_api_job_and_timeout_errors_apart() {
+    let sandbox = fast_sandbox();
+    let bad_key = binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            "rbv_wrong",
+            "--json",
+            "jobs",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&bad_key), 3);
+    let error = json(&bad_key);
+    assert_eq!(error["error"]["code"], "invalid_api_key");
+    assert!(
+        error["error"]["request_id"].is_string(),
+        "errors carry the request id"
+    );
+
+    let human = binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            "rbv_wrong",
+            "jobs",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stderr);
+    assert!(
+        text.contains("invalid_api_key") && text.contains("request id:"),
+        "{text}"
+    );
+
+    let invalid = cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "create",
+            "--video-url",
+            VIDEO,
+            "--model",
+            "ultra",
+            "--output-format",
+            "avi",
+        ],
+    );
+    assert_eq!(code(&invalid), 2);
+    let problems = json(&invalid)["error"]["problems"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(problems, 2, "one problem per field");
+    assert_eq!(
+        code(&cli(
+            &sandbox,
+            &[
+                "jobs",
+                "create",
+                "--video-url",
+                VIDEO,
+                "--background",
+                "plaid"
+            ]
+        )),
+        2
+    );
+    assert_eq!(
+        code(&binary().args(["jobs", "get"]).output().unwrap()),
+        2,
+        "a missing argument is a usage error"
+    );
+    assert_eq!(
+        code(
+            &binary()
+                .args(["--base-url", sandbox.base_url(), "jobs", "get", "x"])
+                .output()
+                .unwrap()
+        ),
+        2,
+        "no key"
+    );
+
+    let failing = json(&cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "create",
+            "--video-url",
+            &format!("{VIDEO}?scenario=fail"),
+        ],
+    ));
+    let failed = cli(
+        &sandbox,
+        &["--json", "jobs", "wait", failing["id"].as_str().unwrap()],
+    );
+    assert_eq!(code(&failed), 4);
+    assert_eq!(json(&failed)["error"]["job"]["status"], "failed");
+
+    let stuck = json(&cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "create",
+            "--video-url",
+            &format!("{VIDEO}?scenario=stuck"),
+        ],
+    ));
+    let timed_out = cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "wait",
+            stuck["id"].as_str().unwrap(),
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code(&timed_out), 5);
+    assert_eq!(json(&timed_out)["error"]["code"], "wait_timeout");
+}
+
+#[test]
+fn run_leaves_a_complete_file_and_prints_one_line_off_a_terminal() {
+    let sandbox = fast_sandbox();
+    let dir = fresh_dir("run");
+    let out = dir.join("out.webm");
+    let output = cli(
+        &sandbox,
+        &[
+            "run",
+            "--video-url",
+            &format!("{VIDEO}?duration=5"),
+            "--output",
+            out.to_str().unwrap(),
+            "--model",
+            "light",
+        ],
+    );
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one clean line: {stdout}");
+    assert!(
+        stdout.starts_with("completed job_") && stdout.contains("out.webm (1000000 bytes)"),
+        "{stdout}"
+    );
+    let job_id = stdout.split_whitespace().nth(1).unwrap();
+    assert_output_file(job_id, &out);
+    let again = cli(
+        &sandbox,
+        &[
+            "run",
+            "--video-url",
+            VIDEO,
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        code(&again),
+        1,
+        "an existing output is not replaced without --overwrite"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn part_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect()
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_partial_file() {
+    let sandbox = fast_sandbox();
+    let dir = fresh_dir("interrupt");
+    // While processing.
+    let out = dir.join("stuck.webm");
+    let child = binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.demo_key(),
+            "run",
+            "--video-url",
+            &format!("{VIDEO}?scenario=stuck"),
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.path.starts_with("/v1/jobs/"))
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the run got going"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    interrupt(&child);
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(130));
+    assert!(!out.exists());
+
+    // In the middle of a large download.
+    let out = dir.join("big.webm");
+    let child = binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.demo_key(),
+            "run",
+            "--video-url",
+            &format!("{VIDEO}?duration=3000"),
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while part_files(&dir).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the download began"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    interrupt(&child);
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(130));
+    assert!(!out.exists(), "nothing at the target path");
+    assert!(
+        part_files(&dir).is_empty(),
+        "and no part file left beside it"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn webhooks_verify_accepts_a_signed_delivery_and_rejects_a_tampered_one() {
+    use removebgvideo_core::{Timestamp, webhook};
+    let dir = fresh_dir("webhooks");
+    let body = br#"{"event":"job.completed","data":{"id":"job_9","status":"completed","output_url":"https://x/y.webm"}}"#;
+    let timestamp = webhook::format_timestamp(Timestamp::from(std::time::SystemTime::now()));
+    let headers = serde_json::json!({
+        "X-Webhook-Event": "job.completed",
+        "X-Webhook-Delivery-Id": "dlv_1",
+        "X-Webhook-Timestamp": timestamp,
+        "X-Webhook-Signature": webhook::sign("whsec_cli", &timestamp, body),
+    });
+    std::fs::write(dir.join("headers.json"), headers.to_string()).unwrap();
+    std::fs::write(dir.join("body.json"), body).unwrap();
+    let verify = |secret: &str| {
+        binary()
+            .args([
+                "--json",
+                "webhooks",
+                "verify",
+                "--secret",
+                secret,
+                "--headers",
+            ])
+            .arg(dir.join("headers.json"))
+            .arg("--body")
+            .arg(dir.join("body.json"))
+            .output()
+            .unwrap()
+    };
+    let ok = verify("whsec_cli");
+    assert_eq!(code(&ok), 0, "{}", String::from_utf8_lossy(&ok.stdout));
+    assert_eq!(json(&ok)["data"]["id"], "job_9");
+    let bad = verify("whsec_other");
+    assert_eq!(code(&bad), 1);
+    assert_eq!(json(&bad)["error"]["code"], "webhook_invalid_signature");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_sandbox_command_serves_until_interrupted() {
+    let mut server = binary()
+        .args(["sandbox", "--port", "0", "--speed", "1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    banner.read_line(&mut line).unwrap();
+    let base_url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let dir = fresh_dir("sandbox-cmd");
+    let out = dir.join("out.webm");
+    let run = binary()
+        .args([
+            "--base-url",
+            &base_url,
+            "--api-key",
+            removebgvideo_sandbox::DEMO_KEY,
+            "--json",
+            "run",
+            "--video-url",
+            &format!("{VIDEO}?duration=3"),
+            "--output",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&run), 0, "{}", String::from_utf8_lossy(&run.stderr));
+    let result = json(&run);
+    assert_output_file(result["job"]["id"].as_str().unwrap(), &out);
+    interrupt(&server);
+    assert_eq!(
+        server.wait().unwrap().code(),
+        Some(0),
+        "a clean stop on Ctrl-C"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn playground_on_the_embedded_sandbox_passes_every_check() {
+    let dir = fresh_dir("playground");
+    let (report_json, report_md) = (dir.join("report.json"), dir.join("report.md"));
+    let started = Instant::now();
+    let output = binary()
+        .args(["playground", "--report-json"])
+        .arg(&report_json)
+        .arg("--report-md")
+        .arg(&report_md)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        code(&output),
+        0,
+        "{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "under a minute"
+    );
+    assert!(
+        printed.contains("SLA baseline")
+            && printed.contains("original")
+            && printed.contains("human"),
+        "{printed}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_json).unwrap()).unwrap();
+    let checks: Vec<(&str, &str)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("authentication", "pass"),
+            ("rate_limits", "pass"),
+            ("idempotency", "pass"),
+            ("observability", "pass"),
+            ("failure_branch", "pass")
+        ]
+    );
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 12, "four models x 3 runs");
+    for job in jobs {
+        assert_eq!(job["final_status"], "completed");
+        assert!(job["job_id"].is_string() && !job["request_ids"].as_array().unwrap().is_empty());
+        assert!(
+            job["credits"].as_f64().unwrap() > 0.0 && job["output_bytes"].as_u64().unwrap() > 0
+        );
+        assert_eq!(job["output_format"], "webm");
+    }
+    let baseline = report["sla_baseline"].as_array().unwrap();
+    assert_eq!(baseline.len(), 4);
+    assert_eq!(
+        baseline.iter().find(|b| b["model"] == "pro").unwrap()["credits_per_run"],
+        30.0,
+        "pro: 180 per minute x 10 s"
+    );
+    let md = std::fs::read_to_string(&report_md).unwrap();
+    assert!(md.contains("## SLA baseline") && md.contains("| pro |"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn playground_without_credits_reports_the_failure_instead_of_crashing() {
+    let sandbox = fast_sandbox();
+    let output = binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.no_credits_key(),
+            "--json",
+            "playground",
+            "--runs",
+            "1",
+            "--models",
+            "original,light",
+            "--video-url",
+            VIDEO,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&output),
+        6,
+        "checks failed, reported: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    for job in report["jobs"].as_array().unwrap() {
+        assert_eq!(job["error_code"], "insufficient_credits");
+        assert!(
+            job["request_ids"].as_array().unwrap().len() == 1,
+            "the failed create's request id is recorded"
+        );
+    }
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert!(
+        scenarios
+            .iter()
+            .all(|s| s["succeeded"] == 0 && s["runs"] == 1)
+    );
+    let auth = &report["checks"][0];
+    assert_eq!(auth["status"], "pass", "the key is valid, only poor");
+}
