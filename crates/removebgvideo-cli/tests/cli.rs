@@ -629,13 +629,25 @@ fn playground_on_the_embedded_sandbox_passes_every_check() {
 
 #[test]
 fn playground_without_credits_reports_the_failure_instead_of_crashing() {
-    let sandbox = fast_sandbox();
+    // A sandbox whose demo key has no credits at all.
+    let poor_demo = removebgvideo_sandbox::KeyConfig {
+        key: removebgvideo_sandbox::DEMO_KEY.into(),
+        credits: 0.0,
+        rate_per_second: 1000.0,
+        burst: 1000,
+    };
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 1000.0,
+        keys: vec![poor_demo],
+        ..SandboxConfig::default()
+    })
+    .unwrap();
     let output = binary()
         .args([
             "--base-url",
             sandbox.base_url(),
             "--api-key",
-            sandbox.no_credits_key(),
+            sandbox.demo_key(),
             "--json",
             "playground",
             "--runs",
