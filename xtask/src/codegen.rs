@@ -16,13 +16,19 @@ const GENERATED_DIRS: &[&str] = &["schema/types"];
 /// Every generated file, relative to the repository root, with its content.
 pub fn generated_files() -> BTreeMap<PathBuf, String> {
     let mut files = BTreeMap::new();
+    let bundle = spec::json_schema_bundle();
     files.insert(
         PathBuf::from("schema/removebgvideo.schema.json"),
-        pretty(&spec::json_schema_bundle()),
+        pretty(&bundle),
     );
     files.insert(
         PathBuf::from("schema/openapi.json"),
         pretty(&spec::openapi()),
+    );
+    let defs = bundle["$defs"].as_object().expect("the bundle has $defs");
+    files.insert(
+        PathBuf::from("bindings/python/python/removebgvideo/_models.py"),
+        crate::python_models::generate(defs),
     );
     for (name, schema) in spec::per_type_schemas() {
         files.insert(

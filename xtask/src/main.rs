@@ -2,6 +2,7 @@
 
 mod ci;
 mod codegen;
+mod python_models;
 mod sans_io;
 
 use std::path::PathBuf;

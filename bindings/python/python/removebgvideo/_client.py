@@ -1,0 +1,299 @@
+"""``Client``: every endpoint of the RemoveBGVideo API, on the Rust client.
+
+This module only converts: keyword arguments to the native call's JSON, answers to typed
+results. Retries, backoff, idempotency, validation, polling and downloads are Rust's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Dict, Optional, Tuple, Union
+
+from . import _native
+from ._background import Background, BackgroundLike
+from ._models import Event, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary, _Model
+
+__all__ = ["Client", "CancelToken", "Download", "RunResult", "PollPolicy", "RetryPolicy", "ProgressCallback"]
+
+#: Receives progress events: status changes, progress, retries, bytes.
+ProgressCallback = Callable[[Event], None]
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class CancelToken:
+    """Cancels calls from another thread (or from asyncio): they stop at their next pause."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self) -> None:
+        self._native = _native.NativeCancel()
+
+    def cancel(self) -> None:
+        """Cancel every call using this token."""
+        self._native.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether ``cancel`` was called."""
+        return self._native.is_cancelled()
+
+
+@dataclasses.dataclass
+class PollPolicy(_Model):
+    """The polling schedule of waits (seconds). Defaults: 1 s, x1.5, cap 10 s, +-20 %."""
+
+    initial_interval: float = 1.0
+    factor: float = 1.5
+    max_interval: float = 10.0
+    jitter: float = 0.2
+    min_interval: float = 0.5
+    max_hint: float = 60.0
+
+    def _wire(self) -> Dict[str, Any]:
+        millis = {"initial_interval", "max_interval", "min_interval", "max_hint"}
+        return {k: int(v * 1000) if k in millis else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass
+class RetryPolicy(_Model):
+    """How each request is retried (seconds). Defaults: 2 retries, 0.5 s doubling to 8 s."""
+
+    max_retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    rate_limit_base_delay: float = 2.0
+    rate_limit_max_delay: float = 16.0
+    max_retry_after: float = 60.0
+
+    def _wire(self) -> Dict[str, Any]:
+        return {k: v if k == "max_retries" else int(v * 1000) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass
+class Download(_Model):
+    """A finished download."""
+
+    #: Where the output is.
+    path: str
+    #: Its size in bytes.
+    bytes: int
+    #: The job, as last read.
+    job: Job
+    _nested = {"job": "Job"}
+
+
+@dataclasses.dataclass
+class RunResult(_Model):
+    """What ``run`` produced."""
+
+    #: The completed job.
+    job: Job
+    #: The upload, when the source was a file.
+    upload: Optional[UploadResult] = None
+    #: The downloaded output, when ``output`` was given.
+    output: Optional[Download] = None
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "RunResult":
+        return cls(
+            job=Job.from_dict(data["job"]),
+            upload=UploadResult.from_dict(data["upload"]) if data.get("upload") else None,
+            output=_download(data["output"]) if data.get("output") else None,
+        )
+
+
+def _download(data: Dict[str, Any]) -> Download:
+    return Download(path=data["path"], bytes=data["bytes"], job=Job.from_dict(data["job"]))
+
+
+def _background(value: Optional[BackgroundLike]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, Background):
+        value = value.spec
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _compact(values: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class Client:
+    """The RemoveBGVideo client.
+
+    Safe to share between threads, usable as a context manager, and picklable (its settings
+    travel, so it ships to multiprocessing, Ray or Dask workers). Every blocking call releases
+    the GIL. Settings left as ``None`` take the SDK's defaults: the key from
+    ``REMOVEBGVIDEO_API_KEY``, ``https://api.removebgvideo.com``, 2 retries, 60 s per request,
+    30 minutes per wait.
+    """
+
+    def __init__(
+        self,
+        api_key: Optional[str] = None,
+        *,
+        base_url: Optional[str] = None,
+        max_retries: Optional[int] = None,
+        timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = None,
+        transfer_idle_timeout: Optional[float] = None,
+        wait_timeout: Optional[float] = None,
+        user_agent: Optional[str] = None,
+        headers: Optional[Dict[str, str]] = None,
+        idempotency: str = "detect",
+        poll_policy: Optional[PollPolicy] = None,
+        retry_policy: Optional[RetryPolicy] = None,
+    ) -> None:
+        self._settings: Dict[str, Any] = dict(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout,
+            connect_timeout=connect_timeout, transfer_idle_timeout=transfer_idle_timeout,
+            wait_timeout=wait_timeout, user_agent=user_agent, headers=dict(headers or {}),
+            idempotency=idempotency, poll_policy=poll_policy, retry_policy=retry_policy,
+        )
+        wire = _compact({k: v for k, v in self._settings.items() if k not in ("poll_policy", "retry_policy", "headers")})
+        wire["headers"] = sorted(self._settings["headers"].items())
+        if poll_policy is not None:
+            wire["poll"] = poll_policy._wire()
+        if retry_policy is not None:
+            wire["retry"] = retry_policy._wire()
+        self._native = _native.NativeClient(json.dumps(wire))
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        settings = dict(self._settings)
+        return (_restore, (settings,))
+
+    def __repr__(self) -> str:
+        described = json.loads(self._native.describe())
+        return f"Client(base_url={described['base_url']!r}, max_retries={described['max_retries']}, api_key='[redacted]')"
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing to release explicitly (connections close with the client); for symmetry."""
+
+    def _call(self, operation: str, args: Dict[str, Any], *, on_progress: Optional[ProgressCallback] = None,
+              cancel: Optional[CancelToken] = None, **options: Any) -> Any:
+        callback = None
+        if on_progress is not None:
+            def callback(event_json: str, _user: ProgressCallback = on_progress) -> None:
+                _user(Event.from_dict(json.loads(event_json)))
+        if options.get("headers") is not None:
+            options["headers"] = sorted(options["headers"].items())
+        result = self._native.call(
+            operation,
+            json.dumps(_compact(args)),
+            json.dumps(_compact(options)),
+            callback,
+            cancel._native if cancel is not None else None,
+        )
+        return json.loads(result)
+
+    def upload(self, path: PathLike, *, idempotency_key: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
+               max_retries: Optional[int] = None, headers: Optional[Dict[str, str]] = None,
+               cancel: Optional[CancelToken] = None) -> UploadResult:
+        """Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk."""
+        data = self._call("upload", {"path": os.fspath(path)}, on_progress=on_progress, cancel=cancel,
+                          idempotency_key=idempotency_key, max_retries=max_retries, headers=headers)
+        return UploadResult.from_dict(data)
+
+    def create_job(self, video_url: str, *, model: Optional[str] = None, output_format: Optional[str] = None,
+                   background: Optional[BackgroundLike] = None, text_prompt: Optional[str] = None,
+                   webhook_url: Optional[str] = None, auto_start: Optional[bool] = None,
+                   metadata: Optional[Dict[str, Any]] = None, idempotency_key: Optional[str] = None,
+                   max_retries: Optional[int] = None, timeout: Optional[float] = None,
+                   headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> JobAccepted:
+        """Creates a job from a video URL; it starts at once unless ``auto_start=False``."""
+        args = dict(video_url=video_url, model=model, output_format=output_format, typed_background=_background(background),
+                    text_prompt=text_prompt, webhook_url=webhook_url, auto_start=auto_start, metadata=metadata)
+        data = self._call("create_job", args, cancel=cancel, idempotency_key=idempotency_key,
+                          max_retries=max_retries, timeout=timeout, headers=headers)
+        return JobAccepted.from_dict(data)
+
+    def start_job(self, job_id: str, *, model: Optional[str] = None, output_format: Optional[str] = None,
+                  background: Optional[BackgroundLike] = None, text_prompt: Optional[str] = None,
+                  webhook_url: Optional[str] = None, composition: Optional[Dict[str, Any]] = None,
+                  preview_duration: Optional[float] = None, idempotency_key: Optional[str] = None,
+                  max_retries: Optional[int] = None, timeout: Optional[float] = None,
+                  headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> JobAccepted:
+        """Starts a draft job, or restarts a failed one."""
+        args = dict(job_id=job_id, model=model, output_format=output_format, typed_background=_background(background),
+                    text_prompt=text_prompt, webhook_url=webhook_url, composition=composition, preview_duration=preview_duration)
+        data = self._call("start_job", args, cancel=cancel, idempotency_key=idempotency_key,
+                          max_retries=max_retries, timeout=timeout, headers=headers)
+        return JobAccepted.from_dict(data)
+
+    def get_job(self, job_id: str, *, max_retries: Optional[int] = None, timeout: Optional[float] = None,
+                headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Job:
+        """Reads a job."""
+        data = self._call("get_job", {"job_id": job_id}, cancel=cancel, max_retries=max_retries, timeout=timeout, headers=headers)
+        return Job.from_dict(data)
+
+    def list_jobs(self, *, limit: Optional[int] = None, offset: Optional[int] = None, status: Optional[str] = None,
+                  headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> JobList:
+        """Lists the key's jobs, newest first."""
+        data = self._call("list_jobs", {"limit": limit, "offset": offset, "status": status}, cancel=cancel, headers=headers)
+        return JobList.from_dict(data)
+
+    def usage_summary(self, *, days: Optional[int] = None, headers: Optional[Dict[str, str]] = None,
+                      cancel: Optional[CancelToken] = None) -> UsageSummary:
+        """Usage totals over the last ``days`` (1 to 90)."""
+        return UsageSummary.from_dict(self._call("usage_summary", {"days": days}, cancel=cancel, headers=headers))
+
+    def usage_events(self, *, limit: Optional[int] = None, headers: Optional[Dict[str, str]] = None,
+                     cancel: Optional[CancelToken] = None) -> UsageEvents:
+        """Recent usage events (``limit`` 1 to 100)."""
+        return UsageEvents.from_dict(self._call("usage_events", {"limit": limit}, cancel=cancel, headers=headers))
+
+    def legacy_download(self, job_id: str, *, headers: Optional[Dict[str, str]] = None,
+                        cancel: Optional[CancelToken] = None) -> LegacyDownload:
+        """The legacy download route: the output URL of a completed job."""
+        return LegacyDownload.from_dict(self._call("legacy_download", {"job_id": job_id}, cancel=cancel, headers=headers))
+
+    def wait(self, job_id: str, *, timeout: Optional[float] = None, unbounded: bool = False,
+             poll_policy: Optional[PollPolicy] = None, on_progress: Optional[ProgressCallback] = None,
+             headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Job:
+        """Waits until the job completes (returns it), fails (``JobFailedError``) or ``timeout``
+        seconds pass (``WaitTimeoutError``; 30 minutes by default). Ctrl-C interrupts it."""
+        data = self._call("wait", {"job_id": job_id}, on_progress=on_progress, cancel=cancel, wait_timeout=timeout,
+                          unbounded=unbounded or None, poll=poll_policy._wire() if poll_policy else None, headers=headers)
+        return Job.from_dict(data)
+
+    def download(self, job: Union[str, Job], path: PathLike, *, overwrite: bool = False,
+                 on_progress: Optional[ProgressCallback] = None, headers: Optional[Dict[str, str]] = None,
+                 cancel: Optional[CancelToken] = None) -> Download:
+        """Downloads a completed job's output to ``path``: resumable, length-checked, atomic."""
+        args: Dict[str, Any] = {"path": os.fspath(path)}
+        if isinstance(job, Job):
+            args["job"] = {k: v for k, v in job.to_dict().items() if v is not None}
+        else:
+            args["job_id"] = job
+        data = self._call("download", args, on_progress=on_progress, cancel=cancel, overwrite=overwrite or None, headers=headers)
+        return _download(data)
+
+    def run(self, video_url: Optional[str] = None, *, file: Optional[PathLike] = None, output: Optional[PathLike] = None,
+            overwrite: bool = False, model: Optional[str] = None, output_format: Optional[str] = None,
+            background: Optional[BackgroundLike] = None, text_prompt: Optional[str] = None,
+            webhook_url: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None,
+            timeout: Optional[float] = None, on_progress: Optional[ProgressCallback] = None,
+            headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> RunResult:
+        """The whole flow under one deadline: upload (``file``) or ``video_url``, create, wait,
+        and download to ``output`` when given."""
+        if (video_url is None) == (file is None):
+            raise TypeError("run() needs exactly one of video_url or file")
+        args = dict(video_url=video_url or "", file=os.fspath(file) if file is not None else None,
+                    download_to=os.fspath(output) if output is not None else None, model=model,
+                    output_format=output_format, typed_background=_background(background), text_prompt=text_prompt,
+                    webhook_url=webhook_url, metadata=metadata)
+        data = self._call("run", args, on_progress=on_progress, cancel=cancel, wait_timeout=timeout,
+                          overwrite=overwrite or None, headers=headers)
+        return RunResult.from_dict(data)
+
+
+def _restore(settings: Dict[str, Any]) -> Client:
+    return Client(**settings)

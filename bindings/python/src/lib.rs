@@ -1,0 +1,115 @@
+//! The native module of the `removebgvideo` Python package. It converts only: Python's
+//! arguments to the Rust client's types and back, Rust errors to Python exceptions. The
+//! Python layer (`python/removebgvideo`) gives it typed classes.
+
+mod client;
+mod convert;
+mod sandbox;
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use removebgvideo::core::validate::{Validate, parse_and_validate};
+use removebgvideo::core::{Headers, Model, Timestamp};
+
+use crate::convert::{ALL_KINDS, exception_name, to_py_err};
+
+/// Verifies a webhook delivery; returns the event as JSON or raises WebhookVerificationError.
+/// `now_ms` replays a delivery at a given time (tests); by default it is the wall clock.
+#[pyfunction]
+#[pyo3(signature = (body, headers, secret, tolerance, now_ms=None))]
+fn verify_webhook(
+    py: Python<'_>,
+    body: &[u8],
+    headers: Vec<(String, String)>,
+    secret: &str,
+    tolerance: f64,
+    now_ms: Option<u64>,
+) -> PyResult<String> {
+    let headers: Headers = headers.into_iter().collect();
+    let now = now_ms
+        .map(Timestamp::from_unix_millis)
+        .unwrap_or_else(|| Timestamp::from(std::time::SystemTime::now()));
+    removebgvideo::webhook::verify(
+        &headers,
+        body,
+        secret,
+        now,
+        Duration::from_secs_f64(tolerance.max(0.0)),
+    )
+    .map(|verified| serde_json::to_string(&verified).expect("JSON"))
+    .map_err(|e| to_py_err(py, e))
+}
+
+/// Credits for a video of `duration_seconds` with `model`.
+#[pyfunction]
+fn estimate_credits(py: Python<'_>, model: &str, duration_seconds: f64) -> PyResult<u64> {
+    removebgvideo::estimate_credits(&Model::from(model), duration_seconds)
+        .map_err(|e| to_py_err(py, e))
+}
+
+fn problems_of<T: serde::de::DeserializeOwned + Validate>(
+    value: &serde_json::Value,
+) -> Vec<removebgvideo::core::Problem> {
+    match parse_and_validate::<T>(value) {
+        Ok((_, warnings)) => warnings,
+        Err(error) => error.problems,
+    }
+}
+
+/// Every problem (errors and warnings) of a request body, as JSON, by the core's rules.
+#[pyfunction]
+fn validate_request(type_name: &str, body_json: &str) -> PyResult<String> {
+    use removebgvideo::core::requests::*;
+    let value: serde_json::Value = serde_json::from_str(body_json)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("body is not JSON: {e}")))?;
+    let problems = match type_name {
+        "CreateJobRequest" => problems_of::<CreateJobRequest>(&value),
+        "StartJobRequest" => problems_of::<StartJobRequest>(&value),
+        "ListJobsQuery" => problems_of::<ListJobsQuery>(&value),
+        "UsageSummaryQuery" => problems_of::<UsageSummaryQuery>(&value),
+        "UsageEventsQuery" => problems_of::<UsageEventsQuery>(&value),
+        "UploadFile" => problems_of::<UploadFile>(&value),
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "no request type {other:?}"
+            )));
+        }
+    };
+    Ok(serde_json::to_string(&problems).expect("JSON"))
+}
+
+/// (kind, exception class) for every error kind.
+#[pyfunction]
+fn exception_classes() -> Vec<(String, &'static str)> {
+    ALL_KINDS
+        .iter()
+        .map(|kind| {
+            (
+                serde_json::to_value(kind)
+                    .expect("JSON")
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                exception_name(*kind),
+            )
+        })
+        .collect()
+}
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Rust `tracing` events reach Python's `logging` (logger "removebgvideo") via `log`.
+    // No level caching: a level set later (logging.basicConfig, pytest's caplog) must apply,
+    // and the SDK logs only on rare events such as retries.
+    let _ = pyo3_log::Logger::new(module.py(), pyo3_log::Caching::Nothing)?.install();
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_class::<client::NativeClient>()?;
+    module.add_class::<client::NativeCancel>()?;
+    module.add_class::<sandbox::NativeSandbox>()?;
+    module.add_function(wrap_pyfunction!(verify_webhook, module)?)?;
+    module.add_function(wrap_pyfunction!(estimate_credits, module)?)?;
+    module.add_function(wrap_pyfunction!(validate_request, module)?)?;
+    module.add_function(wrap_pyfunction!(exception_classes, module)?)?;
+    Ok(())
+}
