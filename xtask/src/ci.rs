@@ -1,91 +1,177 @@
 //! `cargo xtask ci`: the one test command. Runs every check a change must pass, in order,
-//! and stops at the first failure.
+//! stops at the first failure, and installs what the checks need (Python tools into venvs
+//! under `target/`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// One step: a name and the command line it runs from the repository root.
-struct Step {
-    name: &'static str,
-    program: &'static str,
-    args: &'static [&'static str],
-}
+type StepFn = fn(&Path) -> Result<(), String>;
 
-const STEPS: &[Step] = &[
-    Step {
-        name: "formatting",
-        program: "cargo",
-        args: &["fmt", "--all", "--check"],
-    },
-    Step {
-        name: "lints",
-        program: "cargo",
-        args: &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    },
-    Step {
-        name: "generated files",
-        program: "cargo",
-        args: &[
-            "run",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--",
-            "codegen",
-            "--check",
-        ],
-    },
-    Step {
-        name: "sans-IO core",
-        program: "cargo",
-        args: &["run", "--quiet", "--package", "xtask", "--", "sans-io"],
-    },
-    Step {
-        name: "Rust tests",
-        program: "cargo",
-        args: &["test", "--workspace", "--all-targets"],
-    },
-    Step {
-        name: "Rust doc tests",
-        program: "cargo",
-        args: &["test", "--workspace", "--doc"],
-    },
+const STEPS: &[(&str, StepFn)] = &[
+    ("formatting", |root| {
+        cargo(root, &["fmt", "--all", "--check"])
+    }),
+    ("lints", |root| {
+        cargo(
+            root,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+    }),
+    ("generated files", |root| {
+        cargo(
+            root,
+            &[
+                "run",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "codegen",
+                "--check",
+            ],
+        )
+    }),
+    ("sans-IO core", |root| {
+        cargo(
+            root,
+            &["run", "--quiet", "--package", "xtask", "--", "sans-io"],
+        )
+    }),
+    // The binding crates are built by their own toolchains (maturin), not `cargo test`.
+    ("Rust tests", |root| {
+        cargo(
+            root,
+            &[
+                "test",
+                "--workspace",
+                "--exclude",
+                "removebgvideo-python",
+                "--all-targets",
+            ],
+        )
+    }),
+    ("Rust doc tests", |root| {
+        cargo(
+            root,
+            &[
+                "test",
+                "--workspace",
+                "--exclude",
+                "removebgvideo-python",
+                "--doc",
+            ],
+        )
+    }),
+    ("Python package", python_package),
 ];
 
 pub fn run(root: &Path) -> Result<(), String> {
     let started = Instant::now();
-    for step in STEPS {
+    for (name, step) in STEPS {
         let step_started = Instant::now();
+        println!("==> {name}");
+        step(root).map_err(|e| format!("ci failed at step \"{name}\": {e}"))?;
         println!(
-            "==> {}: {} {}",
-            step.name,
-            step.program,
-            step.args.join(" ")
-        );
-        let status = Command::new(step.program)
-            .args(step.args)
-            .current_dir(root)
-            // Snapshots are reviewed by people; CI only compares.
-            .env("INSTA_UPDATE", "no")
-            .status()
-            .map_err(|e| format!("{}: could not run {}: {e}", step.name, step.program))?;
-        if !status.success() {
-            return Err(format!("ci failed at step \"{}\" ({status})", step.name));
-        }
-        println!(
-            "<== {} passed in {:.1} s",
-            step.name,
+            "<== {name} passed in {:.1} s",
             step_started.elapsed().as_secs_f64()
         );
     }
     println!("ci passed in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+fn run_command(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    let status = command
+        .status()
+        .map_err(|e| format!("could not run {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
+    println!("    cargo {}", args.join(" "));
+    // Snapshots are reviewed by people; CI only compares.
+    run_command(
+        Command::new("cargo")
+            .args(args)
+            .current_dir(root)
+            .env("INSTA_UPDATE", "no"),
+    )
+}
+
+/// A fresh virtual environment (removed first) and its python.
+fn fresh_venv(path: &Path) -> Result<PathBuf, String> {
+    let _ = std::fs::remove_dir_all(path);
+    run_command(Command::new("python3").args(["-m", "venv"]).arg(path))?;
+    Ok(path.join("bin").join("python"))
+}
+
+fn pip_install(python: &Path, args: &[&str]) -> Result<(), String> {
+    run_command(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(args),
+    )
+}
+
+/// Builds the wheel with maturin, proves it imports in an empty venv (and how fast), then runs
+/// the pytest suite in another fresh venv.
+fn python_package(root: &Path) -> Result<(), String> {
+    let target = root.join("target");
+    let tools = target.join("py-tools");
+    let tools_python = tools.join("bin").join("python");
+    if !tools_python.exists() {
+        fresh_venv(&tools)?;
+    }
+    pip_install(&tools_python, &["maturin>=1.16,<2"])?;
+    let wheels = target.join("wheels").join("ci");
+    let _ = std::fs::remove_dir_all(&wheels);
+    run_command(
+        Command::new(tools.join("bin").join("maturin"))
+            .args(["build", "--quiet", "--out"])
+            .arg(&wheels)
+            .current_dir(root.join("bindings/python")),
+    )?;
+    let wheel = std::fs::read_dir(&wheels)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or("maturin built no wheel")?;
+    let wheel = wheel.to_str().ok_or("wheel path is not UTF-8")?.to_owned();
+
+    // Nothing but the wheel: the import must work on its own.
+    let bare = fresh_venv(&target.join("py-bare"))?;
+    pip_install(&bare, &[&wheel])?;
+    run_command(Command::new(&bare).args([
+        "-c",
+        "import time; t = time.perf_counter(); import removebgvideo; \
+         print(f'    import removebgvideo {removebgvideo.__version__}: {(time.perf_counter() - t) * 1000:.1f} ms')",
+    ]))?;
+
+    let python = fresh_venv(&target.join("py-test"))?;
+    pip_install(&python, &[&wheel, "pytest", "mypy", "jsonschema"])?;
+    run_command(
+        Command::new(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+            .current_dir(root.join("bindings/python")),
+    )
 }
