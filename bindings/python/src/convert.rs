@@ -182,17 +182,7 @@ pub const ALL_KINDS: [ErrorKind; 16] = [
 
 /// Raises the Python exception of a Rust error: `removebgvideo._errors.<Class>(payload)`.
 pub fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
-    let payload = serde_json::json!({
-        "code": error.code,
-        "kind": error.kind(),
-        "message": error.message,
-        "status": error.status,
-        "request_id": error.request_id,
-        "idempotency_key": error.idempotency_key,
-        "retry_after": error.retry_after.map(|d| d.as_secs_f64()),
-        "problems": error.problems,
-        "job": error.job,
-    });
+    let payload = error.to_json();
     let build = || -> PyResult<PyErr> {
         let errors = py.import("removebgvideo._errors")?;
         let class = errors.getattr(exception_name(error.kind()))?;

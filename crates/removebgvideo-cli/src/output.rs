@@ -35,19 +35,9 @@ pub fn exit_code(error: &Error) -> u8 {
     }
 }
 
-/// An error as JSON: code, message, status, request id, problems, job.
+/// An error as JSON, in the shape every language shares.
 pub fn error_json(error: &Error) -> Value {
-    json!({ "error": {
-        "code": error.code,
-        "kind": error.kind(),
-        "message": error.message,
-        "status": error.status,
-        "request_id": error.request_id,
-        "idempotency_key": error.idempotency_key,
-        "retry_after_ms": error.retry_after.map(|d| d.as_millis() as u64),
-        "problems": error.problems,
-        "job": error.job,
-    }})
+    json!({ "error": error.to_json() })
 }
 
 /// Prints an error: JSON on stdout with `--json`, else a readable block on stderr.

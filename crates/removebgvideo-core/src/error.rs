@@ -283,6 +283,22 @@ impl Error {
         self.code.kind(self.status)
     }
 
+    /// The error as the JSON every language reads: `code`, `kind`, `message`, `status`,
+    /// `request_id`, `idempotency_key`, `retry_after_ms`, `problems`, `job`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "code": self.code,
+            "kind": self.kind(),
+            "message": self.message,
+            "status": self.status,
+            "request_id": self.request_id,
+            "idempotency_key": self.idempotency_key,
+            "retry_after_ms": self.retry_after.map(crate::timestamp::duration_millis),
+            "problems": self.problems,
+            "job": self.job,
+        })
+    }
+
     /// Whether waiting and asking again may succeed (rate limits, server and connection
     /// errors). Used by waits: a transient error while polling does not end the wait.
     pub fn is_transient(&self) -> bool {

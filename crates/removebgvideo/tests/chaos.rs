@@ -2,6 +2,8 @@
 //! dropped connections (before and after processing), malformed bodies, latency, truncated
 //! downloads and 429 bursts. The counts come from the sandbox's own state afterwards.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -134,26 +136,9 @@ fn one_job(
     }
 }
 
-struct SharedWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn hundreds_of_jobs_survive_injected_faults_exactly_once() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || SharedWriter(sink.clone()))
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    common::captured_logs();
     let sandbox = Sandbox::start(SandboxConfig {
         speed: 500.0,
         keys: vec![KeyConfig {
@@ -317,7 +302,7 @@ fn hundreds_of_jobs_survive_injected_faults_exactly_once() {
         "nearly every job reaches its true end: {typed_errors:?}"
     );
     assert!(elapsed < Duration::from_secs(240), "nothing hung");
-    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let logs = common::logs_text();
     assert!(logs.contains("retry 1/6"), "retries were logged");
     assert!(!logs.contains(KEY), "the key is in no log line");
     std::fs::remove_dir_all(dir).unwrap();

@@ -1,8 +1,10 @@
 //! The client against the sandbox over real loopback HTTP: every endpoint, failure branches,
 //! retries, idempotency, waits, downloads and runs.
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use removebgvideo::{
@@ -13,33 +15,6 @@ use removebgvideo::{
 use removebgvideo_sandbox::{FAULT_HEADER, Sandbox, SandboxConfig, output_bytes};
 
 const VIDEO: &str = "https://cdn.removebgvideo.com/uploads/your-video.mp4";
-
-/// Log lines of the whole test binary, to prove the key never reaches them.
-fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || SharedWriter(sink.clone()))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        logs
-    })
-}
-
-struct SharedWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn fast_poll() -> PollPolicy {
     PollPolicy {
@@ -64,7 +39,7 @@ fn fast_retry() -> RetryPolicy {
 }
 
 fn start(config: SandboxConfig) -> Sandbox {
-    captured_logs();
+    common::captured_logs();
     Sandbox::start(config).expect("the sandbox starts")
 }
 
@@ -748,7 +723,7 @@ fn the_key_stays_out_of_debug_output_errors_and_logs() {
         .unwrap_err();
     let texts = format!("{client:?} {:?} {error} {error:?}", client.settings());
     assert!(!texts.contains(sandbox.demo_key()), "{texts}");
-    let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
+    let logs = common::logs_text();
     assert!(
         logs.contains("retry 1/3 of list_jobs"),
         "retries are logged: {logs}"

@@ -80,7 +80,7 @@ class RemoveBGVideoError(Exception):
             status=data.get("status"),
             request_id=data.get("request_id"),
             idempotency_key=data.get("idempotency_key"),
-            retry_after=data.get("retry_after"),
+            retry_after=data["retry_after_ms"] / 1000 if data.get("retry_after_ms") is not None else None,
             problems=[Problem.from_dict(p) for p in data.get("problems") or []],
             job=Job.from_dict(data["job"]) if data.get("job") else None,
         )
