@@ -9,7 +9,6 @@ mod sandbox;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use removebgvideo::core::validate::{Validate, parse_and_validate};
 use removebgvideo::core::{Headers, Model, Timestamp};
 
 use crate::convert::{ALL_KINDS, exception_name, to_py_err};
@@ -48,35 +47,10 @@ fn estimate_credits(py: Python<'_>, model: &str, duration_seconds: f64) -> PyRes
         .map_err(|e| to_py_err(py, e))
 }
 
-fn problems_of<T: serde::de::DeserializeOwned + Validate>(
-    value: &serde_json::Value,
-) -> Vec<removebgvideo::core::Problem> {
-    match parse_and_validate::<T>(value) {
-        Ok((_, warnings)) => warnings,
-        Err(error) => error.problems,
-    }
-}
-
 /// Every problem (errors and warnings) of a request body, as JSON, by the core's rules.
 #[pyfunction]
-fn validate_request(type_name: &str, body_json: &str) -> PyResult<String> {
-    use removebgvideo::core::requests::*;
-    let value: serde_json::Value = serde_json::from_str(body_json)
-        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("body is not JSON: {e}")))?;
-    let problems = match type_name {
-        "CreateJobRequest" => problems_of::<CreateJobRequest>(&value),
-        "StartJobRequest" => problems_of::<StartJobRequest>(&value),
-        "ListJobsQuery" => problems_of::<ListJobsQuery>(&value),
-        "UsageSummaryQuery" => problems_of::<UsageSummaryQuery>(&value),
-        "UsageEventsQuery" => problems_of::<UsageEventsQuery>(&value),
-        "UploadFile" => problems_of::<UploadFile>(&value),
-        other => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "no request type {other:?}"
-            )));
-        }
-    };
-    Ok(serde_json::to_string(&problems).expect("JSON"))
+fn validate_request(py: Python<'_>, type_name: &str, body_json: &str) -> PyResult<String> {
+    removebgvideo::bridge::validate_request(type_name, body_json).map_err(|e| to_py_err(py, e))
 }
 
 /// (kind, exception class) for every error kind.

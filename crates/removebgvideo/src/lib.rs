@@ -17,6 +17,7 @@
 //! # Ok::<(), removebgvideo::Error>(())
 //! ```
 
+pub mod bridge;
 mod cancel;
 mod client;
 mod clock;
