@@ -3,59 +3,17 @@
 
 use pyo3::prelude::*;
 use removebgvideo::Error;
-use removebgvideo::core::ErrorKind;
 use serde::Deserialize;
-
-/// The Python exception class of each kind: one exhaustive map, so a new kind cannot be
-/// forgotten (the compiler stops it).
-pub fn exception_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Authentication => "AuthenticationError",
-        ErrorKind::InsufficientCredits => "InsufficientCreditsError",
-        ErrorKind::NotFound => "NotFoundError",
-        ErrorKind::RateLimit => "RateLimitError",
-        ErrorKind::InvalidRequest => "InvalidRequestError",
-        ErrorKind::Conflict => "ConflictError",
-        ErrorKind::Server => "ServerError",
-        ErrorKind::Connection => "APIConnectionError",
-        ErrorKind::OutcomeUnknown => "OutcomeUnknownError",
-        ErrorKind::Validation => "ValidationError",
-        ErrorKind::JobFailed => "JobFailedError",
-        ErrorKind::WaitTimeout => "WaitTimeoutError",
-        ErrorKind::Cancelled => "CancelledError",
-        ErrorKind::Download => "DownloadError",
-        ErrorKind::Webhook => "WebhookVerificationError",
-        ErrorKind::UnexpectedResponse => "UnexpectedResponseError",
-    }
-}
-
-/// Every kind, for the test that checks each class exists.
-pub const ALL_KINDS: [ErrorKind; 16] = [
-    ErrorKind::Authentication,
-    ErrorKind::InsufficientCredits,
-    ErrorKind::NotFound,
-    ErrorKind::RateLimit,
-    ErrorKind::InvalidRequest,
-    ErrorKind::Conflict,
-    ErrorKind::Server,
-    ErrorKind::Connection,
-    ErrorKind::OutcomeUnknown,
-    ErrorKind::Validation,
-    ErrorKind::JobFailed,
-    ErrorKind::WaitTimeout,
-    ErrorKind::Cancelled,
-    ErrorKind::Download,
-    ErrorKind::Webhook,
-    ErrorKind::UnexpectedResponse,
-];
 
 /// Raises the Python exception of a Rust error: `removebgvideo._errors.<Class>(payload)`.
 pub fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
-    let payload = error.to_json();
     let build = || -> PyResult<PyErr> {
         let errors = py.import("removebgvideo._errors")?;
-        let class = errors.getattr(exception_name(error.kind()))?;
-        let instance = class.call_method1("_from_payload", (payload.to_string(),))?;
+        let class = errors.getattr(removebgvideo::bridge::error_class(error.kind()))?;
+        let instance = class.call_method1(
+            "_from_payload",
+            (removebgvideo::bridge::error_payload(&error),),
+        )?;
         Ok(PyErr::from_value(instance))
     };
     build().unwrap_or_else(|e| e)

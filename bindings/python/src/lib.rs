@@ -11,7 +11,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use removebgvideo::core::{Headers, Model, Timestamp};
 
-use crate::convert::{ALL_KINDS, exception_name, to_py_err};
+use crate::convert::to_py_err;
 
 /// Verifies a webhook delivery; returns the event as JSON or raises WebhookVerificationError.
 /// `now_ms` replays a delivery at a given time (tests); by default it is the wall clock.
@@ -56,7 +56,8 @@ fn validate_request(py: Python<'_>, type_name: &str, body_json: &str) -> PyResul
 /// (kind, exception class) for every error kind.
 #[pyfunction]
 fn exception_classes() -> Vec<(String, &'static str)> {
-    ALL_KINDS
+    use removebgvideo::bridge::{ERROR_KINDS, error_class};
+    ERROR_KINDS
         .iter()
         .map(|kind| {
             (
@@ -65,7 +66,7 @@ fn exception_classes() -> Vec<(String, &'static str)> {
                     .as_str()
                     .unwrap_or("")
                     .to_owned(),
-                exception_name(*kind),
+                error_class(*kind),
             )
         })
         .collect()

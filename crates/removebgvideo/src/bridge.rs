@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use removebgvideo_core::validate::{Validate, parse_and_validate};
-use removebgvideo_core::{Job, Problem, ProblemCode};
+use removebgvideo_core::{ErrorKind, Job, Problem, ProblemCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -369,4 +369,54 @@ pub fn validate_request(type_name: &str, body_json: &str) -> Result<String, Erro
         }
     };
     Ok(to_json(problems))
+}
+
+/// The exception class of each kind, the same name in Python and Node: one exhaustive map, so
+/// a new kind cannot be forgotten (the compiler stops it).
+pub fn error_class(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Authentication => "AuthenticationError",
+        ErrorKind::InsufficientCredits => "InsufficientCreditsError",
+        ErrorKind::NotFound => "NotFoundError",
+        ErrorKind::RateLimit => "RateLimitError",
+        ErrorKind::InvalidRequest => "InvalidRequestError",
+        ErrorKind::Conflict => "ConflictError",
+        ErrorKind::Server => "ServerError",
+        ErrorKind::Connection => "APIConnectionError",
+        ErrorKind::OutcomeUnknown => "OutcomeUnknownError",
+        ErrorKind::Validation => "ValidationError",
+        ErrorKind::JobFailed => "JobFailedError",
+        ErrorKind::WaitTimeout => "WaitTimeoutError",
+        ErrorKind::Cancelled => "CancelledError",
+        ErrorKind::Download => "DownloadError",
+        ErrorKind::Webhook => "WebhookVerificationError",
+        ErrorKind::UnexpectedResponse => "UnexpectedResponseError",
+    }
+}
+
+/// Every kind, so bindings can check each has its class.
+pub const ERROR_KINDS: [ErrorKind; 16] = [
+    ErrorKind::Authentication,
+    ErrorKind::InsufficientCredits,
+    ErrorKind::NotFound,
+    ErrorKind::RateLimit,
+    ErrorKind::InvalidRequest,
+    ErrorKind::Conflict,
+    ErrorKind::Server,
+    ErrorKind::Connection,
+    ErrorKind::OutcomeUnknown,
+    ErrorKind::Validation,
+    ErrorKind::JobFailed,
+    ErrorKind::WaitTimeout,
+    ErrorKind::Cancelled,
+    ErrorKind::Download,
+    ErrorKind::Webhook,
+    ErrorKind::UnexpectedResponse,
+];
+
+/// An error as the bindings receive it: the shared JSON form plus its class name.
+pub fn error_payload(error: &Error) -> String {
+    let mut value = error.to_json();
+    value["class"] = json!(error_class(error.kind()));
+    value.to_string()
 }

@@ -1,0 +1,268 @@
+//! The native addon of the `removebgvideo` npm package. It converts only: JSON arguments to the
+//! client (through `removebgvideo::bridge`, shared with Python) and results back. Every call
+//! runs on the libuv thread pool, so the event loop never blocks. Errors travel as JSON in the
+//! message; `index.js` turns them into typed errors with our stable codes.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use removebgvideo::core::{Headers, Model, Timestamp};
+use removebgvideo::{CancelToken, Client, Event, bridge};
+
+/// Marks an error message that carries our error JSON.
+const ERROR_PREFIX: &str = "removebgvideo:";
+
+fn to_napi(error: removebgvideo::Error) -> napi::Error {
+    napi::Error::new(
+        Status::GenericFailure,
+        format!("{ERROR_PREFIX}{}", bridge::error_payload(&error)),
+    )
+}
+
+/// A cancellation flag shared with JavaScript (an AbortSignal raises it).
+#[derive(Debug)]
+#[napi]
+pub struct NativeCancel {
+    token: CancelToken,
+}
+
+#[napi]
+impl NativeCancel {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeCancel {
+            token: CancelToken::new(),
+        }
+    }
+
+    /// Stops the calls using this token at their next pause.
+    #[napi]
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+}
+
+impl Default for NativeCancel {
+    fn default() -> Self {
+        NativeCancel::new()
+    }
+}
+
+type EventCallback = ThreadsafeFunction<String, (), String, Status, false>;
+
+/// One call, computed on the libuv pool.
+pub struct CallTask {
+    client: Client,
+    operation: String,
+    args_json: String,
+    options_json: String,
+    cancel: CancelToken,
+    on_event: Option<Arc<EventCallback>>,
+}
+
+impl std::fmt::Debug for CallTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallTask")
+            .field("operation", &self.operation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Task for CallTask {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<String> {
+        let options = bridge::Options::from_json(&self.options_json).map_err(to_napi)?;
+        let mut call = options.call();
+        call.cancel = Some(self.cancel.clone());
+        if let Some(callback) = self.on_event.clone() {
+            call.on_event = Some(Arc::new(move |event: &Event| {
+                let json = serde_json::to_string(event).expect("events serialize");
+                callback.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+            }));
+        }
+        bridge::call(
+            &self.client,
+            &self.operation,
+            &self.args_json,
+            &options,
+            call,
+        )
+        .map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
+        Ok(output)
+    }
+}
+
+/// The Rust client.
+#[derive(Debug)]
+#[napi]
+pub struct NativeClient {
+    client: Client,
+}
+
+#[napi]
+impl NativeClient {
+    /// Builds the client from its settings, as snake_case JSON.
+    #[napi(constructor)]
+    pub fn new(settings_json: String) -> Result<Self> {
+        let client = bridge::Settings::from_json(&settings_json)
+            .and_then(bridge::Settings::into_client)
+            .map_err(to_napi)?;
+        Ok(NativeClient { client })
+    }
+
+    /// The settings without the key, as JSON.
+    #[napi]
+    pub fn describe(&self) -> String {
+        let settings = self.client.settings();
+        serde_json::json!({ "base_url": settings.base_url, "max_retries": settings.retry.max_retries }).to_string()
+    }
+
+    /// Calls one operation; resolves with the result as JSON.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn call(
+        &self,
+        operation: String,
+        args_json: String,
+        options_json: String,
+        cancel: Option<&NativeCancel>,
+        on_event: Option<EventCallback>,
+    ) -> AsyncTask<CallTask> {
+        AsyncTask::new(CallTask {
+            client: self.client.clone(),
+            operation,
+            args_json,
+            options_json,
+            cancel: cancel.map(|c| c.token.clone()).unwrap_or_default(),
+            on_event: on_event.map(Arc::new),
+        })
+    }
+}
+
+/// The Rust sandbox in-process.
+#[derive(Debug)]
+#[napi]
+pub struct NativeSandbox {
+    sandbox: Option<removebgvideo_sandbox::Sandbox>,
+    base_url: String,
+}
+
+#[napi]
+impl NativeSandbox {
+    /// Starts a sandbox; `config_json` holds sandbox settings (absent ones default).
+    #[napi(constructor)]
+    pub fn new(config_json: String) -> Result<Self> {
+        let config: removebgvideo_sandbox::SandboxConfig = serde_json::from_str(&config_json)
+            .map_err(|e| napi::Error::from_reason(format!("sandbox config: {e}")))?;
+        let sandbox = removebgvideo_sandbox::Sandbox::start(config)
+            .map_err(|e| napi::Error::from_reason(format!("cannot start the sandbox: {e}")))?;
+        Ok(NativeSandbox {
+            base_url: sandbox.base_url().to_owned(),
+            sandbox: Some(sandbox),
+        })
+    }
+
+    #[napi(getter)]
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The keys and the webhook secret, as JSON.
+    #[napi]
+    pub fn keys(&self) -> String {
+        serde_json::json!({
+            "demo_key": removebgvideo_sandbox::DEMO_KEY,
+            "no_credits_key": removebgvideo_sandbox::NO_CREDITS_KEY,
+            "rate_limited_key": removebgvideo_sandbox::RATE_LIMITED_KEY,
+            "webhook_secret": self.sandbox.as_ref().map(|s| s.webhook_secret().to_owned()),
+        })
+        .to_string()
+    }
+
+    /// The requests it has seen, as JSON.
+    #[napi]
+    pub fn request_log(&self) -> String {
+        serde_json::to_string(
+            &self
+                .sandbox
+                .as_ref()
+                .map(|s| s.request_log())
+                .unwrap_or_default(),
+        )
+        .expect("JSON")
+    }
+
+    /// Stops it (idempotent).
+    #[napi]
+    pub fn stop(&mut self) {
+        if let Some(sandbox) = self.sandbox.take() {
+            sandbox.shutdown();
+        }
+    }
+}
+
+/// Verifies a webhook delivery; returns the event as JSON. `now_ms` replays a delivery at its
+/// own time (tests); by default it is the wall clock.
+#[napi]
+pub fn verify_webhook(
+    body: Buffer,
+    headers: Vec<Vec<String>>,
+    secret: String,
+    tolerance_seconds: f64,
+    now_ms: Option<f64>,
+) -> Result<String> {
+    let headers: Headers = headers
+        .into_iter()
+        .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
+        .collect();
+    let now = now_ms
+        .map(|ms| Timestamp::from_unix_millis(ms as u64))
+        .unwrap_or_else(|| Timestamp::from(std::time::SystemTime::now()));
+    removebgvideo::webhook::verify(
+        &headers,
+        &body,
+        &secret,
+        now,
+        std::time::Duration::from_secs_f64(tolerance_seconds.max(0.0)),
+    )
+    .map(|verified| serde_json::to_string(&verified).expect("JSON"))
+    .map_err(to_napi)
+}
+
+/// Credits for a video of `duration_seconds` with `model`.
+#[napi]
+pub fn estimate_credits(model: String, duration_seconds: f64) -> Result<u32> {
+    removebgvideo::estimate_credits(&Model::from(model.as_str()), duration_seconds)
+        .map(|c| c.min(u64::from(u32::MAX)) as u32)
+        .map_err(to_napi)
+}
+
+/// Every problem of a request body, as JSON, by the core's rules.
+#[napi]
+pub fn validate_request(type_name: String, body_json: String) -> Result<String> {
+    bridge::validate_request(&type_name, &body_json).map_err(to_napi)
+}
+
+/// (kind, error class) for every error kind.
+#[napi]
+pub fn error_classes() -> Vec<Vec<String>> {
+    bridge::ERROR_KINDS
+        .iter()
+        .map(|kind| {
+            vec![
+                serde_json::to_value(kind)
+                    .expect("JSON")
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                bridge::error_class(*kind).to_owned(),
+            ]
+        })
+        .collect()
+}
