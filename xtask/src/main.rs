@@ -2,6 +2,7 @@
 
 mod ci;
 mod codegen;
+mod node_types;
 mod python_models;
 mod sans_io;
 

@@ -1,0 +1,108 @@
+'use strict'
+// The Node package against the in-process sandbox over loopback HTTP (Promise API only: a
+// sync call to a server in the same process would deadlock).
+
+const { test, after } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const util = require('node:util')
+const rbv = require('..')
+
+const VIDEO = 'https://cdn.removebgvideo.com/uploads/your-video.mp4'
+const FAST_POLL = { initialInterval: 20, factor: 1.5, maxInterval: 200, jitter: 0.2, minInterval: 10, maxHint: 2000 }
+const FAST_RETRY = { maxRetries: 3, baseDelay: 10, maxDelay: 100, rateLimitBaseDelay: 20, rateLimitMaxDelay: 200, maxRetryAfter: 5000 }
+
+const sandbox = new rbv.Sandbox({ speed: 1000 })
+after(() => sandbox.stop())
+const client = sandbox.client({ pollPolicy: FAST_POLL, retryPolicy: FAST_RETRY })
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rbv-node-'))
+after(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
+test('every method', async () => {
+  const file = path.join(tmp, 'clip.mp4')
+  fs.writeFileSync(file, Buffer.alloc(40000))
+  const events = []
+  const uploaded = await client.upload(file, { onProgress: (e) => events.push(e) })
+  assert.equal(uploaded.size, 40000)
+  assert.ok(uploaded.videoUrl.startsWith(sandbox.baseUrl))
+  const accepted = await client.createJob(uploaded.videoUrl, { autoStart: false, background: [0.1, 0.2, 0.3], outputFormat: 'mov', metadata: { order_id: 'A-1' } })
+  assert.equal(accepted.status, 'created')
+  assert.ok(accepted.requestId)
+  const started = await client.startJob(accepted.id, { model: 'pro', textPrompt: 'the person', background: 'white' })
+  assert.equal(started.status, 'processing')
+  const statuses = []
+  const job = await client.wait(accepted.id, { onProgress: (e) => e.type === 'status_changed' && statuses.push(e.to) })
+  assert.equal(job.status, 'completed')
+  assert.equal(job.model, 'pro')
+  assert.equal((await client.getJob(accepted.id)).id, job.id)
+  assert.ok((await client.listJobs({ limit: 100 })).jobs.some((j) => j.id === accepted.id))
+  assert.ok((await client.usageSummary({ days: 7 })).completedJobs >= 1)
+  assert.ok((await client.usageEvents({ limit: 5 })).events.length > 0)
+  assert.ok((await client.legacyDownload(accepted.id)).downloadUrl.startsWith(sandbox.baseUrl))
+  const target = path.join(tmp, 'out.mov')
+  const download = await client.download(accepted.id, target)
+  assert.equal(download.bytes, fs.statSync(target).size)
+  await assert.rejects(client.download(job, target), rbv.DownloadError)
+  const run = await client.run({ videoUrl: `${VIDEO}?duration=2`, output: path.join(tmp, 'run.webm'), model: 'human' })
+  assert.equal(run.output.bytes, 400000)
+  assert.ok(events.some((e) => e.type === 'upload'))
+})
+
+test('errors are typed, with stable codes, status and request id', async () => {
+  const bad = new rbv.Client({ apiKey: 'rbv_wrong', baseUrl: sandbox.baseUrl })
+  await assert.rejects(bad.listJobs(), (e) => e instanceof rbv.AuthenticationError && e.code === 'invalid_api_key' && e.status === 401 && !!e.requestId)
+  const poor = sandbox.client({ apiKey: sandbox.noCreditsKey, retryPolicy: FAST_RETRY })
+  await assert.rejects(poor.createJob(VIDEO), (e) => e instanceof rbv.InsufficientCreditsError && e.status === 402 && !!e.idempotencyKey)
+  await assert.rejects(client.getJob('job_missing'), rbv.NotFoundError)
+  await assert.rejects(client.createJob('ftp://example.com/a.mp4', { model: 'ultra', background: [2, 0, 0] }), (e) => {
+    assert.ok(e instanceof rbv.ValidationError && e instanceof rbv.RemoveBGVideoError && e instanceof Error)
+    assert.deepEqual(e.errors.map((p) => [p.path, p.code]), [['/video_url', 'invalid_url'], ['/model', 'unknown_value'], ['/background', 'out_of_range']])
+    return true
+  })
+  await assert.rejects(client.listJobs({ headers: { 'X-Sandbox-Fault': 'status=429; id=node-rl' } }), (e) => e instanceof rbv.RateLimitError && e.retryAfter === 1)
+  await assert.rejects(client.listJobs({ headers: { 'X-Sandbox-Fault': 'status=503; id=node-5xx' } }), rbv.ServerError)
+  await assert.rejects(new rbv.Client({ apiKey: 'k', baseUrl: 'http://127.0.0.1:9', maxRetries: 0 }).listJobs(), rbv.APIConnectionError)
+  const failing = await client.createJob(`${VIDEO}?scenario=fail&error=bad%20frames`)
+  await assert.rejects(client.wait(failing.id), (e) => e instanceof rbv.JobFailedError && e.job.error === 'bad frames')
+  const stuck = await client.createJob(`${VIDEO}?scenario=stuck`)
+  const started = Date.now()
+  await assert.rejects(client.wait(stuck.id, { timeoutMs: 500 }), (e) => e instanceof rbv.WaitTimeoutError && e.job.status === 'processing')
+  assert.ok(Date.now() - started < 500 + 250 + 300)
+  assert.throws(() => new rbv.Client({ apiKey: 'k', baseUrl: 'http://api.example.com' }), (e) => e instanceof rbv.ValidationError && e.errors[0].path === '/base_url')
+  for (const [kind, name] of require('../native.js').errorClasses()) {
+    assert.ok(rbv[name].prototype instanceof rbv.RemoveBGVideoError, kind)
+  }
+})
+
+test('a setInterval keeps ticking during wait, and an AbortSignal stops it promptly', async () => {
+  const stuck = await client.createJob(`${VIDEO}?scenario=stuck`)
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 5)
+  const controller = new AbortController()
+  setTimeout(() => controller.abort(), 300)
+  const started = Date.now()
+  await assert.rejects(client.wait(stuck.id, { signal: controller.signal, pollPolicy: { ...FAST_POLL, initialInterval: 5000, maxInterval: 5000 } }), (e) => e.name === 'AbortError')
+  clearInterval(timer)
+  assert.ok(Date.now() - started < 1000, 'stopped promptly')
+  assert.ok(ticks > 20, `the event loop kept running (${ticks} ticks)`)
+})
+
+test('many concurrent waits with Promise.all', async () => {
+  const jobs = await Promise.all(Array.from({ length: 12 }, (_, i) => client.createJob(`${VIDEO}?duration=${1 + (i % 4)}`)))
+  const done = await Promise.all(jobs.map((j) => client.wait(j.id)))
+  assert.deepEqual(done.map((j) => j.status), Array(12).fill('completed'))
+})
+
+test('the key never shows', () => {
+  const shown = util.inspect(client) + JSON.stringify(client)
+  assert.ok(!shown.includes(sandbox.demoKey))
+  assert.ok(shown.includes('[redacted]'))
+})
+
+test('ES module import gives the same API', async () => {
+  const esm = await import('../index.mjs')
+  assert.equal(esm.Client, rbv.Client)
+  assert.equal(esm.default.ValidationError, rbv.ValidationError)
+})
