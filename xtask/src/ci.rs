@@ -71,6 +71,7 @@ const STEPS: &[(&str, StepFn)] = &[
         )
     }),
     ("Python package", python_package),
+    ("Node package", node_package),
 ];
 
 pub fn run(root: &Path) -> Result<(), String> {
@@ -173,5 +174,107 @@ fn python_package(root: &Path) -> Result<(), String> {
         Command::new(&python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
             .current_dir(root.join("bindings/python")),
+    )
+}
+
+fn npm(dir: &Path, args: &[&str]) -> Result<(), String> {
+    println!("    npm {}", args.join(" "));
+    run_command(Command::new("npm").args(args).current_dir(dir))
+}
+
+/// Installs the locked dev tools, builds the addon, runs `node --test`, then packs the package,
+/// installs the tarball into an empty folder and runs the README example there.
+fn node_package(root: &Path) -> Result<(), String> {
+    let package = root.join("bindings/node");
+    npm(
+        &package,
+        &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+    )?;
+    npm(
+        &package,
+        &[
+            "exec",
+            "--",
+            "napi",
+            "build",
+            "--platform",
+            "--js",
+            "native.js",
+            "--dts",
+            "native.d.ts",
+        ],
+    )?;
+    run_command(
+        Command::new("node")
+            .args(["--test", "test/"])
+            .current_dir(&package),
+    )?;
+
+    let packs = root.join("target/npm");
+    let smoke = root.join("target/npm-smoke");
+    let _ = std::fs::remove_dir_all(&packs);
+    let _ = std::fs::remove_dir_all(&smoke);
+    std::fs::create_dir_all(&packs).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&smoke).map_err(|e| e.to_string())?;
+    npm(
+        &package,
+        &[
+            "pack",
+            "--silent",
+            "--pack-destination",
+            packs.to_str().ok_or("path")?,
+        ],
+    )?;
+    let tarball = std::fs::read_dir(&packs)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .ok_or("npm pack wrote no tarball")?;
+    std::fs::write(
+        smoke.join("package.json"),
+        "{\"name\": \"smoke\", \"private\": true}\n",
+    )
+    .map_err(|e| e.to_string())?;
+    npm(
+        &smoke,
+        &[
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            tarball.to_str().ok_or("path")?,
+        ],
+    )?;
+    std::fs::copy(
+        package.join("examples/quickstart.ts"),
+        smoke.join("quickstart.ts"),
+    )
+    .map_err(|e| e.to_string())?;
+    let tsc = package.join("node_modules/typescript/bin/tsc");
+    run_command(
+        Command::new("node")
+            .arg(&tsc)
+            .args([
+                "--strict",
+                "--target",
+                "es2022",
+                "--module",
+                "commonjs",
+                "--moduleResolution",
+                "node",
+                "--skipLibCheck",
+                "--types",
+                "node",
+                "--typeRoots",
+            ])
+            .arg(package.join("node_modules/@types"))
+            .arg("quickstart.ts")
+            .current_dir(&smoke),
+    )?;
+    run_command(
+        Command::new("node")
+            .arg("quickstart.js")
+            .current_dir(&smoke),
     )
 }

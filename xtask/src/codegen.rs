@@ -30,8 +30,12 @@ pub fn generated_files() -> BTreeMap<PathBuf, String> {
         PathBuf::from("bindings/python/python/removebgvideo/_models.py"),
         crate::python_models::generate(defs),
     );
-    let node_api = fs::read_to_string(crate::repo_root().join("bindings/node/src/api.d.ts")).unwrap_or_default();
-    files.insert(PathBuf::from("bindings/node/index.d.ts"), crate::node_types::generate(defs, &node_api));
+    let node_api = fs::read_to_string(crate::repo_root().join("bindings/node/src/api.d.ts"))
+        .unwrap_or_default();
+    files.insert(
+        PathBuf::from("bindings/node/index.d.ts"),
+        crate::node_types::generate(defs, &node_api),
+    );
     for (name, schema) in spec::per_type_schemas() {
         files.insert(
             PathBuf::from(format!("schema/types/{name}.schema.json")),

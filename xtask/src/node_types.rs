@@ -5,8 +5,16 @@ use serde_json::{Map, Value};
 
 /// The result types, in the order they are written.
 const TYPES: &[&str] = &[
-    "Problem", "Job", "JobAccepted", "JobList", "UploadResult", "UsageSummary", "UsageEvent", "UsageEvents",
-    "LegacyDownload", "Health",
+    "Problem",
+    "Job",
+    "JobAccepted",
+    "JobList",
+    "UploadResult",
+    "UsageSummary",
+    "UsageEvent",
+    "UsageEvents",
+    "LegacyDownload",
+    "Health",
 ];
 
 fn camel(name: &str) -> String {
@@ -29,16 +37,29 @@ fn camel(name: &str) -> String {
 fn ts_type(schema: &Value) -> String {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         let name = reference.rsplit('/').next().unwrap_or("");
-        return if TYPES.contains(&name) { name.to_owned() } else { "string".into() };
+        return if TYPES.contains(&name) {
+            name.to_owned()
+        } else {
+            "string".into()
+        };
     }
     if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
-        let nullable = options.iter().any(|o| o.get("type") == Some(&Value::from("null")));
-        let others: Vec<&Value> = options.iter().filter(|o| o.get("type") != Some(&Value::from("null"))).collect();
+        let nullable = options
+            .iter()
+            .any(|o| o.get("type") == Some(&Value::from("null")));
+        let others: Vec<&Value> = options
+            .iter()
+            .filter(|o| o.get("type") != Some(&Value::from("null")))
+            .collect();
         let inner = match others.as_slice() {
             [one] => ts_type(one),
             _ => "string".into(),
         };
-        return if nullable { format!("{inner} | null") } else { inner };
+        return if nullable {
+            format!("{inner} | null")
+        } else {
+            inner
+        };
     }
     let types: Vec<&str> = match schema.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
@@ -49,24 +70,50 @@ fn ts_type(schema: &Value) -> String {
         Some("string") => "string".to_owned(),
         Some("integer") | Some("number") => "number".to_owned(),
         Some("boolean") => "boolean".to_owned(),
-        Some("array") => format!("Array<{}>", ts_type(schema.get("items").unwrap_or(&Value::Null))),
+        Some("array") => format!(
+            "Array<{}>",
+            ts_type(schema.get("items").unwrap_or(&Value::Null))
+        ),
         Some("object") => "Record<string, unknown>".to_owned(),
         _ => "Record<string, unknown> | string | number | boolean".to_owned(),
     };
-    if types.contains(&"null") { format!("{inner} | null") } else { inner }
+    if types.contains(&"null") {
+        format!("{inner} | null")
+    } else {
+        inner
+    }
 }
 
 fn interface(name: &str, schema: &Value, extra: &[(&str, &str)]) -> String {
-    let description = schema.get("description").and_then(Value::as_str).unwrap_or(name);
-    let required: Vec<&str> = schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let description = schema
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or(name);
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let mut out = format!("/** {description} */\nexport interface {name} {{\n");
     let empty = Map::new();
-    for (field, property) in schema.get("properties").and_then(Value::as_object).unwrap_or(&empty) {
+    for (field, property) in schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty)
+    {
         if let Some(doc) = property.get("description").and_then(Value::as_str) {
             out.push_str(&format!("  /** {doc} */\n"));
         }
-        let optional = if required.contains(&field.as_str()) { "" } else { "?" };
-        out.push_str(&format!("  {}{optional}: {}\n", camel(field), ts_type(property)));
+        let optional = if required.contains(&field.as_str()) {
+            ""
+        } else {
+            "?"
+        };
+        out.push_str(&format!(
+            "  {}{optional}: {}\n",
+            camel(field),
+            ts_type(property)
+        ));
     }
     for (field, doc) in extra {
         out.push_str(&format!("  /** {doc} */\n  {field}?: string | null\n"));
@@ -78,23 +125,49 @@ fn interface(name: &str, schema: &Value, extra: &[(&str, &str)]) -> String {
 /// Progress events: a discriminated union on `type`.
 fn event_union(schema: &Value) -> String {
     let mut variants = Vec::new();
-    for variant in schema.get("oneOf").and_then(Value::as_array).into_iter().flatten() {
+    for variant in schema
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let empty = Map::new();
-        let properties = variant.get("properties").and_then(Value::as_object).unwrap_or(&empty);
-        let tag = properties.get("type").and_then(|t| t.get("const")).and_then(Value::as_str).unwrap_or("unknown");
-        let required: Vec<&str> = variant.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let properties = variant
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let tag = properties
+            .get("type")
+            .and_then(|t| t.get("const"))
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        let required: Vec<&str> = variant
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         let mut fields = vec![format!("type: '{tag}'")];
         for (field, property) in properties {
             if field == "type" {
                 continue;
             }
-            let optional = if required.contains(&field.as_str()) { "" } else { "?" };
+            let optional = if required.contains(&field.as_str()) {
+                ""
+            } else {
+                "?"
+            };
             fields.push(format!("{}{optional}: {}", camel(field), ts_type(property)));
         }
         variants.push(format!("  | {{ {} }}", fields.join("; ")));
     }
-    let description = schema.get("description").and_then(Value::as_str).unwrap_or("A progress event.");
-    format!("/** {description} */\nexport type Event =\n{}\n", variants.join("\n"))
+    let description = schema
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("A progress event.");
+    format!(
+        "/** {description} */\nexport type Event =\n{}\n",
+        variants.join("\n")
+    )
 }
 
 /// The whole index.d.ts.
@@ -106,7 +179,10 @@ pub fn generate(defs: &Map<String, Value>, api: &str) -> String {
     for name in TYPES {
         if let Some(schema) = defs.get(*name) {
             let extra: &[(&str, &str)] = match *name {
-                "Job" | "JobAccepted" => &[("requestId", "The request id of the response this was read from.")],
+                "Job" | "JobAccepted" => &[(
+                    "requestId",
+                    "The request id of the response this was read from.",
+                )],
                 _ => &[],
             };
             out.push_str(&interface(name, schema, extra));
