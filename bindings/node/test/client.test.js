@@ -71,6 +71,15 @@ test('errors are typed, with stable codes, status and request id', async () => {
   await assert.rejects(client.wait(stuck.id, { timeoutMs: 500 }), (e) => e instanceof rbv.WaitTimeoutError && e.job.status === 'processing')
   assert.ok(Date.now() - started < 500 + 250 + 300)
   assert.throws(() => new rbv.Client({ apiKey: 'k', baseUrl: 'http://api.example.com' }), (e) => e instanceof rbv.ValidationError && e.errors[0].path === '/base_url')
+  const fresh = sandbox.client({ retryPolicy: FAST_RETRY })
+  await assert.rejects(fresh.createJob(VIDEO, { headers: { 'X-Sandbox-Fault': 'drop-after; times=1; id=node-unknown' } }),
+    (e) => e instanceof rbv.OutcomeUnknownError && !!e.idempotencyKey)
+  await client.createJob(VIDEO, { idempotencyKey: 'node-conflict' })
+  await assert.rejects(client.createJob(`${VIDEO}?other=1`, { idempotencyKey: 'node-conflict' }), rbv.ConflictError)
+  await assert.rejects(client.getJob(stuck.id, { maxRetries: 0, headers: { 'X-Sandbox-Fault': 'malformed; id=node-bad' } }), rbv.UnexpectedResponseError)
+  const draft = await client.createJob(VIDEO, { autoStart: false })
+  await client.startJob(draft.id)
+  await assert.rejects(client.startJob(draft.id), (e) => e instanceof rbv.InvalidRequestError && e.status === 400)
   for (const [kind, name] of require('../native.js').errorClasses()) {
     assert.ok(rbv[name].prototype instanceof rbv.RemoveBGVideoError, kind)
   }
