@@ -6,6 +6,32 @@ use std::path::{Path, PathBuf};
 
 use removebgvideo_core::spec;
 
+/// The result types the language packages return, in the order their files list them; the
+/// progress `Event` follows them in each language's own form.
+pub const RESULT_TYPES: &[&str] = &[
+    "Problem",
+    "Job",
+    "JobAccepted",
+    "JobList",
+    "UploadResult",
+    "UsageSummary",
+    "UsageEvent",
+    "UsageEvents",
+    "LegacyDownload",
+    "Health",
+];
+
+/// Fields the client sets that are not on the wire (so not in the schema), with their docs.
+pub fn client_only_fields(type_name: &str) -> &'static [(&'static str, &'static str)] {
+    match type_name {
+        "Job" | "JobAccepted" => &[(
+            "request_id",
+            "The request id of the response this was read from.",
+        )],
+        _ => &[],
+    }
+}
+
 /// The command that regenerates what this module checks.
 pub const REGENERATE: &str = "cargo xtask codegen";
 

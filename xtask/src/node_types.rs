@@ -3,19 +3,7 @@
 
 use serde_json::{Map, Value};
 
-/// The result types, in the order they are written.
-const TYPES: &[&str] = &[
-    "Problem",
-    "Job",
-    "JobAccepted",
-    "JobList",
-    "UploadResult",
-    "UsageSummary",
-    "UsageEvent",
-    "UsageEvents",
-    "LegacyDownload",
-    "Health",
-];
+use crate::codegen::{RESULT_TYPES as TYPES, client_only_fields};
 
 fn camel(name: &str) -> String {
     let mut out = String::new();
@@ -116,7 +104,10 @@ fn interface(name: &str, schema: &Value, extra: &[(&str, &str)]) -> String {
         ));
     }
     for (field, doc) in extra {
-        out.push_str(&format!("  /** {doc} */\n  {field}?: string | null\n"));
+        out.push_str(&format!(
+            "  /** {doc} */\n  {}?: string | null\n",
+            camel(field)
+        ));
     }
     out.push_str("}\n");
     out
@@ -178,14 +169,7 @@ pub fn generate(defs: &Map<String, Value>, api: &str) -> String {
     );
     for name in TYPES {
         if let Some(schema) = defs.get(*name) {
-            let extra: &[(&str, &str)] = match *name {
-                "Job" | "JobAccepted" => &[(
-                    "requestId",
-                    "The request id of the response this was read from.",
-                )],
-                _ => &[],
-            };
-            out.push_str(&interface(name, schema, extra));
+            out.push_str(&interface(name, schema, client_only_fields(name)));
             out.push('\n');
         }
     }

@@ -3,37 +3,18 @@
 
 use serde_json::{Map, Value};
 
-/// The response types Python returns, in the order they are written.
-const TYPES: &[&str] = &[
-    "Problem",
-    "Job",
-    "JobAccepted",
-    "JobList",
-    "UploadResult",
-    "UsageSummary",
-    "UsageEvent",
-    "UsageEvents",
-    "LegacyDownload",
-    "Health",
-    "Event",
-];
-
-/// Fields the client sets that are not on the wire (so not in the schema).
-fn client_fields(name: &str) -> &'static [(&'static str, &'static str)] {
-    match name {
-        "Job" | "JobAccepted" => &[(
-            "request_id",
-            "The request id of the response this was read from.",
-        )],
-        _ => &[],
-    }
+/// The types Python returns: the shared result types, then the progress event.
+fn types() -> Vec<&'static str> {
+    let mut types = crate::codegen::RESULT_TYPES.to_vec();
+    types.push("Event");
+    types
 }
 
 /// The Python annotation of a property schema, and the generated class it nests, if any.
 fn annotation(schema: &Value) -> (String, Option<String>) {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         let name = reference.rsplit('/').next().unwrap_or("Any").to_owned();
-        return if TYPES.contains(&name.as_str()) {
+        return if types().contains(&name.as_str()) {
             (name.clone(), Some(name))
         } else {
             ("str".into(), None)
@@ -174,7 +155,7 @@ pub fn generate(defs: &Map<String, Value>) -> String {
          __all__ = [",
     );
     py.push_str(
-        &TYPES
+        &types()
             .iter()
             .map(|t| format!("\"{t}\""))
             .collect::<Vec<_>>()
@@ -202,12 +183,12 @@ pub fn generate(defs: &Map<String, Value>) -> String {
          wire = {python: wire for wire, python in self._renamed.items()}\n        \
          return {wire.get(k, k): v for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]\n",
     );
-    for name in TYPES {
-        let Some(schema) = defs.get(*name) else {
+    for name in types() {
+        let Some(schema) = defs.get(name) else {
             continue;
         };
         let mut fields = fields(schema);
-        for (field, doc) in client_fields(name) {
+        for (field, doc) in crate::codegen::client_only_fields(name) {
             fields.push(Field {
                 name: (*field).into(),
                 annotation: "Optional[str]".into(),
