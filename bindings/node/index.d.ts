@@ -154,24 +154,24 @@ export type ProgressCallback = (event: Event) => void
 /** A background: `transparent`, `green`, `white`, `black`, `blue`, `#rrggbb`, `image:URL`, or normalized `[r, g, b]`. */
 export type BackgroundLike = string | [number, number, number]
 
-/** The polling schedule of waits, in milliseconds. */
+/** The polling schedule of waits, in milliseconds; absent fields keep the SDK's defaults. */
 export interface PollPolicy {
-  initialInterval: number
-  factor: number
-  maxInterval: number
-  jitter: number
-  minInterval: number
-  maxHint: number
+  initialInterval?: number
+  factor?: number
+  maxInterval?: number
+  jitter?: number
+  minInterval?: number
+  maxHint?: number
 }
 
-/** How each request is retried, in milliseconds. */
+/** How each request is retried, in milliseconds; absent fields keep the SDK's defaults. */
 export interface RetryPolicy {
-  maxRetries: number
-  baseDelay: number
-  maxDelay: number
-  rateLimitBaseDelay: number
-  rateLimitMaxDelay: number
-  maxRetryAfter: number
+  maxRetries?: number
+  baseDelay?: number
+  maxDelay?: number
+  rateLimitBaseDelay?: number
+  rateLimitMaxDelay?: number
+  maxRetryAfter?: number
 }
 
 /** Client settings; absent ones take the SDK's defaults (2 retries, 60 s per request, 30 min per wait). */
@@ -308,6 +308,7 @@ export declare function verifyWebhook(
   body: Buffer | string,
   headers: Record<string, string> | Array<[string, string]>,
   secret: string,
+  /** `toleranceSeconds` defaults to 300. */
   options?: { toleranceSeconds?: number; now?: Date },
 ): VerifiedWebhook
 export declare function estimateCredits(model: string, durationSeconds: number): number

@@ -214,7 +214,7 @@ function verifyWebhook(body, headers, secret, options = {}) {
   const pairs = Array.isArray(headers) ? headers : Object.entries(headers)
   const buffer = Buffer.isBuffer(body) ? body : Buffer.from(body)
   try {
-    const out = native.verifyWebhook(buffer, pairs.map(([k, v]) => [String(k), String(v)]), secret, options.toleranceSeconds ?? 300, options.now == null ? undefined : options.now.getTime())
+    const out = native.verifyWebhook(buffer, pairs.map(([k, v]) => [String(k), String(v)]), secret, options.toleranceSeconds, options.now == null ? undefined : options.now.getTime())
     return camelize(JSON.parse(out))
   } catch (error) {
     throw convertError(error)

@@ -207,14 +207,14 @@ impl NativeSandbox {
     }
 }
 
-/// Verifies a webhook delivery; returns the event as JSON. `now_ms` replays a delivery at its
-/// own time (tests); by default it is the wall clock.
+/// Verifies a webhook delivery; returns the event as JSON. The tolerance defaults to the
+/// core's (300 s); `now_ms` replays a delivery at its own time (tests), else the wall clock.
 #[napi]
 pub fn verify_webhook(
     body: Buffer,
     headers: Vec<Vec<String>>,
     secret: String,
-    tolerance_seconds: f64,
+    tolerance_seconds: Option<f64>,
     now_ms: Option<f64>,
 ) -> Result<String> {
     let headers: Headers = headers
@@ -229,7 +229,9 @@ pub fn verify_webhook(
         &body,
         &secret,
         now,
-        std::time::Duration::from_secs_f64(tolerance_seconds.max(0.0)),
+        tolerance_seconds
+            .map(|s| std::time::Duration::from_secs_f64(s.max(0.0)))
+            .unwrap_or(removebgvideo::webhook::DEFAULT_TOLERANCE),
     )
     .map(|verified| serde_json::to_string(&verified).expect("JSON"))
     .map_err(to_napi)

@@ -14,6 +14,8 @@ use crate::timestamp::Timestamp;
 /// The polling schedule. Defaults from PEERS.md: 1 s, x1.5, cap 10 s, +-20 % jitter, never
 /// faster than 0.5 s, server hints honoured up to 60 s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Absent fields take the defaults, so bindings can pass only what the caller changed.
+#[serde(default)]
 pub struct PollPolicy {
     /// The first interval.
     #[serde(with = "millis")]

@@ -42,33 +42,39 @@ class CancelToken:
 
 @dataclasses.dataclass
 class PollPolicy(_Model):
-    """The polling schedule of waits (seconds). Defaults: 1 s, x1.5, cap 10 s, +-20 %."""
+    """The polling schedule of waits, in seconds. Fields left as ``None`` keep the SDK's
+    defaults (1 s, x1.5, cap 10 s, +-20 % jitter, at least 0.5 s, hints up to 60 s)."""
 
-    initial_interval: float = 1.0
-    factor: float = 1.5
-    max_interval: float = 10.0
-    jitter: float = 0.2
-    min_interval: float = 0.5
-    max_hint: float = 60.0
+    initial_interval: Optional[float] = None
+    factor: Optional[float] = None
+    max_interval: Optional[float] = None
+    jitter: Optional[float] = None
+    min_interval: Optional[float] = None
+    max_hint: Optional[float] = None
 
     def _wire(self) -> Dict[str, Any]:
-        millis = {"initial_interval", "max_interval", "min_interval", "max_hint"}
-        return {k: int(v * 1000) if k in millis else v for k, v in dataclasses.asdict(self).items()}
+        return _policy_wire(self, unitless={"factor", "jitter"})
 
 
 @dataclasses.dataclass
 class RetryPolicy(_Model):
-    """How each request is retried (seconds). Defaults: 2 retries, 0.5 s doubling to 8 s."""
+    """How each request is retried, in seconds. Fields left as ``None`` keep the SDK's
+    defaults (2 retries, 0.5 s doubling to 8 s, the documented 429 table, hints up to 60 s)."""
 
-    max_retries: int = 2
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    rate_limit_base_delay: float = 2.0
-    rate_limit_max_delay: float = 16.0
-    max_retry_after: float = 60.0
+    max_retries: Optional[int] = None
+    base_delay: Optional[float] = None
+    max_delay: Optional[float] = None
+    rate_limit_base_delay: Optional[float] = None
+    rate_limit_max_delay: Optional[float] = None
+    max_retry_after: Optional[float] = None
 
     def _wire(self) -> Dict[str, Any]:
-        return {k: v if k == "max_retries" else int(v * 1000) for k, v in dataclasses.asdict(self).items()}
+        return _policy_wire(self, unitless={"max_retries"})
+
+
+def _policy_wire(policy: Any, unitless: "set[str]") -> Dict[str, Any]:
+    """The fields the caller set, durations in milliseconds as the core reads them."""
+    return {k: (v if k in unitless else int(v * 1000)) for k, v in dataclasses.asdict(policy).items() if v is not None}
 
 
 @dataclasses.dataclass
@@ -142,7 +148,7 @@ class Client:
         wait_timeout: Optional[float] = None,
         user_agent: Optional[str] = None,
         headers: Optional[Dict[str, str]] = None,
-        idempotency: str = "detect",
+        idempotency: Optional[str] = None,
         poll_policy: Optional[PollPolicy] = None,
         retry_policy: Optional[RetryPolicy] = None,
     ) -> None:
