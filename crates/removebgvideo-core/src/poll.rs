@@ -48,6 +48,50 @@ impl Default for PollPolicy {
     }
 }
 
+impl PollPolicy {
+    /// Every problem of the policy: `factor` in [1, 10], `jitter` in [0, 0.9], the first
+    /// interval not above the longest.
+    pub fn check(&self) -> Result<(), Error> {
+        use crate::validate::{Checker, into_result};
+        let mut c = Checker::default();
+        c.range(
+            "/poll/factor",
+            if self.factor.is_finite() {
+                self.factor
+            } else {
+                -1.0
+            },
+            1.0,
+            10.0,
+        );
+        c.range(
+            "/poll/jitter",
+            if self.jitter.is_finite() {
+                self.jitter
+            } else {
+                -1.0
+            },
+            0.0,
+            0.9,
+        );
+        if self.initial_interval > self.max_interval {
+            c.error(
+                "/poll/initial_interval",
+                crate::validate::ProblemCode::OutOfRange,
+                "must not be longer than max_interval",
+            );
+        }
+        into_result(c.finish()).map(|_| ())
+    }
+}
+
+/// `duration * factor`, capped at `cap`, never panicking on overflow or odd floats.
+fn scale(duration: Duration, factor: f64, cap: Duration) -> Duration {
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor.max(0.0))
+        .unwrap_or(cap)
+        .min(cap)
+}
+
 /// Default deadline of a wait: 30 minutes.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -168,11 +212,12 @@ impl Poller {
             Some(hint) => hint.min(policy.max_hint),
             None => {
                 let spread = policy.jitter * (2.0 * random.unit() - 1.0);
-                let jittered = self.interval.mul_f64((1.0 + spread).max(0.0));
-                self.interval = self
-                    .interval
-                    .mul_f64(policy.factor)
-                    .min(policy.max_interval);
+                let jittered = scale(
+                    self.interval,
+                    1.0 + spread,
+                    policy.max_interval.saturating_mul(2),
+                );
+                self.interval = scale(self.interval, policy.factor, policy.max_interval);
                 jittered
             }
         };

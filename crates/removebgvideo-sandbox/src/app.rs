@@ -249,6 +249,27 @@ async fn api_guard(State(app): State<AppState>, mut request: Request, next: Next
     response
 }
 
+/// Releases an in-flight Idempotency-Key unless its answer was stored.
+struct InFlightGuard<'a> {
+    app: &'a AppState,
+    api_key: &'a str,
+    idem: &'a str,
+    token: Instant,
+    settled: bool,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.app
+                .idempotency
+                .lock()
+                .expect("idempotency store")
+                .abandon(self.api_key, self.idem, self.token);
+        }
+    }
+}
+
 async fn run_idempotent(
     app: &AppState,
     api_key: &str,
@@ -308,11 +329,15 @@ async fn run_idempotent(
             "A request with this Idempotency-Key is still being processed; retry later",
         )
         .into_response(),
-        Begin::Proceed => {
+        Begin::Proceed(token) => {
+            // Abandons the key unless the answer is stored: a panic or a dropped connection
+            // must not leave it in flight, answering 409 to every retry.
+            let mut guard = InFlightGuard { app, api_key, idem, token, settled: false };
             let response = next.run(Request::from_parts(parts, body)).await;
             let status = response.status().as_u16();
-            if status >= 500 || status == 429 {
-                app.idempotency.lock().expect("idempotency store").abandon(api_key, idem);
+            // Retries must be processed afresh after a failure that did nothing: a 5xx, a 429,
+            // or a failed upload (its body may simply have broken off in transit).
+            if status >= 500 || status == 429 || (streamed && status >= 300) {
                 response
             } else {
                 let (parts, body) = response.into_parts();
@@ -322,7 +347,8 @@ async fn run_idempotent(
                     content_type: header_str(&parts.headers, header::CONTENT_TYPE.as_str()).map(str::to_owned),
                     body: bytes.clone(),
                 };
-                app.idempotency.lock().expect("idempotency store").finish(api_key, idem, stored, Instant::now());
+                app.idempotency.lock().expect("idempotency store").finish(api_key, idem, token, stored, Instant::now());
+                guard.settled = true;
                 Response::from_parts(parts, Body::from(bytes))
             }
         }

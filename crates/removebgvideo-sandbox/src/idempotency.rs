@@ -32,8 +32,8 @@ enum Entry {
 /// What to do with a request carrying a key.
 #[derive(Debug)]
 pub enum Begin {
-    /// First time: process it (and call `finish` or `abandon`).
-    Proceed,
+    /// First time: process it, then `finish` or `abandon` with this token.
+    Proceed(Instant),
     /// Seen before with the same body: send this again.
     Replay(StoredResponse),
     /// Seen before with another body.
@@ -88,12 +88,28 @@ impl IdempotencyStore {
                 since: now,
             },
         );
-        Begin::Proceed
+        Begin::Proceed(now)
+    }
+
+    /// Whether `token` still owns the entry: a request let in after a stale one timed out
+    /// must not have its entry replaced or removed by the stale one.
+    fn owned(&self, id: &(String, String), token: Instant) -> bool {
+        matches!(self.entries.get(id), Some(Entry::InFlight { since, .. }) if *since == token)
     }
 
     /// Stores the answer of a processed request.
-    pub fn finish(&mut self, api_key: &str, key: &str, response: StoredResponse, now: Instant) {
+    pub fn finish(
+        &mut self,
+        api_key: &str,
+        key: &str,
+        token: Instant,
+        response: StoredResponse,
+        now: Instant,
+    ) {
         let id = (api_key.to_owned(), key.to_owned());
+        if !self.owned(&id, token) {
+            return;
+        }
         if let Some(Entry::InFlight { fingerprint, .. }) = self.entries.remove(&id) {
             self.entries.insert(
                 id,
@@ -106,8 +122,12 @@ impl IdempotencyStore {
         }
     }
 
-    /// Forgets a request that did nothing (a 5xx or 429), so a retry is processed afresh.
-    pub fn abandon(&mut self, api_key: &str, key: &str) {
-        self.entries.remove(&(api_key.to_owned(), key.to_owned()));
+    /// Forgets a request that did nothing (a 5xx, a 429, a failed upload, a panic or a dropped
+    /// connection), so a retry is processed afresh.
+    pub fn abandon(&mut self, api_key: &str, key: &str, token: Instant) {
+        let id = (api_key.to_owned(), key.to_owned());
+        if self.owned(&id, token) {
+            self.entries.remove(&id);
+        }
     }
 }

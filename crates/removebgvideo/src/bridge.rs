@@ -16,8 +16,15 @@ use crate::{
     StartJobRequest, UsageEventsQuery, UsageSummaryQuery, VideoSource, WaitLimit, WaitOptions,
 };
 
+/// The longest timeout a binding can ask for; longer (or non-finite) values are capped, since
+/// deadline arithmetic on an unbounded Duration would overflow.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Seconds from a binding, never panicking.
 fn seconds(value: f64) -> Duration {
-    Duration::from_secs_f64(value.max(0.0))
+    Duration::try_from_secs_f64(value.max(0.0))
+        .unwrap_or(LONGEST)
+        .min(LONGEST)
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, Error> {

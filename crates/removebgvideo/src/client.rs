@@ -20,6 +20,9 @@ use crate::config::{ClientBuilder, IdempotencySupport, Settings};
 use crate::options::CallOptions;
 use crate::transport::{self, AttemptError, RawResponse};
 
+/// The shortest limit an attempt gets, however close the deadline is.
+const FINAL_ATTEMPT_FLOOR: Duration = Duration::from_secs(2);
+
 /// The RemoveBGVideo client. Cheap to clone (clones share one connection pool and one retry
 /// budget) and safe to share between threads. The key never appears in its Debug output.
 #[derive(Clone, Debug)]
@@ -161,6 +164,7 @@ impl Client {
         payload: &Payload<'_>,
         options: &CallOptions,
         timeout: Duration,
+        total: Option<Duration>,
     ) -> Result<Result<RawResponse, AttemptError>, Error> {
         let agent = &self.inner.agent;
         Ok(match payload {
@@ -183,7 +187,7 @@ impl Client {
                     http::HeaderValue::from(*length),
                 );
                 let idle = self.inner.settings.transfer_idle_timeout;
-                transport::send_transfer(agent, http, idle, None).and_then(|response| {
+                transport::send_transfer(agent, http, idle, total, false).and_then(|response| {
                     let status = response.status().as_u16();
                     let headers = transport::headers_of(&response);
                     let body =
@@ -234,12 +238,16 @@ impl Client {
             let mut timeout = options
                 .timeout
                 .unwrap_or(self.inner.settings.request_timeout);
-            if let Some(deadline) = deadline {
-                timeout = timeout.min(deadline.since(now).max(Duration::from_millis(1)));
+            // What is left before the deadline bounds the attempt, but never below a usable
+            // floor: the last poll of a wait happens at the deadline itself and must be able
+            // to see a job that completed just before it.
+            let remaining = deadline.map(|d| d.since(now).max(FINAL_ATTEMPT_FLOOR));
+            if let Some(remaining) = remaining {
+                timeout = timeout.min(remaining);
             }
             let mut response_headers = Headers::new();
             let (error, transport_outcome, status) =
-                match self.attempt(request, &payload, options, timeout)? {
+                match self.attempt(request, &payload, options, timeout, remaining)? {
                     Ok(raw) => {
                         if request.method == Method::Post && honours_idempotency(&raw.headers) {
                             self.inner.idempotency_seen.store(true, Ordering::Relaxed);

@@ -186,6 +186,11 @@ impl ClientBuilder {
             .unwrap_or_else(|| DEFAULT_BASE_URL.into())
             .trim_end_matches('/')
             .to_owned();
+        if let Some(poll) = &self.poll
+            && let Err(error) = poll.check()
+        {
+            problems.extend(error.problems);
+        }
         if let Err(rule) = check_base_url(&base_url) {
             problems.push(Problem::error(
                 "/base_url",

@@ -182,7 +182,7 @@ impl Client {
                 Option<u16>,
                 removebgvideo_core::http::Headers,
                 Option<AttemptError>,
-            ) = match transport::send_transfer(&self.inner.agent, request, idle, remaining) {
+            ) = match transport::send_transfer(&self.inner.agent, request, idle, remaining, true) {
                 Err(attempt) => (
                     attempt.to_error("downloading the output"),
                     None,
@@ -194,13 +194,36 @@ impl Client {
                     match status {
                         200 | 206 => {
                             let (start, announced_total) = announced(&response);
-                            if status == 200 || start != Some(written) {
-                                // The server sent the file from the start: begin again.
+                            // Where this body belongs: a 200 is the whole file; a 206 is usable
+                            // only if it starts at or before what we have (then we drop the
+                            // overlap). Anything else would be written at the wrong offset.
+                            let resume_at = match (status, start) {
+                                (200, _) => Some(0),
+                                (_, Some(start)) if start <= written => Some(start),
+                                _ => None,
+                            };
+                            let Some(resume_at) = resume_at else {
                                 part.file
                                     .set_len(0)
                                     .and_then(|_| part.file.seek(SeekFrom::Start(0)))
                                     .map_err(|e| failed(e.to_string()))?;
                                 written = 0;
+                                retries_done += 1;
+                                if retries_done > policy.max_retries {
+                                    return Err(failed(format!(
+                                        "the output URL answered a partial body starting at {start:?}, which cannot continue the file"
+                                    ))
+                                    .with_job(job));
+                                }
+                                tracing::info!(target: "removebgvideo", "partial answer starting at {start:?} does not fit; downloading job {} from the start", job.id);
+                                continue;
+                            };
+                            if resume_at != written {
+                                part.file
+                                    .set_len(resume_at)
+                                    .and_then(|_| part.file.seek(SeekFrom::Start(resume_at)))
+                                    .map_err(|e| failed(e.to_string()))?;
+                                written = resume_at;
                             }
                             total = announced_total.or(total);
                             match self.stream_into(
@@ -245,7 +268,15 @@ impl Client {
                             // Expired link: the job gives a fresh one.
                             refreshes += 1;
                             tracing::info!(target: "removebgvideo", job_id = job.id, "output URL answered {status}; fetching the job for a fresh one");
-                            job = self.get_job(&job.id, call)?;
+                            let request = self.builder_ref().get_job(&job.id)?;
+                            job = self
+                                .execute::<Job>(
+                                    &request,
+                                    crate::client::Payload::Json,
+                                    call,
+                                    deadline,
+                                )?
+                                .0;
                             continue;
                         }
                         _ => {
@@ -325,9 +356,23 @@ impl Client {
             .flush()
             .and_then(|_| part.file.sync_all())
             .map_err(|e| failed(format!("cannot write {}: {e}", part.path.display())))?;
-        std::fs::rename(&part.path, path)
-            .map_err(|e| failed(format!("cannot move the output to {}: {e}", path.display())))?;
-        part.kept = true;
+        if options.overwrite {
+            std::fs::rename(&part.path, path).map_err(|e| {
+                failed(format!("cannot move the output to {}: {e}", path.display()))
+            })?;
+            part.kept = true;
+        } else {
+            // A hard link fails if the target appeared meanwhile (another download, another
+            // program), so `overwrite: false` holds at the moment the file is placed. The part
+            // file is then removed by its guard.
+            std::fs::hard_link(&part.path, path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => failed(format!(
+                    "{} exists; set overwrite to replace it",
+                    path.display()
+                )),
+                _ => failed(format!("cannot move the output to {}: {e}", path.display())),
+            })?;
+        }
         call.emit(Event::Download {
             bytes_done: written,
             bytes_total: total,

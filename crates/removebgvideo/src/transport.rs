@@ -114,9 +114,10 @@ pub(crate) fn agent(settings: &Settings) -> ureq::Agent {
         .timeout_connect(Some(settings.connect_timeout))
         .user_agent(settings.user_agent())
         .no_delay(true)
-        // Redirects are followed only for outputs (CDNs); the API does not redirect. ureq
-        // drops credentials on a redirect to another host, and outputs carry none anyway.
-        .max_redirects(5)
+        // Redirects are off by default: ureq keeps custom headers such as X-Api-Key on a
+        // redirect, so following one could send the key to another host. Only downloads, which
+        // carry no key, follow redirects (to CDNs).
+        .max_redirects(0)
         .build()
         .into()
 }
@@ -145,6 +146,7 @@ pub(crate) fn send_api<S: ureq::AsSendBody>(
         .with_agent(agent)
         .configure()
         .timeout_global(Some(timeout))
+        .max_redirects(0)
         .build()
         .run()
         .map_err(classify)?;
@@ -166,16 +168,19 @@ pub(crate) fn send_api<S: ureq::AsSendBody>(
 }
 
 /// Sends one transfer request (upload or download) with an idle limit instead of a total one,
-/// and returns the answer with its body still streaming.
+/// and returns the answer with its body still streaming. Only keyless requests (downloads)
+/// may follow redirects.
 pub(crate) fn send_transfer<S: ureq::AsSendBody>(
     agent: &ureq::Agent,
     request: http::Request<S>,
     idle: Duration,
     total: Option<Duration>,
+    follow_redirects: bool,
 ) -> Result<http::Response<ureq::Body>, AttemptError> {
     request
         .with_agent(agent)
         .configure()
+        .max_redirects(if follow_redirects { 5 } else { 0 })
         .timeout_global(total)
         .timeout_per_read(Some(idle))
         .timeout_per_write(Some(idle))

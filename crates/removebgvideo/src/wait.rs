@@ -36,6 +36,7 @@ impl Client {
     ) -> Result<Job, Error> {
         let request = self.builder_ref().get_job(job_id)?;
         let policy = poll.unwrap_or_else(|| self.inner.settings.poll.clone());
+        policy.check()?;
         let mut poller = Poller::new(policy, deadline);
         let mut last_progress = None;
         loop {

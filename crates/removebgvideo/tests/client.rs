@@ -773,3 +773,79 @@ fn declared_idempotency_support_overrides_detection() {
     );
     assert_eq!(job_total(&careful), 3);
 }
+
+#[test]
+fn api_calls_never_follow_a_redirect_so_the_key_stays_home() {
+    // A second server that records whatever reaches it.
+    let elsewhere = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let elsewhere_url = format!(
+        "http://127.0.0.1:{}/steal",
+        elsewhere.server_addr().to_ip().unwrap().port()
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for request in elsewhere.incoming_requests() {
+            sink.lock().unwrap().push(
+                request
+                    .headers()
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>(),
+            );
+            let _ = request.respond(tiny_http::Response::empty(200));
+        }
+    });
+    let redirecting = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let base = format!(
+        "http://127.0.0.1:{}",
+        redirecting.server_addr().to_ip().unwrap().port()
+    );
+    std::thread::spawn(move || {
+        for request in redirecting.incoming_requests() {
+            let location =
+                tiny_http::Header::from_bytes("Location", elsewhere_url.as_bytes()).unwrap();
+            let _ = request.respond(tiny_http::Response::empty(302).with_header(location));
+        }
+    });
+    let client = Client::builder()
+        .api_key("rbv_secret_key_123")
+        .base_url(&base)
+        .build()
+        .unwrap();
+    let error = client
+        .get_job("job_1", &CallOptions::default())
+        .unwrap_err();
+    assert_eq!(error.status, Some(302));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing, and so no key, reached the other host"
+    );
+}
+
+#[test]
+fn poll_policies_that_could_break_the_schedule_are_refused() {
+    let bad = PollPolicy {
+        factor: -1.0,
+        jitter: f64::NAN,
+        ..PollPolicy::default()
+    };
+    let error = Client::builder()
+        .api_key("k")
+        .poll_policy(bad.clone())
+        .build()
+        .unwrap_err();
+    let paths: Vec<&str> = error.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["/poll/factor", "/poll/jitter"]);
+    let sandbox = fast_sandbox();
+    let client = client(&sandbox, sandbox.demo_key());
+    let options = WaitOptions {
+        poll: Some(bad),
+        ..Default::default()
+    };
+    assert_eq!(
+        client.wait("job_1", &options).unwrap_err().code,
+        ErrorCode::ValidationError
+    );
+    assert!(sandbox.request_log().is_empty());
+}
