@@ -26,6 +26,14 @@ fn create(api: &Api, body: Value) -> Value {
     reply.json()
 }
 
+/// Creates a job and returns its id.
+fn create_id(api: &Api, body: Value) -> String {
+    create(api, body)["id"]
+        .as_str()
+        .expect("a job id")
+        .to_owned()
+}
+
 fn job_count(api: &Api) -> u64 {
     api.get("/v1/jobs?limit=100").json()["total"]
         .as_u64()
@@ -174,10 +182,7 @@ fn jobs_are_isolated_per_key() {
     .unwrap();
     let mine = Api::new(&sandbox, sandbox.demo_key());
     let theirs = Api::new(&sandbox, "rbv_other");
-    let id = create(&mine, json!({"video_url": PLAYGROUND_VIDEO}))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_id(&mine, json!({"video_url": PLAYGROUND_VIDEO}));
     for path in [format!("/v1/jobs/{id}"), format!("/api/download/{id}")] {
         let reply = theirs.get(&path);
         assert_eq!(
@@ -371,13 +376,10 @@ fn no_credits_answers_402_and_creates_nothing() {
 fn duration_comes_from_the_url_and_sets_the_credits() {
     let sandbox = sandbox(1000.0);
     let api = Api::new(&sandbox, sandbox.demo_key());
-    let id = create(
+    let id = create_id(
         &api,
         json!({"video_url": format!("{PLAYGROUND_VIDEO}?duration=8")}),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
     let job = api.wait_terminal(&id);
     assert_eq!(job["duration_seconds"], 8.0);
     assert_eq!(
@@ -385,10 +387,7 @@ fn duration_comes_from_the_url_and_sets_the_credits() {
         8.0,
         "original: 60 per minute"
     );
-    let default = create(&api, json!({"video_url": PLAYGROUND_VIDEO}))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let default = create_id(&api, json!({"video_url": PLAYGROUND_VIDEO}));
     assert_eq!(
         api.wait_terminal(&default)["duration_seconds"],
         10.0,
@@ -400,13 +399,10 @@ fn duration_comes_from_the_url_and_sets_the_credits() {
 fn progress_is_monotonic_while_processing() {
     let sandbox = sandbox(40.0);
     let api = Api::new(&sandbox, sandbox.demo_key());
-    let id = create(
+    let id = create_id(
         &api,
         json!({"video_url": format!("{PLAYGROUND_VIDEO}?duration=8")}),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
     let seen = std::cell::RefCell::new(Vec::new());
     api.poll_until(&id, Duration::from_secs(10), |job| {
         if job["status"] == "processing" {
@@ -428,10 +424,7 @@ fn failed_jobs_refund_and_restart() {
     let sandbox = sandbox(1000.0);
     let api = Api::new(&sandbox, sandbox.demo_key());
     let url = format!("{PLAYGROUND_VIDEO}?scenario=fail_once&error=decoder%20crashed");
-    let id = create(&api, json!({"video_url": url}))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_id(&api, json!({"video_url": url}));
     let failed = api.wait_terminal(&id);
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"], "decoder crashed");
@@ -478,13 +471,10 @@ fn failed_jobs_refund_and_restart() {
 fn stuck_and_slow_scenarios() {
     let sandbox = sandbox(1000.0);
     let api = Api::new(&sandbox, sandbox.demo_key());
-    let stuck = create(
+    let stuck = create_id(
         &api,
         json!({"video_url": format!("{PLAYGROUND_VIDEO}?scenario=stuck&duration=1")}),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
     let job = api.poll_until(&stuck, Duration::from_secs(5), |job| {
         job["progress"] == 50.0
     });
@@ -492,20 +482,14 @@ fn stuck_and_slow_scenarios() {
         job["status"], "processing",
         "a stuck job stays processing at 50 %"
     );
-    let normal = create(
+    let normal = create_id(
         &api,
         json!({"video_url": format!("{PLAYGROUND_VIDEO}?duration=5")}),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let slow = create(
+    );
+    let slow = create_id(
         &api,
         json!({"video_url": format!("{PLAYGROUND_VIDEO}?duration=5&scenario=slow")}),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
     api.wait_terminal(&normal);
     let slow_job = api.get(&format!("/v1/jobs/{slow}")).json();
     assert_ne!(
@@ -602,10 +586,7 @@ fn uploads_are_stored_served_and_timed_from_the_mp4_header() {
         .unwrap();
     assert_eq!(served, data, "the sandbox serves the stored file back");
 
-    let id = create(&api, json!({"video_url": uploaded["video_url"]}))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_id(&api, json!({"video_url": uploaded["video_url"]}));
     assert_eq!(
         api.wait_terminal(&id)["duration_seconds"],
         12.5,
@@ -635,13 +616,10 @@ fn outputs_support_ranges_expire_and_refresh() {
     })
     .unwrap();
     let api = Api::new(&sandbox, sandbox.demo_key());
-    let id = create(
+    let id = create_id(
         &api,
         json!({"video_url": format!("{PLAYGROUND_VIDEO}?duration=2")}),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
     let job = api.wait_terminal(&id);
     let url = job["output_url"].as_str().unwrap().to_owned();
     let size = 2 * 200_000;
@@ -708,13 +686,10 @@ fn outputs_support_ranges_expire_and_refresh() {
 fn legacy_download_before_completion_is_refused() {
     let sandbox = sandbox(1.0);
     let api = Api::new(&sandbox, sandbox.demo_key());
-    let id = create(
+    let id = create_id(
         &api,
         json!({"video_url": PLAYGROUND_VIDEO, "auto_start": false}),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
     let reply = api.get(&format!("/api/download/{id}"));
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json()["error"]["message"], "Job not completed");
@@ -724,10 +699,7 @@ fn legacy_download_before_completion_is_refused() {
 fn truncated_download_breaks_the_connection() {
     let sandbox = sandbox(1000.0);
     let api = Api::new(&sandbox, sandbox.demo_key());
-    let id = create(&api, json!({"video_url": PLAYGROUND_VIDEO}))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_id(&api, json!({"video_url": PLAYGROUND_VIDEO}));
     let url = api.wait_terminal(&id)["output_url"]
         .as_str()
         .unwrap()
@@ -797,13 +769,10 @@ fn webhooks_are_signed_ordered_and_recorded() {
     let sandbox = sandbox(1000.0);
     let api = Api::new(&sandbox, sandbox.demo_key());
     let (url, received) = receiver(200);
-    let id = create(
+    let id = create_id(
         &api,
         json!({"video_url": PLAYGROUND_VIDEO, "webhook_url": url}),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
     // Nobody polls: the sandbox's own timers fire the events.
     wait_for(Duration::from_secs(10), || {
         received.lock().unwrap().len() >= 2
@@ -951,10 +920,7 @@ fn openapi_describes_every_route_served() {
         "the sandbox serves exactly the documented routes"
     );
 
-    let id = create(&api, json!({"video_url": PLAYGROUND_VIDEO}))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create_id(&api, json!({"video_url": PLAYGROUND_VIDEO}));
     api.wait_terminal(&id);
     for (method, path) in &documented {
         let concrete = path.replace("{job_id}", &id);
@@ -978,13 +944,10 @@ fn many_concurrent_pollers_are_served_without_errors() {
     let api = Arc::new(Api::new(&sandbox, sandbox.demo_key()));
     let ids: Vec<String> = (0..16)
         .map(|i| {
-            create(
+            create_id(
                 &api,
                 json!({"video_url": format!("{PLAYGROUND_VIDEO}?duration={}", 5 + i)}),
-            )["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            )
         })
         .collect();
     let threads = 32;
