@@ -85,27 +85,26 @@ fn every_endpoint_command_with_json_output() {
     assert_eq!(uploaded["size"], 50_000);
     let video_url = uploaded["video_url"].as_str().unwrap();
 
-    let created = cli(
-        &sandbox,
-        &[
-            "--json",
-            "jobs",
-            "create",
-            "--video-url",
-            video_url,
-            "--no-start",
-            "--model",
-            "original",
-            "--background",
-            "#00ff00",
-            "--output-format",
-            "mp4",
-            "--metadata",
-            r#"{"order":"A-1"}"#,
-            "--idempotency-key",
-            "cli-key-1",
-        ],
-    );
+    // Sent twice with one idempotency key: the second must answer the same job.
+    let create_args = [
+        "--json",
+        "jobs",
+        "create",
+        "--video-url",
+        video_url,
+        "--no-start",
+        "--model",
+        "original",
+        "--background",
+        "#00ff00",
+        "--output-format",
+        "mp4",
+        "--metadata",
+        r#"{"order":"A-1"}"#,
+        "--idempotency-key",
+        "cli-key-1",
+    ];
+    let created = cli(&sandbox, &create_args);
     assert_eq!(
         code(&created),
         0,
@@ -115,27 +114,7 @@ fn every_endpoint_command_with_json_output() {
     let created = json(&created);
     assert_eq!(created["status"], "created");
     let id = created["id"].as_str().unwrap();
-    let again = json(&cli(
-        &sandbox,
-        &[
-            "--json",
-            "jobs",
-            "create",
-            "--video-url",
-            video_url,
-            "--no-start",
-            "--model",
-            "original",
-            "--background",
-            "#00ff00",
-            "--output-format",
-            "mp4",
-            "--metadata",
-            r#"{"order":"A-1"}"#,
-            "--idempotency-key",
-            "cli-key-1",
-        ],
-    ));
+    let again = json(&cli(&sandbox, &create_args));
     assert_eq!(
         again["id"], id,
         "the same idempotency key gives the same job"
