@@ -203,7 +203,6 @@ class Client {
    * download to `output` when given. */
   run(options) {
     const { videoUrl, file, output, model, outputFormat, background, textPrompt, webhookUrl, metadata } = options
-    if ((videoUrl == null) === (file == null)) throw new TypeError('run() needs exactly one of videoUrl or file')
     const args = { videoUrl: videoUrl ?? '', file, downloadTo: output, model, outputFormat, typedBackground: backgroundSpec(background), textPrompt, webhookUrl, metadata }
     return this.#call('run', args, options, { wait_timeout: seconds(options.timeoutMs), overwrite: options.overwrite, timeout: undefined })
   }

@@ -48,6 +48,8 @@ test('every method', async () => {
   const run = await client.run({ videoUrl: `${VIDEO}?duration=2`, output: path.join(tmp, 'run.webm'), model: 'human' })
   assert.equal(run.output.bytes, 400000)
   assert.ok(events.some((e) => e.type === 'upload'))
+  await assert.rejects(client.run({}), (e) => e instanceof rbv.ValidationError && e.errors[0].path === '/video_url')
+  await assert.rejects(client.run({ videoUrl: VIDEO, file }), rbv.ValidationError)
 })
 
 test('errors are typed, with stable codes, status and request id', async () => {

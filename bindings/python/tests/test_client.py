@@ -59,6 +59,11 @@ def test_every_method(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
         client.download(job, target)
     result = client.run(f"{VIDEO}?duration=2", output=tmp_path / "run.webm", model="human")
     assert result.job.status == "completed" and result.output is not None and result.output.bytes == 400_000
+    with pytest.raises(removebgvideo.ValidationError) as no_source:
+        client.run()
+    assert no_source.value.errors[0].path == "/video_url"
+    with pytest.raises(removebgvideo.ValidationError):
+        client.run(VIDEO, file=video)
     from_file = client.run(file=video, output=tmp_path / "file.webm")
     assert from_file.upload is not None and pathlib.Path(from_file.output.path).exists()  # type: ignore[union-attr]
 

@@ -362,6 +362,26 @@ fn run_leaves_a_complete_file_and_prints_one_line_off_a_terminal() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `removebgvideo run` in the background, writing to `out`.
+fn spawn_run(sandbox: &Sandbox, video_url: &str, out: &Path) -> Child {
+    binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.demo_key(),
+            "run",
+            "--video-url",
+            video_url,
+            "--output",
+        ])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn interrupt(child: &Child) {
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -384,22 +404,7 @@ fn an_interrupted_run_leaves_no_partial_file() {
     let dir = fresh_dir("interrupt");
     // While processing.
     let out = dir.join("stuck.webm");
-    let child = binary()
-        .args([
-            "--base-url",
-            sandbox.base_url(),
-            "--api-key",
-            sandbox.demo_key(),
-            "run",
-            "--video-url",
-            &format!("{VIDEO}?scenario=stuck"),
-            "--output",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&sandbox, &format!("{VIDEO}?scenario=stuck"), &out);
     let started = Instant::now();
     while sandbox
         .request_log()
@@ -421,22 +426,7 @@ fn an_interrupted_run_leaves_no_partial_file() {
 
     // In the middle of a large download.
     let out = dir.join("big.webm");
-    let child = binary()
-        .args([
-            "--base-url",
-            sandbox.base_url(),
-            "--api-key",
-            sandbox.demo_key(),
-            "run",
-            "--video-url",
-            &format!("{VIDEO}?duration=3000"),
-            "--output",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&sandbox, &format!("{VIDEO}?duration=3000"), &out);
     let started = Instant::now();
     while part_files(&dir).is_empty() {
         assert!(

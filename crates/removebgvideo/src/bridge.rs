@@ -322,9 +322,18 @@ pub fn call(
                 poll: options.poll.clone(),
                 call,
             };
-            let source = match &args.file {
-                Some(file) => VideoSource::File(file.clone()),
-                None => VideoSource::Url(args.create.request.video_url.clone()),
+            // Exactly one source: a URL, or a file to upload first.
+            let video_url = args.create.request.video_url.clone();
+            let source = match (&args.file, video_url.trim().is_empty()) {
+                (Some(file), true) => VideoSource::File(file.clone()),
+                (None, false) => VideoSource::Url(video_url),
+                _ => {
+                    return Err(Error::validation(vec![Problem::error(
+                        "/video_url",
+                        ProblemCode::Required,
+                        "run needs exactly one source: video_url or file",
+                    )]));
+                }
             };
             let job = args.create.resolve()?;
             let request = RunRequest {

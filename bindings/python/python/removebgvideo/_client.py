@@ -290,8 +290,6 @@ class Client:
             headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> RunResult:
         """The whole flow under one deadline: upload (``file``) or ``video_url``, create, wait,
         and download to ``output`` when given."""
-        if (video_url is None) == (file is None):
-            raise TypeError("run() needs exactly one of video_url or file")
         args = dict(video_url=video_url or "", file=os.fspath(file) if file is not None else None,
                     download_to=os.fspath(output) if output is not None else None, model=model,
                     output_format=output_format, typed_background=_background(background), text_prompt=text_prompt,
