@@ -14,6 +14,12 @@ export interface PollPolicy {
   jitter?: number
   minInterval?: number
   maxHint?: number
+  /** Aim polls at the completion the job's progress projects (default true). */
+  progressEta?: boolean
+  /** The longest wait towards a projected completion (default 30 000). */
+  maxEtaInterval?: number
+  /** How long after the projected completion a poll lands (default 100). */
+  etaMargin?: number
 }
 
 /** How each request is retried, in milliseconds; absent fields keep the SDK's defaults. */

@@ -10,6 +10,7 @@ pub mod background;
 pub mod composition;
 pub mod credits;
 pub mod error;
+pub mod eta;
 pub mod events;
 pub mod http;
 pub mod job;

@@ -95,7 +95,7 @@ proptest! {
     #[test]
     fn polls_never_overshoot_the_deadline_and_respect_the_floor(
         deadline_ms in 0u64..200_000,
-        reads in prop::collection::vec((any_status(), prop::option::of(0u64..120_000), any::<bool>()), 1..80),
+        reads in prop::collection::vec((any_status(), prop::option::of(0u8..=100), prop::option::of(0u64..120_000), any::<bool>()), 1..80),
         draws in prop::collection::vec(unit(), 1..8),
     ) {
         let policy = PollPolicy::default();
@@ -103,13 +103,15 @@ proptest! {
         let mut poller = Poller::new(policy.clone(), Some(deadline));
         let mut random = FixedDraws::new(draws);
         let mut now = Timestamp::EPOCH;
-        for (status, hint, transient_error) in reads {
+        for (status, progress, hint, transient_error) in reads {
             let step = if transient_error {
                 let error = Error::new(ErrorCode::InternalError, "flaky").with_status(503);
                 poller.on_error(error, now, &mut random).expect("transient errors never end a wait")
             } else {
                 let hint = hint.map(Duration::from_millis);
-                poller.on_job(Job::new("j", status), now, hint, &mut random).step
+                let mut job = Job::new("j", status);
+                job.progress = progress.map(f64::from);
+                poller.on_job(job, now, hint, &mut random).step
             };
             match step {
                 PollStep::PollAt(at) => {
@@ -117,7 +119,7 @@ proptest! {
                     prop_assert!(at > now || at == deadline);
                     let wait = at.since(now);
                     prop_assert!(wait >= policy.min_interval || at == deadline);
-                    prop_assert!(wait <= policy.max_hint.max(policy.max_interval.mul_f64(1.0 + policy.jitter)));
+                    prop_assert!(wait <= policy.max_hint.max(policy.max_eta_interval).max(policy.max_interval.mul_f64(1.0 + policy.jitter)));
                     now = at;
                 }
                 PollStep::DeadlineReached(_) => {
@@ -153,6 +155,66 @@ proptest! {
                     prop_assert!(!problem.message.is_empty());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn following_progress_takes_no_more_polls_than_the_schedule_and_sees_the_end_soon(
+        processing_ms in 5_000u64..900_000,
+        queue_ms in 0u64..3_000,
+        draws in prop::collection::vec(unit(), 1..8),
+    ) {
+        let eta = wait_for_linear_job(PollPolicy::default(), queue_ms, processing_ms, &draws);
+        let plain = wait_for_linear_job(
+            PollPolicy { progress_eta: false, ..PollPolicy::default() },
+            queue_ms,
+            processing_ms,
+            &draws,
+        );
+        prop_assert!(eta.0 <= plain.0, "{} polls following progress, {} without", eta.0, plain.0);
+        // The projection is within a few percent of the run (whole-percent readings), and a
+        // wrong one is corrected at the next read, at most 30 s later.
+        let bound = Duration::from_millis(processing_ms / 25).max(Duration::from_secs(2));
+        prop_assert!(eta.1 <= bound, "lag {:?} for {processing_ms} ms", eta.1);
+    }
+}
+
+/// Polls and detection lag of one wait on a job that is pending for `queue_ms`, then
+/// processes linearly for `processing_ms`, reporting whole percents as the sandbox does.
+fn wait_for_linear_job(
+    policy: PollPolicy,
+    queue_ms: u64,
+    processing_ms: u64,
+    draws: &[f64],
+) -> (u32, Duration) {
+    let mut poller = Poller::new(policy, None);
+    let mut random = FixedDraws::new(draws.to_vec());
+    let end = queue_ms + processing_ms;
+    let mut now = 0u64;
+    loop {
+        let mut job = if now < queue_ms {
+            Job::new("j", JobStatus::Pending)
+        } else if now >= end {
+            Job::new("j", JobStatus::Completed)
+        } else {
+            Job::new("j", JobStatus::Processing)
+        };
+        job.progress = Some(if now >= end {
+            100.0
+        } else {
+            (now.saturating_sub(queue_ms) as f64 * 100.0 / processing_ms as f64)
+                .floor()
+                .min(99.0)
+        });
+        match poller
+            .on_job(job, Timestamp::from_unix_millis(now), None, &mut random)
+            .step
+        {
+            PollStep::PollAt(at) => now = at.unix_millis(),
+            PollStep::Completed(_) => {
+                return (poller.polls(), Duration::from_millis(now - end));
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 }

@@ -49,6 +49,8 @@ fn chaos_client(sandbox: &Sandbox) -> Client {
             jitter: 0.2,
             min_interval: Duration::from_millis(20),
             max_hint: Duration::from_secs(2),
+            max_eta_interval: Duration::from_millis(300),
+            ..PollPolicy::default()
         })
         .retry_policy(RetryPolicy {
             max_retries: 6,

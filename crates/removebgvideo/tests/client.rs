@@ -24,6 +24,8 @@ fn fast_poll() -> PollPolicy {
         jitter: 0.2,
         min_interval: Duration::from_millis(10),
         max_hint: Duration::from_secs(2),
+        max_eta_interval: Duration::from_millis(200),
+        ..PollPolicy::default()
     }
 }
 

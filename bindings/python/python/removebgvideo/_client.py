@@ -43,7 +43,8 @@ class CancelToken:
 @dataclasses.dataclass
 class PollPolicy(_Model):
     """The polling schedule of waits, in seconds. Fields left as ``None`` keep the SDK's
-    defaults (1 s, x1.5, cap 10 s, +-20 % jitter, at least 0.5 s, hints up to 60 s)."""
+    defaults (1 s, x1.5, cap 10 s, +-20 % jitter, at least 0.5 s, hints up to 60 s; once the
+    job's progress projects its completion, polls aim just past it, at most 30 s apart)."""
 
     initial_interval: Optional[float] = None
     factor: Optional[float] = None
@@ -51,9 +52,15 @@ class PollPolicy(_Model):
     jitter: Optional[float] = None
     min_interval: Optional[float] = None
     max_hint: Optional[float] = None
+    #: Aim polls at the completion the job's progress projects (default True).
+    progress_eta: Optional[bool] = None
+    #: The longest wait towards a projected completion (default 30 s).
+    max_eta_interval: Optional[float] = None
+    #: How long after the projected completion a poll lands (default 0.1 s).
+    eta_margin: Optional[float] = None
 
     def _wire(self) -> Dict[str, Any]:
-        return _policy_wire(self, unitless={"factor", "jitter"})
+        return _policy_wire(self, unitless={"factor", "jitter", "progress_eta"})
 
 
 @dataclasses.dataclass
