@@ -132,8 +132,10 @@ class Client {
       ...extra,
     }
     try {
-      const out = await this.#native.call(operation, JSON.stringify(snakeize(args)), JSON.stringify(callOptions), cancel, callback)
-      return camelize(JSON.parse(out))
+      const out = native.isLongOperation(operation)
+        ? await this.#callOnThread(operation, args, callOptions, cancel, onProgress)
+        : JSON.parse(await this.#native.call(operation, JSON.stringify(snakeize(args)), JSON.stringify(callOptions), cancel, callback))
+      return camelize(out)
     } catch (error) {
       const converted = convertError(error)
       if (signal?.aborted && converted.code === 'cancelled') throw abortError(signal)
@@ -141,6 +143,23 @@ class Client {
     } finally {
       signal?.removeEventListener('abort', onAbort)
     }
+  }
+
+  // Long calls run on a native thread of their own; events and the outcome come through one
+  // ordered channel, so every event is delivered before the promise settles.
+  #callOnThread(operation, args, callOptions, cancel, onProgress) {
+    return new Promise((resolve, reject) => {
+      this.#native.callOnThread(operation, JSON.stringify(snakeize(args)), JSON.stringify(callOptions), cancel, (message) => {
+        const parsed = JSON.parse(message)
+        if ('event' in parsed) {
+          onProgress?.(camelize(parsed.event))
+        } else if ('result' in parsed) {
+          resolve(parsed.result)
+        } else {
+          reject(new Error(ERROR_PREFIX + JSON.stringify(parsed.error)))
+        }
+      })
+    })
   }
 
   /** Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk. */

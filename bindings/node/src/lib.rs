@@ -1,7 +1,9 @@
 //! The native addon of the `removebgvideo` npm package. It converts only: JSON arguments to the
-//! client (through `removebgvideo::bridge`, shared with Python) and results back. Every call
-//! runs on the libuv thread pool, so the event loop never blocks. Errors travel as JSON in the
-//! message; `index.js` turns them into typed errors with our stable codes.
+//! client (through `removebgvideo::bridge`, shared with Python) and results back. No call
+//! blocks the event loop: short calls run on the libuv thread pool, long ones (waits, runs,
+//! transfers) on a thread of their own, so a `Promise.all` of many waits does not queue behind
+//! libuv's four threads. Errors travel as JSON; `index.js` turns them into typed errors with
+//! our stable codes.
 
 use std::sync::Arc;
 
@@ -51,6 +53,16 @@ impl Default for NativeCancel {
 }
 
 type EventCallback = ThreadsafeFunction<String, (), String, Status, false>;
+
+/// Receives a long call's messages, in order: `{"event": …}` for each event, then one
+/// `{"result": …}` or `{"error": …}`. One queue keeps every event before the outcome.
+type MessageCallback = ThreadsafeFunction<String, (), String, Status, false>;
+
+/// Whether an operation is long: it then goes through `call_on_thread`.
+#[napi]
+pub fn is_long_operation(operation: String) -> bool {
+    bridge::is_long(&operation)
+}
 
 /// One call, computed on the libuv pool.
 pub struct CallTask {
@@ -142,6 +154,68 @@ impl NativeClient {
             cancel: cancel.map(|c| c.token.clone()).unwrap_or_default(),
             on_event: on_event.map(Arc::new),
         })
+    }
+}
+
+impl NativeClient {
+    fn run_call(
+        client: &Client,
+        operation: &str,
+        args_json: &str,
+        options_json: &str,
+        cancel: CancelToken,
+        on_message: &Arc<MessageCallback>,
+    ) -> std::result::Result<String, removebgvideo::Error> {
+        let options = bridge::Options::from_json(options_json)?;
+        let mut call = options.call();
+        call.cancel = Some(cancel);
+        let events = Arc::clone(on_message);
+        call.on_event = Some(Arc::new(move |event: &Event| {
+            let json = serde_json::to_string(event).expect("events serialize");
+            events.call(
+                format!("{{\"event\":{json}}}"),
+                ThreadsafeFunctionCallMode::Blocking,
+            );
+        }));
+        bridge::call(client, operation, args_json, &options, call)
+    }
+}
+
+#[napi]
+impl NativeClient {
+    /// Calls one long operation on a thread of its own; its events and outcome arrive through
+    /// `on_message` (see `MessageCallback`).
+    #[napi]
+    pub fn call_on_thread(
+        &self,
+        operation: String,
+        args_json: String,
+        options_json: String,
+        cancel: Option<&NativeCancel>,
+        on_message: MessageCallback,
+    ) -> Result<()> {
+        let client = self.client.clone();
+        let cancel = cancel.map(|c| c.token.clone()).unwrap_or_default();
+        let on_message = Arc::new(on_message);
+        std::thread::Builder::new()
+            .name(format!("removebgvideo-{operation}"))
+            .spawn(move || {
+                let outcome = NativeClient::run_call(
+                    &client,
+                    &operation,
+                    &args_json,
+                    &options_json,
+                    cancel,
+                    &on_message,
+                );
+                let message = match outcome {
+                    Ok(result) => format!("{{\"result\":{result}}}"),
+                    Err(error) => format!("{{\"error\":{}}}", bridge::error_payload(&error)),
+                };
+                on_message.call(message, ThreadsafeFunctionCallMode::Blocking);
+            })
+            .map_err(|e| napi::Error::from_reason(format!("cannot start a call thread: {e}")))?;
+        Ok(())
     }
 }
 

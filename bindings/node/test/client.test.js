@@ -117,3 +117,27 @@ test('ES module import gives the same API', async () => {
   assert.equal(esm.Client, rbv.Client)
   assert.equal(esm.default.ValidationError, rbv.ValidationError)
 })
+
+test('many waits at once leave the thread pool free: a short call still goes through', async () => {
+  const stuck = await client.createJob(`${VIDEO}?scenario=stuck`)
+  const controller = new AbortController()
+  let settled = 0
+  // Eight waits, while libuv has four pool threads: the read below would queue behind them
+  // if waits ran on the pool.
+  const waits = Array.from({ length: 8 }, () => client.wait(stuck.id, { signal: controller.signal }).finally(() => { settled += 1 }))
+  const job = await client.getJob(stuck.id)
+  assert.equal(job.status, 'processing')
+  assert.equal(settled, 0)
+  controller.abort()
+  const outcomes = await Promise.allSettled(waits)
+  assert.ok(outcomes.every((o) => o.status === 'rejected' && o.reason.name === 'AbortError'))
+})
+
+test('a long call delivers every event before it settles', async () => {
+  const accepted = await client.createJob(VIDEO)
+  const events = []
+  const job = await client.wait(accepted.id, { onProgress: (e) => events.push(e) })
+  assert.equal(job.status, 'completed')
+  const last = events.filter((e) => e.type === 'status_changed').at(-1)
+  assert.equal(last.to, 'completed')
+})
