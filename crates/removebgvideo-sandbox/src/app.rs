@@ -157,6 +157,7 @@ pub fn router(shared: AppState) -> Router {
         .merge(api)
         .merge(public)
         .route("/openapi.json", get(openapi))
+        .route("/sandbox/stats", get(stats))
         .route(
             "/sandbox/uploads/{video_id}/{filename}",
             get(uploads::serve_upload),
@@ -167,6 +168,12 @@ pub fn router(shared: AppState) -> Router {
         )
         .fallback(not_found)
         .with_state(shared)
+}
+
+/// `GET /sandbox/stats`: counters for benchmarks and load tests (`requests`: every request
+/// answered since the start, this one excluded).
+async fn stats(State(shared): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "requests": shared.log.total() }))
 }
 
 async fn not_found() -> Failure {

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -37,6 +38,9 @@ pub struct RequestRecord {
 #[derive(Debug)]
 pub struct RequestLog {
     records: Mutex<VecDeque<RequestRecord>>,
+    // Counted apart from the kept records, which are capped: a benchmark's request count
+    // must not stop at the cap.
+    total: AtomicU64,
     to_stderr: bool,
 }
 
@@ -45,12 +49,14 @@ impl RequestLog {
     pub fn new(to_stderr: bool) -> Self {
         RequestLog {
             records: Mutex::new(VecDeque::new()),
+            total: AtomicU64::new(0),
             to_stderr,
         }
     }
 
     /// Adds a record.
     pub fn push(&self, record: RequestRecord) {
+        self.total.fetch_add(1, Ordering::Relaxed);
         if self.to_stderr {
             eprintln!("{}", serde_json::to_string(&record).expect("JSON"));
         }
@@ -59,6 +65,11 @@ impl RequestLog {
             records.pop_front();
         }
         records.push_back(record);
+    }
+
+    /// Requests seen since the start, kept or not.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
     }
 
     /// Every kept record, oldest first.

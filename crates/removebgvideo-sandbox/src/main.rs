@@ -1,17 +1,18 @@
-//! `removebgvideo-sandbox [--port N] [--speed X] [--config FILE]`: serves the sandbox until
-//! interrupted. (The CLI's `removebgvideo sandbox` will take over this job.)
+//! `removebgvideo-sandbox [--port N] [--speed X] [--config FILE] [--quiet]`: serves the
+//! sandbox until interrupted; every request is logged on stderr unless `--quiet`. (The CLI's `removebgvideo sandbox` will take over this job.)
 
 use std::process::ExitCode;
 
 use removebgvideo_sandbox::{Sandbox, SandboxConfig};
 
-const USAGE: &str = "usage: removebgvideo-sandbox [--port N] [--speed X] [--config FILE]";
+const USAGE: &str = "usage: removebgvideo-sandbox [--port N] [--speed X] [--config FILE] [--quiet]";
 
 fn parse_args() -> Result<SandboxConfig, String> {
     let mut args = std::env::args().skip(1);
     let mut config = SandboxConfig::default();
     let mut port = None;
     let mut speed = None;
+    let mut quiet = false;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -35,13 +36,14 @@ fn parse_args() -> Result<SandboxConfig, String> {
             "--config" => {
                 config = SandboxConfig::from_json_file(std::path::Path::new(&value("--config")?))?
             }
+            "--quiet" => quiet = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
     config.port = port.unwrap_or(config.port);
     config.speed = speed.unwrap_or(config.speed);
-    config.log_to_stderr = true;
+    config.log_to_stderr = !quiet;
     Ok(config)
 }
 

@@ -43,3 +43,34 @@ fn binary_prints_its_address_and_logs_requests_as_json_lines() {
     assert_eq!(record["status"], 200);
     assert_eq!(record["path"], "/v1/jobs");
 }
+
+#[test]
+fn quiet_binary_logs_nothing() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_removebgvideo-sandbox"))
+        .args(["--port", "0", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let base_url = first.trim().rsplit(' ').next().unwrap().to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let stats = agent
+        .get(format!("{base_url}/sandbox/stats"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(stats, r#"{"requests":0}"#);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut logged = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logged).unwrap();
+    assert_eq!(logged, "", "--quiet prints no request log");
+}

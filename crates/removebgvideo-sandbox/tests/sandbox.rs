@@ -165,6 +165,15 @@ fn authentication_and_request_ids() {
         !log.contains(sandbox.demo_key()),
         "keys never reach the log"
     );
+
+    let answered = sandbox.request_log().len() as u64;
+    let stats = anonymous.get("/sandbox/stats");
+    assert_eq!(stats.status, 200, "stats need no key");
+    assert_eq!(
+        stats.json()["requests"],
+        answered,
+        "every answered request is counted"
+    );
 }
 
 #[test]
