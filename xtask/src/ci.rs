@@ -2,9 +2,11 @@
 //! stops at the first failure, and installs what the checks need (Python tools into venvs
 //! under `target/`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
+
+use crate::process::{cargo, fresh_venv, npm, pip_install, run_command};
 
 type StepFn = fn(&Path) -> Result<(), String>;
 
@@ -89,50 +91,6 @@ pub fn run(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn run_command(command: &mut Command) -> Result<(), String> {
-    let shown = format!("{command:?}");
-    let status = command
-        .status()
-        .map_err(|e| format!("could not run {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed ({status})"))
-    }
-}
-
-fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
-    println!("    cargo {}", args.join(" "));
-    // Snapshots are reviewed by people; CI only compares.
-    run_command(
-        Command::new("cargo")
-            .args(args)
-            .current_dir(root)
-            .env("INSTA_UPDATE", "no"),
-    )
-}
-
-/// A fresh virtual environment (removed first) and its python.
-fn fresh_venv(path: &Path) -> Result<PathBuf, String> {
-    let _ = std::fs::remove_dir_all(path);
-    run_command(Command::new("python3").args(["-m", "venv"]).arg(path))?;
-    Ok(path.join("bin").join("python"))
-}
-
-fn pip_install(python: &Path, args: &[&str]) -> Result<(), String> {
-    run_command(
-        Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(args),
-    )
-}
-
 /// Builds the wheel with maturin, proves it imports in an empty venv (and how fast), then runs
 /// the pytest suite in another fresh venv.
 fn python_package(root: &Path) -> Result<(), String> {
@@ -175,11 +133,6 @@ fn python_package(root: &Path) -> Result<(), String> {
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
             .current_dir(root.join("bindings/python")),
     )
-}
-
-fn npm(dir: &Path, args: &[&str]) -> Result<(), String> {
-    println!("    npm {}", args.join(" "));
-    run_command(Command::new("npm").args(args).current_dir(dir))
 }
 
 /// Installs the locked dev tools, builds the addon, runs `node --test`, then packs the package,

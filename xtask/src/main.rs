@@ -1,8 +1,11 @@
-//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `sans-io`, `ci`.
+//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `sans-io`, `ci`,
+//! `bench [--smoke]`.
 
+mod bench;
 mod ci;
 mod codegen;
 mod node_types;
+mod process;
 mod python_models;
 mod sans_io;
 
@@ -15,7 +18,9 @@ tasks:
   codegen           write the generated files (schema/, OpenAPI)
   codegen --check   fail if a committed generated file is stale
   sans-io           fail if removebgvideo-core gains an I/O dependency or call
-  ci                the one test command: formatting, lints, codegen --check, sans-io, every test";
+  ci                the one test command: formatting, lints, codegen --check, sans-io, every test
+  bench             benchmarks next to the alternatives: bench/results, docs/benchmarks.md
+  bench --smoke     the same with tiny counts on debug builds, into target/bench-smoke";
 
 /// The repository root (xtask lives one level below it).
 pub fn repo_root() -> PathBuf {
@@ -44,6 +49,8 @@ fn main() -> ExitCode {
             }
         }
         ["ci"] => ci::run(&repo_root()),
+        ["bench"] => bench::run(&repo_root(), false),
+        ["bench", "--smoke"] => bench::run(&repo_root(), true),
         ["sans-io"] => sans_io::check(&repo_root()),
         _ => Err(USAGE.to_owned()),
     };

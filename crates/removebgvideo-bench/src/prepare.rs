@@ -1,0 +1,19 @@
+//! Creates a job and waits for it: the completed job the other measurements read.
+
+use removebgvideo::{CallOptions, Client, CreateJobRequest, WaitOptions};
+use serde_json::{Value, json};
+
+pub fn run(base_url: &str, key: &str, video_url: &str) -> Result<Value, String> {
+    let client = Client::builder()
+        .api_key(key)
+        .base_url(base_url)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let accepted = client
+        .create_job(&CreateJobRequest::new(video_url), &CallOptions::default())
+        .map_err(|e| e.to_string())?;
+    let job = client
+        .wait(&accepted.id, &WaitOptions::default())
+        .map_err(|e| e.to_string())?;
+    Ok(json!({ "job_id": job.id, "output_url": job.output_url }))
+}

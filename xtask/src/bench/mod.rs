@@ -1,0 +1,198 @@
+//! `cargo xtask bench [--smoke]`: the SDK next to what users would use instead, in one run on
+//! one machine. Writes `bench/results/*.json`, the charts in `docs/benchmarks/` and the tables
+//! of `docs/benchmarks.md`. `--smoke` runs every step with tiny counts on debug builds and
+//! writes under `target/bench-smoke/` instead: CI runs it so the harness cannot rot; it asserts
+//! nothing about speed.
+
+mod measure;
+mod report;
+mod sandbox;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::process::run_command;
+use tools::Tools;
+
+/// How much of each measurement a run does.
+pub struct Plan {
+    smoke: bool,
+    percall_calls: usize,
+    percall_rounds: usize,
+    coldstart_runs: usize,
+    polling_jobs: usize,
+    batch_jobs: usize,
+    batch_threads: usize,
+    batch_video_seconds: u32,
+    download_mib: Vec<u64>,
+    download_runs: usize,
+}
+
+impl Plan {
+    fn full() -> Plan {
+        Plan {
+            smoke: false,
+            percall_calls: 1000,
+            percall_rounds: 7,
+            coldstart_runs: 21,
+            polling_jobs: 2000,
+            batch_jobs: 500,
+            batch_threads: 100,
+            // Two-minute clips: about 4 s each on the batch sandbox's clock.
+            batch_video_seconds: 120,
+            download_mib: vec![128, 1024],
+            download_runs: 3,
+        }
+    }
+
+    fn smoke() -> Plan {
+        Plan {
+            smoke: true,
+            percall_calls: 20,
+            percall_rounds: 2,
+            coldstart_runs: 1,
+            polling_jobs: 40,
+            batch_jobs: 6,
+            batch_threads: 3,
+            batch_video_seconds: 10,
+            download_mib: vec![2, 8],
+            download_runs: 1,
+        }
+    }
+}
+
+/// Where a run writes: the repository's files, or a scratch copy for the smoke run.
+struct Destination {
+    results: PathBuf,
+    page: PathBuf,
+    charts: PathBuf,
+}
+
+impl Destination {
+    fn new(root: &Path, plan: &Plan) -> Result<Destination, String> {
+        let template = root.join("docs/benchmarks.md");
+        let destination = if plan.smoke {
+            let base = root.join("target/bench-smoke");
+            let _ = std::fs::remove_dir_all(&base);
+            let page = base.join("docs/benchmarks.md");
+            std::fs::create_dir_all(base.join("docs")).map_err(|e| e.to_string())?;
+            std::fs::copy(&template, &page).map_err(|e| format!("{}: {e}", template.display()))?;
+            Destination {
+                results: base.join("results"),
+                page,
+                charts: base.join("docs/benchmarks"),
+            }
+        } else {
+            Destination {
+                results: root.join("bench/results"),
+                page: template,
+                charts: root.join("docs/benchmarks"),
+            }
+        };
+        for dir in [&destination.results, &destination.charts] {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        Ok(destination)
+    }
+}
+
+fn version(program: &str, arg: &str) -> String {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn meta(root: &Path, tools: &Tools, seconds: f64) -> Value {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    json!({
+        "date": version("date", "-u"),
+        "commit": commit,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "profile": tools.profile,
+        "rustc": version("rustc", "-V"),
+        "python": version(tools.python.to_str().unwrap_or("python3"), "-V"),
+        "node": version("node", "-v"),
+        "curl": version("curl", "-V"),
+        "measuring_seconds": (seconds * 10.0).round() / 10.0,
+    })
+}
+
+pub fn run(root: &Path, smoke: bool) -> Result<(), String> {
+    let started = Instant::now();
+    let plan = if smoke { Plan::smoke() } else { Plan::full() };
+    let destination = Destination::new(root, &plan)?;
+    println!("==> building and installing what the run measures");
+    let tools = Tools::prepare(root, !plan.smoke)?;
+    let measuring = Instant::now();
+    let mut results = report::Results::new();
+    type Step = fn(&Path, &Tools, &Plan) -> Result<Value, String>;
+    let steps: [(&'static str, Step); 5] = [
+        ("percall", measure::percall),
+        ("coldstart", |_, tools, plan| {
+            measure::coldstart(tools, plan)
+        }),
+        ("polling", |_, tools, plan| measure::polling(tools, plan)),
+        ("batch", measure::batch),
+        ("download", measure::download),
+    ];
+    for (name, step) in steps {
+        let step_started = Instant::now();
+        println!("==> {name}");
+        let value = step(root, &tools, &plan).map_err(|e| format!("bench {name}: {e}"))?;
+        println!(
+            "<== {name} in {:.1} s",
+            step_started.elapsed().as_secs_f64()
+        );
+        results.insert(name, value);
+    }
+    results.insert(
+        "meta",
+        meta(root, &tools, measuring.elapsed().as_secs_f64()),
+    );
+    for (name, value) in &results {
+        let text = serde_json::to_string_pretty(value).expect("JSON") + "\n";
+        let path = destination.results.join(format!("{name}.json"));
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    run_command(
+        Command::new(&tools.python)
+            .arg(root.join("bench/python/charts.py"))
+            .arg(&destination.results)
+            .arg(&destination.charts),
+    )?;
+    let page = std::fs::read_to_string(&destination.page).map_err(|e| e.to_string())?;
+    let sections = report::sections(&results)?;
+    let page = report::render(&page, &sections)?;
+    std::fs::write(&destination.page, page).map_err(|e| e.to_string())?;
+    for (name, body) in &sections {
+        if *name == "goals" {
+            println!("{body}");
+        }
+    }
+    println!(
+        "bench done in {:.1} s ({:.1} s measuring): {}",
+        started.elapsed().as_secs_f64(),
+        measuring.elapsed().as_secs_f64(),
+        destination.page.display()
+    );
+    Ok(())
+}

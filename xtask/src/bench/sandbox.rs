@@ -1,0 +1,87 @@
+//! The sandbox binary as a separate process, so its CPU time is not charged to the clients
+//! measured against it; killed when dropped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub struct SandboxProcess {
+    child: Child,
+    pub base_url: String,
+    pub demo_key: String,
+}
+
+impl SandboxProcess {
+    /// Starts `removebgvideo-sandbox --quiet` on a port the OS picks, its clock `speed`
+    /// times faster than real time.
+    pub fn start(binary: &Path, speed: f64) -> Result<SandboxProcess, String> {
+        let mut child = Command::new(binary)
+            .args(["--port", "0", "--quiet", "--speed", &speed.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = |what: &str| {
+            let mut text = String::new();
+            match stdout.read_line(&mut text) {
+                Ok(n) if n > 0 => Ok(text),
+                _ => Err(format!("the sandbox printed no {what}")),
+            }
+        };
+        // "RemoveBGVideo sandbox at URL", then "demo key: KEY  (...)".
+        let base_url = line("address")?
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let demo_key = line("demo key")?
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or_default()
+            .to_owned();
+        let mut sandbox = SandboxProcess {
+            child,
+            base_url,
+            demo_key,
+        };
+        if !sandbox.base_url.starts_with("http://127.0.0.1:") || sandbox.demo_key.is_empty() {
+            let _ = sandbox.child.kill();
+            return Err("the sandbox's first lines are not its address and key".into());
+        }
+        Ok(sandbox)
+    }
+
+    /// Requests the sandbox has answered so far (`GET /sandbox/stats`, not counting itself).
+    pub fn requests_answered(&self) -> Result<u64, String> {
+        let address = self.base_url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "GET /sandbox/stats HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .map_err(|e| e.to_string())?;
+        let mut reply = String::new();
+        stream
+            .read_to_string(&mut reply)
+            .map_err(|e| e.to_string())?;
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body)
+            .ok_or("no HTTP body")?;
+        let stats: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| format!("stats: {e}: {body}"))?;
+        stats["requests"]
+            .as_u64()
+            .ok_or_else(|| format!("stats without a request count: {body}"))
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,124 @@
+//! Everything a run needs, built and installed by the run itself: the sandbox and bench
+//! binaries, the wheel in a venv with the Python contenders, the Node addon, undici.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::process::{cargo, fresh_venv, npm, pip_install, run_command};
+
+pub struct Tools {
+    pub sandbox: PathBuf,
+    pub bench: PathBuf,
+    pub python: PathBuf,
+    /// The `removebgvideo` npm package directory (addon built in it).
+    pub node_sdk: PathBuf,
+    /// The compiler profile measured: `release`, or `debug` for the smoke run.
+    pub profile: &'static str,
+}
+
+impl Tools {
+    pub fn prepare(root: &Path, release: bool) -> Result<Tools, String> {
+        let profile = if release { "release" } else { "debug" };
+        let mut build = vec![
+            "build",
+            "--package",
+            "removebgvideo-sandbox",
+            "--package",
+            "removebgvideo-bench",
+        ];
+        if release {
+            build.push("--release");
+        }
+        cargo(root, &build)?;
+        let binaries = root.join("target").join(profile);
+
+        let python = python_with_wheel(root, release)?;
+        let node_sdk = node_addon(root, release)?;
+        let bench_node = root.join("bench/node");
+        if !bench_node.join("node_modules").exists() {
+            npm(
+                &bench_node,
+                &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            )?;
+        }
+        Ok(Tools {
+            sandbox: binaries.join("removebgvideo-sandbox"),
+            bench: binaries.join("removebgvideo-bench"),
+            python,
+            node_sdk,
+            profile,
+        })
+    }
+}
+
+/// The bench venv (kept between runs) with the pinned contenders and a freshly built wheel.
+fn python_with_wheel(root: &Path, release: bool) -> Result<PathBuf, String> {
+    let target = root.join("target");
+    let tools = target.join("py-tools");
+    let tools_python = tools.join("bin").join("python");
+    if !tools_python.exists() {
+        fresh_venv(&tools)?;
+    }
+    pip_install(&tools_python, &["maturin>=1.16,<2"])?;
+    let wheels = target.join("wheels").join("bench");
+    let _ = std::fs::remove_dir_all(&wheels);
+    let mut maturin = Command::new(tools.join("bin").join("maturin"));
+    maturin.args(["build", "--quiet", "--out"]).arg(&wheels);
+    if release {
+        maturin.arg("--release");
+    }
+    run_command(maturin.current_dir(root.join("bindings/python")))?;
+    let wheel = std::fs::read_dir(&wheels)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or("maturin built no wheel")?;
+
+    let venv = target.join("py-bench");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        fresh_venv(&venv)?;
+    }
+    let requirements = root.join("bench/python/requirements.txt");
+    pip_install(
+        &python,
+        &["-r", requirements.to_str().ok_or("path is not UTF-8")?],
+    )?;
+    pip_install(
+        &python,
+        &[
+            "--force-reinstall",
+            "--no-deps",
+            wheel.to_str().ok_or("path is not UTF-8")?,
+        ],
+    )?;
+    Ok(python)
+}
+
+/// Builds the addon into the package directory, which the scripts load with `--sdk`.
+fn node_addon(root: &Path, release: bool) -> Result<PathBuf, String> {
+    let package = root.join("bindings/node");
+    if !package.join("node_modules").exists() {
+        npm(
+            &package,
+            &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        )?;
+    }
+    let mut args = vec![
+        "exec",
+        "--",
+        "napi",
+        "build",
+        "--platform",
+        "--js",
+        "native.js",
+        "--dts",
+        "native.d.ts",
+    ];
+    if release {
+        args.push("--release");
+    }
+    npm(&package, &args)?;
+    Ok(package)
+}
