@@ -6,9 +6,9 @@
 // started together with Promise.all:
 //
 // - `sdk`: one shared removebgvideo Client (createJob, startJob, wait with the SDK's default
-//   poll policy: 1 s, x1.5, capped at 10 s). Each pending call holds a libuv thread-pool
-//   thread (UV_THREADPOOL_SIZE, 4 by default), so at most that many calls run at once; the
-//   output's `threads` is that pool size (null in fetch mode, which runs on the event loop).
+//   poll policy, which aims at the completion the job's progress projects). Short calls run on
+//   the libuv pool (UV_THREADPOOL_SIZE, 4 by default; reported as `threads`, null in fetch
+//   mode), waits on a native thread each, so all N waits run at once.
 // - `fetch`: the official Node SDK's way: global fetch, JSON bodies, a GET every 2 s
 //   (setTimeout) until the job is completed or failed, 600 s timeout.
 //

@@ -4,7 +4,7 @@ Why: a batch spends most of its time waiting, so what it costs the caller is CPU
 memory while it waits, and how many requests it sends. Two flows run the same jobs:
 
 - ``sdk``: one shared ``removebgvideo.Client`` (create_job, start_job, wait with the SDK's
-  default poll policy: 1 s, x1.5, capped at 10 s).
+  default poll policy, which aims at the completion the job's progress projects).
 - ``requests``: the official Python SDK's way: module-level ``requests.post``/``requests.get``
   (no session, a new connection per call), JSON bodies, a GET every 2 s with
   ``time.sleep(2)`` until the job is completed or failed, 600 s timeout.

@@ -85,6 +85,14 @@ fn interruptible<T: Send>(
     })
 }
 
+/// Whether this is Python's main thread, the one signal handlers run on.
+fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
+    let threading = py.import("threading")?;
+    let current = threading.call_method0("current_thread")?;
+    let main = threading.call_method0("main_thread")?;
+    Ok(current.is(&main))
+}
+
 #[pymethods]
 impl NativeClient {
     /// Builds the client from `Client(...)`'s settings, as JSON.
@@ -135,7 +143,9 @@ impl NativeClient {
         }
         let client = &self.client;
         let work = || bridge::call(client, operation, args_json, &options, call);
-        let result = if bridge::is_long(operation) {
+        // Only the main thread receives Ctrl-C; elsewhere watching for it would only cost a
+        // helper thread and twenty GIL round trips a second per call (a batch's CPU).
+        let result = if bridge::is_long(operation) && on_main_thread(py)? {
             interruptible(py, &token, work)?
         } else {
             py.detach(work)

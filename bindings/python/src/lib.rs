@@ -76,8 +76,13 @@ fn exception_classes() -> Vec<(String, &'static str)> {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `tracing` events reach Python's `logging` (logger "removebgvideo") via `log`.
     // No level caching: a level set later (logging.basicConfig, pytest's caplog) must apply,
-    // and the SDK logs only on rare events such as retries.
-    let _ = pyo3_log::Logger::new(module.py(), pyo3_log::Caching::Nothing)?.install();
+    // and the SDK logs only on rare events such as retries. The HTTP and TLS crates log
+    // several debug records per request; asking Python about each took the GIL that often and
+    // cost a batch most of its CPU (docs/benchmarks.md), so only their warnings pass.
+    let _ = pyo3_log::Logger::new(module.py(), pyo3_log::Caching::Nothing)?
+        .filter(log::LevelFilter::Warn)
+        .filter_target("removebgvideo".to_owned(), log::LevelFilter::Trace)
+        .install();
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_class::<client::NativeClient>()?;
     module.add_class::<client::NativeCancel>()?;

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use removebgvideo::{CallOptions, Client};
+use removebgvideo::{CallOptions, Client, bridge};
 use serde_json::{Value, json};
 
 use crate::stats::{median, round};
@@ -32,6 +32,7 @@ pub fn run(
             Err(format!("expected job {job_id}, got {got}"))
         }
     };
+    let args = json!({ "job_id": job_id }).to_string();
     let mut contenders: Vec<Contender> = vec![
         (
             "removebgvideo",
@@ -40,6 +41,18 @@ pub fn run(
                     .get_job(job_id, &options)
                     .map_err(|e| e.to_string())?;
                 check(&job.id)
+            }),
+        ),
+        // The JSON bridge Python and Node call: the bindings' cost beyond it is theirs.
+        (
+            "removebgvideo (JSON bridge)",
+            Box::new(|| {
+                let options = bridge::Options::from_json("{}").map_err(|e| e.to_string())?;
+                let call = options.call();
+                let text = bridge::call(&client, "get_job", &args, &options, call)
+                    .map_err(|e| e.to_string())?;
+                let job: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                check(job["id"].as_str().unwrap_or_default())
             }),
         ),
         (

@@ -14,6 +14,7 @@ use crate::client::Client;
 use crate::clock::ThreadRandom;
 use crate::options::{CallOptions, DownloadOptions};
 use crate::transport::{self, AttemptError};
+use crate::writeback::Writeback;
 
 /// How many times an expired output URL is refreshed in one download.
 const MAX_REFRESHES: u32 = 3;
@@ -138,6 +139,7 @@ impl Client {
             .write(true)
             .open(&part_path)
             .map_err(|e| failed(format!("cannot write {}: {e}", part_path.display())))?;
+        let mut writeback = Writeback::new(&file);
         let mut part = PartFile {
             path: part_path,
             file,
@@ -229,6 +231,7 @@ impl Client {
                             match self.stream_into(
                                 response.into_body(),
                                 &mut part.file,
+                                &mut writeback,
                                 &mut written,
                                 total,
                                 call,
@@ -352,6 +355,7 @@ impl Client {
                 _ => return Err(error.with_job(job)),
             }
         }
+        writeback.finish();
         part.file
             .flush()
             .and_then(|_| part.file.sync_all())
@@ -388,6 +392,7 @@ impl Client {
         &self,
         body: ureq::Body,
         file: &mut File,
+        writeback: &mut Writeback,
         written: &mut u64,
         total: Option<u64>,
         call: &CallOptions,
@@ -411,6 +416,7 @@ impl Client {
                     detail: format!("writing the output: {e}"),
                 })?;
             *written += n as u64;
+            writeback.wrote(*written);
             if *written - reported >= REPORT_EVERY {
                 reported = *written;
                 call.emit(Event::Download {

@@ -24,10 +24,12 @@ mod clock;
 mod config;
 mod download;
 mod options;
+mod resolver;
 mod run;
 mod transport;
 mod upload;
 mod wait;
+mod writeback;
 
 pub use cancel::CancelToken;
 pub use client::Client;

@@ -226,6 +226,10 @@ pub fn batch(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String> {
     Ok(json!({ "speed": speed, "video_url": video_url, "flows": flows }))
 }
 
+fn flush_disks() -> Result<(), String> {
+    crate::process::run_command(&mut Command::new("sync"))
+}
+
 fn curl_download(url: &str, out: &Path) -> Result<(u64, f64), String> {
     let output = Command::new("curl")
         .args(["--silent", "--show-error", "--fail", "--output"])
@@ -277,6 +281,8 @@ pub fn download(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String
         let mut curl = Vec::new();
         let mut size = 0;
         for _ in 0..runs {
+            // Each contender starts with no other file's dirty pages waiting for the disk.
+            flush_disks()?;
             let ours = capture_json(
                 Command::new(&tools.bench)
                     .args(["download", "--base-url", &sandbox.base_url])
@@ -285,6 +291,7 @@ pub fn download(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String
                     .arg(&out),
             )?;
             std::fs::remove_file(&out).map_err(|e| e.to_string())?;
+            flush_disks()?;
             let py = capture_json(
                 Command::new(&tools.python)
                     .arg(root.join("bench/python/download.py"))
@@ -294,6 +301,7 @@ pub fn download(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String
                     .arg(&out),
             )?;
             std::fs::remove_file(&out).map_err(|e| e.to_string())?;
+            flush_disks()?;
             let (bytes, seconds) = curl_download(&url, &out)?;
             std::fs::remove_file(&out).map_err(|e| e.to_string())?;
             for result in [&ours, &py] {
