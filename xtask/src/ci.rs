@@ -74,6 +74,11 @@ const STEPS: &[(&str, StepFn)] = &[
     }),
     ("Python package", python_package),
     ("Node package", node_package),
+    // Tiny counts on the debug builds above: the harness must keep working; speed is not
+    // judged here (`cargo xtask bench` is).
+    ("Benchmark harness (smoke)", |root| {
+        crate::bench::run(root, true)
+    }),
 ];
 
 pub fn run(root: &Path) -> Result<(), String> {

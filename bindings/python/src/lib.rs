@@ -72,17 +72,41 @@ fn exception_classes() -> Vec<(String, &'static str)> {
         .collect()
 }
 
+/// Passes the SDK's own records to Python, and only the warnings and errors of the crates
+/// below it. The HTTP crate logs on every read of a body; sending those to `pyo3_log`, even
+/// just to be filtered out there, cost a batch most of its CPU and a download three quarters
+/// of its speed (docs/benchmarks.md).
+struct OwnLogs(pyo3_log::Logger);
+
+impl OwnLogs {
+    fn wanted(metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("removebgvideo") || metadata.level() <= log::Level::Warn
+    }
+}
+
+impl log::Log for OwnLogs {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        OwnLogs::wanted(metadata) && self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if OwnLogs::wanted(record.metadata()) {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `tracing` events reach Python's `logging` (logger "removebgvideo") via `log`.
     // No level caching: a level set later (logging.basicConfig, pytest's caplog) must apply,
-    // and the SDK logs only on rare events such as retries. The HTTP and TLS crates log
-    // several debug records per request; asking Python about each took the GIL that often and
-    // cost a batch most of its CPU (docs/benchmarks.md), so only their warnings pass.
-    let _ = pyo3_log::Logger::new(module.py(), pyo3_log::Caching::Nothing)?
-        .filter(log::LevelFilter::Warn)
-        .filter_target("removebgvideo".to_owned(), log::LevelFilter::Trace)
-        .install();
+    // and the SDK logs only on rare events such as retries.
+    let logger = pyo3_log::Logger::new(module.py(), pyo3_log::Caching::Nothing)?;
+    if log::set_boxed_logger(Box::new(OwnLogs(logger))).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_class::<client::NativeClient>()?;
     module.add_class::<client::NativeCancel>()?;
