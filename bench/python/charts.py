@@ -95,8 +95,8 @@ def batch(data: Dict[str, Any], out_dir: str) -> str:
     labels = [f"{f['language']}: {f['flow']}" for f in flows]
     colors = [COLORS[i % len(COLORS)] for i in range(len(flows))]
     fig, (cpu_ax, req_ax) = plt.subplots(1, 2, figsize=FIGSIZE, sharey=True)
-    barh(cpu_ax, labels, [float(f["cpu_s_per_job"]) for f in flows], "s", colors)
-    cpu_ax.set_xlabel("CPU s per job")
+    barh(cpu_ax, labels, [round(float(f["cpu_s_per_job"]) * 1000, 2) for f in flows], "ms", colors)
+    cpu_ax.set_xlabel("CPU ms per job")
     barh(req_ax, labels, [float(f["requests_per_job"]) for f in flows], "", colors)
     req_ax.set_xlabel("HTTP requests per job")
     fig.suptitle(f"Batch of {flows[0]['jobs']} jobs: create, start, wait" if flows else "Batch")

@@ -1,6 +1,8 @@
 //! Creates a job and waits for it: the completed job the other measurements read.
 
-use removebgvideo::{CallOptions, Client, CreateJobRequest, WaitOptions};
+use std::time::Duration;
+
+use removebgvideo::{CallOptions, Client, CreateJobRequest, WaitLimit, WaitOptions};
 use serde_json::{Value, json};
 
 pub fn run(base_url: &str, key: &str, video_url: &str) -> Result<Value, String> {
@@ -13,7 +15,14 @@ pub fn run(base_url: &str, key: &str, video_url: &str) -> Result<Value, String> 
         .create_job(&CreateJobRequest::new(video_url), &CallOptions::default())
         .map_err(|e| e.to_string())?;
     let job = client
-        .wait(&accepted.id, &WaitOptions::default())
+        .wait(
+            &accepted.id,
+            // The bench sandboxes run fast clocks: a minute means something is broken.
+            &WaitOptions {
+                limit: WaitLimit::After(Duration::from_secs(60)),
+                ..WaitOptions::default()
+            },
+        )
         .map_err(|e| e.to_string())?;
     Ok(json!({ "job_id": job.id, "output_url": job.output_url }))
 }

@@ -1,6 +1,7 @@
 //! `removebgvideo-sandbox [--port N] [--speed X] [--config FILE] [--quiet]`: serves the
 //! sandbox until interrupted; every request is logged on stderr unless `--quiet`. (The CLI's `removebgvideo sandbox` will take over this job.)
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use removebgvideo_sandbox::{Sandbox, SandboxConfig};
@@ -62,14 +63,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("RemoveBGVideo sandbox at {}", sandbox.base_url());
-    println!(
+    // Whoever started us may stop reading after the address: a closed stdout must not stop
+    // the server (println! would panic on it).
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "RemoveBGVideo sandbox at {}", sandbox.base_url());
+    let _ = writeln!(
+        out,
         "demo key: {}  (no credits: {}, rate limited: {})",
         sandbox.demo_key(),
         sandbox.no_credits_key(),
         sandbox.rate_limited_key()
     );
-    println!("webhook secret: {}", sandbox.webhook_secret());
+    let _ = writeln!(out, "webhook secret: {}", sandbox.webhook_secret());
+    let _ = out.flush();
     loop {
         std::thread::park();
     }

@@ -131,7 +131,11 @@ fn meta(root: &Path, tools: &Tools, seconds: f64) -> Value {
         "rustc": version("rustc", "-V"),
         "python": version(tools.python.to_str().unwrap_or("python3"), "-V"),
         "node": version("node", "-v"),
-        "curl": version("curl", "-V"),
+        "curl": version("curl", "-V")
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" "),
         "measuring_seconds": (seconds * 10.0).round() / 10.0,
     })
 }

@@ -4,10 +4,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 pub struct SandboxProcess {
     child: Child,
+    // Kept open for the process's life, so nothing it prints later meets a closed pipe.
+    _stdout: BufReader<ChildStdout>,
     pub base_url: String,
     pub demo_key: String,
 }
@@ -44,6 +46,7 @@ impl SandboxProcess {
             .to_owned();
         let mut sandbox = SandboxProcess {
             child,
+            _stdout: stdout,
             base_url,
             demo_key,
         };
