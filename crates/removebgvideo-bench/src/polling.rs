@@ -71,15 +71,20 @@ fn durations(jobs: usize, seed: u64, log_uniform: bool) -> Vec<f64> {
         .collect()
 }
 
-/// One wait: the polls it took and how long after completion it saw it.
-fn wait(policy: &PollPolicy, video_secs: f64, random: &mut Seeded) -> (u32, Duration) {
+/// One wait: the polls it took and how long after the job ended (completed, or failed when
+/// `fails`) it saw the end.
+fn wait(policy: &PollPolicy, video_secs: f64, fails: bool, random: &mut Seeded) -> (u32, Duration) {
     let started_at = Timestamp::from_unix_millis(1_800_000_000_000);
     let run = Run {
         started_at,
         processing: processing_time(&Model::Original, video_secs, &Scenario::Normal),
-        outcome: RunOutcome::Complete,
+        outcome: if fails {
+            RunOutcome::Fail("simulated".into())
+        } else {
+            RunOutcome::Complete
+        },
     };
-    let completed_at = run.ends_at().expect("normal runs end");
+    let ended_at = run.ends_at().expect("these runs end");
     let mut poller = Poller::new(policy.clone(), None);
     let mut now = started_at;
     loop {
@@ -88,13 +93,15 @@ fn wait(policy: &PollPolicy, video_secs: f64, random: &mut Seeded) -> (u32, Dura
         job.progress = Some(progress);
         match poller.on_job(job, now, None, random).step {
             PollStep::PollAt(at) => now = at,
-            PollStep::Completed(_) => return (poller.polls(), now.since(completed_at)),
-            other => unreachable!("a normal run only completes: {other:?}"),
+            PollStep::Completed(_) | PollStep::Failed(_) => {
+                return (poller.polls(), now.since(ended_at));
+            }
+            PollStep::DeadlineReached(_) => unreachable!("these waits have no deadline"),
         }
     }
 }
 
-fn workload(name: &str, jobs: &[f64], seed: u64) -> Value {
+fn workload(name: &str, jobs: &[f64], fails: bool, seed: u64) -> Value {
     let results: Vec<Value> = policies()
         .into_iter()
         .map(|(policy_name, policy)| {
@@ -102,7 +109,7 @@ fn workload(name: &str, jobs: &[f64], seed: u64) -> Value {
             let (polls, lags): (Vec<f64>, Vec<f64>) = jobs
                 .iter()
                 .map(|&secs| {
-                    let (polls, lag) = wait(&policy, secs, &mut random);
+                    let (polls, lag) = wait(&policy, secs, fails, &mut random);
                     (f64::from(polls), lag.as_secs_f64())
                 })
                 .unzip();
@@ -122,12 +129,18 @@ fn workload(name: &str, jobs: &[f64], seed: u64) -> Value {
 pub fn run(jobs: usize, seed: u64) -> Value {
     let log_uniform = durations(jobs, seed, true);
     let uniform = durations(jobs, seed, false);
-    let first = workload("log-uniform 5 s to 15 min", &log_uniform, seed);
+    let first = workload("log-uniform 5 s to 15 min", &log_uniform, false, seed);
     json!({
         "jobs": jobs,
         "seed": seed,
         "policies": first["policies"],
-        "workloads": [first, workload("uniform 5 s to 15 min", &uniform, seed)],
+        "workloads": [
+            first,
+            workload("uniform 5 s to 15 min", &uniform, false, seed),
+            // The sandbox's failing scenario: each job fails 40 % of the way through, which
+            // the progress cannot foretell.
+            workload("log-uniform, every job failing at 40 %", &log_uniform, true, seed),
+        ],
     })
 }
 
