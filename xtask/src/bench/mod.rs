@@ -28,6 +28,7 @@ pub struct Plan {
     batch_jobs: usize,
     batch_threads: usize,
     batch_video_seconds: u32,
+    batch_rounds: usize,
     download_mib: Vec<u64>,
     download_runs: usize,
 }
@@ -44,8 +45,9 @@ impl Plan {
             batch_threads: 100,
             // Two-minute clips: about 4 s each on the batch sandbox's clock.
             batch_video_seconds: 120,
+            batch_rounds: 3,
             download_mib: vec![128, 1024],
-            download_runs: 3,
+            download_runs: 5,
         }
     }
 
@@ -59,6 +61,7 @@ impl Plan {
             batch_jobs: 6,
             batch_threads: 3,
             batch_video_seconds: 10,
+            batch_rounds: 1,
             download_mib: vec![2, 8],
             download_runs: 1,
         }
