@@ -64,6 +64,27 @@ pub fn is_long_operation(operation: String) -> bool {
     bridge::is_long(&operation)
 }
 
+/// Runs one operation through the bridge, handing each event, as JSON, to `on_event`. Both
+/// ways of calling (the libuv pool, a thread of its own) go through here.
+fn run_call(
+    client: &Client,
+    operation: &str,
+    args_json: &str,
+    options_json: &str,
+    cancel: CancelToken,
+    on_event: Option<Box<dyn Fn(String) + Send + Sync>>,
+) -> std::result::Result<String, removebgvideo::Error> {
+    let options = bridge::Options::from_json(options_json)?;
+    let mut call = options.call();
+    call.cancel = Some(cancel);
+    if let Some(on_event) = on_event {
+        call.on_event = Some(Arc::new(move |event: &Event| {
+            on_event(serde_json::to_string(event).expect("events serialize"));
+        }));
+    }
+    bridge::call(client, operation, args_json, &options, call)
+}
+
 /// One call, computed on the libuv pool.
 pub struct CallTask {
     client: Client,
@@ -87,21 +108,18 @@ impl Task for CallTask {
     type JsValue = String;
 
     fn compute(&mut self) -> Result<String> {
-        let options = bridge::Options::from_json(&self.options_json).map_err(to_napi)?;
-        let mut call = options.call();
-        call.cancel = Some(self.cancel.clone());
-        if let Some(callback) = self.on_event.clone() {
-            call.on_event = Some(Arc::new(move |event: &Event| {
-                let json = serde_json::to_string(event).expect("events serialize");
+        let on_event = self.on_event.clone().map(|callback| {
+            Box::new(move |json: String| {
                 callback.call(json, ThreadsafeFunctionCallMode::NonBlocking);
-            }));
-        }
-        bridge::call(
+            }) as Box<dyn Fn(String) + Send + Sync>
+        });
+        run_call(
             &self.client,
             &self.operation,
             &self.args_json,
-            &options,
-            call,
+            &self.options_json,
+            self.cancel.clone(),
+            on_event,
         )
         .map_err(to_napi)
     }
@@ -157,30 +175,6 @@ impl NativeClient {
     }
 }
 
-impl NativeClient {
-    fn run_call(
-        client: &Client,
-        operation: &str,
-        args_json: &str,
-        options_json: &str,
-        cancel: CancelToken,
-        on_message: &Arc<MessageCallback>,
-    ) -> std::result::Result<String, removebgvideo::Error> {
-        let options = bridge::Options::from_json(options_json)?;
-        let mut call = options.call();
-        call.cancel = Some(cancel);
-        let events = Arc::clone(on_message);
-        call.on_event = Some(Arc::new(move |event: &Event| {
-            let json = serde_json::to_string(event).expect("events serialize");
-            events.call(
-                format!("{{\"event\":{json}}}"),
-                ThreadsafeFunctionCallMode::Blocking,
-            );
-        }));
-        bridge::call(client, operation, args_json, &options, call)
-    }
-}
-
 #[napi]
 impl NativeClient {
     /// Calls one long operation on a thread of its own; its events and outcome arrive through
@@ -200,13 +194,19 @@ impl NativeClient {
         std::thread::Builder::new()
             .name(format!("removebgvideo-{operation}"))
             .spawn(move || {
-                let outcome = NativeClient::run_call(
+                let events = Arc::clone(&on_message);
+                let outcome = run_call(
                     &client,
                     &operation,
                     &args_json,
                     &options_json,
                     cancel,
-                    &on_message,
+                    Some(Box::new(move |json: String| {
+                        events.call(
+                            format!("{{\"event\":{json}}}"),
+                            ThreadsafeFunctionCallMode::Blocking,
+                        );
+                    })),
                 );
                 let message = match outcome {
                     Ok(result) => format!("{{\"result\":{result}}}"),

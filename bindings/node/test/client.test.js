@@ -141,3 +141,11 @@ test('a long call delivers every event before it settles', async () => {
   const last = events.filter((e) => e.type === 'status_changed').at(-1)
   assert.equal(last.to, 'completed')
 })
+
+test('the projection fields of the poll policy are accepted, and following progress can be turned off', async () => {
+  const accepted = await client.createJob(VIDEO)
+  for (const pollPolicy of [{ ...FAST_POLL, progressEta: false }, { ...FAST_POLL, maxEtaInterval: 200, etaMargin: 10 }]) {
+    assert.equal((await client.wait(accepted.id, { pollPolicy })).status, 'completed')
+  }
+  await assert.rejects(client.wait(accepted.id, { pollPolicy: { factor: 0 } }), (e) => e.errors.some((p) => p.path === '/poll/factor'))
+})

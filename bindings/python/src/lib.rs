@@ -80,7 +80,10 @@ struct OwnLogs(pyo3_log::Logger);
 
 impl OwnLogs {
     fn wanted(metadata: &log::Metadata<'_>) -> bool {
-        metadata.target().starts_with("removebgvideo") || metadata.level() <= log::Level::Warn
+        let target = metadata.target();
+        target == "removebgvideo"
+            || target.starts_with("removebgvideo::")
+            || metadata.level() <= log::Level::Warn
     }
 }
 

@@ -169,17 +169,27 @@ def test_cancel_token_stops_a_wait(sandbox: Sandbox) -> None:
 
 def test_ctrl_c_interrupts_a_long_wait(sandbox: Sandbox) -> None:
     script = (
-        "import removebgvideo, sys\n"
+        "import faulthandler, signal, removebgvideo, sys\n"
+        "faulthandler.register(signal.SIGUSR1, all_threads=True)\n"
         f"client = removebgvideo.Client(api_key={sandbox.demo_key!r}, base_url={sandbox.base_url!r})\n"
         f"job = client.create_job({VIDEO + '?scenario=stuck'!r})\n"
         "print('waiting', flush=True)\n"
         "try:\n    client.wait(job.id)\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n    sys.exit(7)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None and process.stdout.readline().strip() == "waiting"
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=5) == 7
+    try:
+        code = process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        # Where it hangs, for the failure message: every Python thread's stack.
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        process.kill()
+        _, stacks = process.communicate()
+        raise AssertionError(f"Ctrl-C did not end the wait; stacks:\n{stacks}") from None
+    assert code == 7
     assert process.stdout.readline().strip() == "interrupted"
 
 
@@ -232,3 +242,13 @@ def test_missing_key_is_a_validation_error(monkeypatch: pytest.MonkeyPatch) -> N
         Client()
     monkeypatch.setenv("REMOVEBGVIDEO_API_KEY", "from-env")
     assert Client() is not None
+
+
+def test_poll_policy_fields_travel_in_milliseconds(sandbox: Sandbox) -> None:
+    policy = PollPolicy(initial_interval=0.02, progress_eta=False, max_eta_interval=2.5, eta_margin=0.2)
+    assert policy._wire() == {"initial_interval": 20, "progress_eta": False, "max_eta_interval": 2500, "eta_margin": 200}
+    client = fast_client(sandbox)
+    accepted = client.create_job(VIDEO)
+    following = PollPolicy(initial_interval=0.02, max_interval=0.2, min_interval=0.01, max_eta_interval=0.2, eta_margin=0.01)
+    for chosen in (policy, following):
+        assert client.wait(accepted.id, poll_policy=chosen).status == "completed"

@@ -22,6 +22,7 @@ struct Reading {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProgressProjection {
     first: Option<Reading>,
+    previous: Option<Reading>,
     last: Option<Reading>,
 }
 
@@ -37,11 +38,11 @@ impl ProgressProjection {
         match (phase, progress) {
             (Phase::Processing, Some(progress)) if progress.is_finite() => {
                 if self.last.is_some_and(|last| progress < last.progress) {
-                    self.first = None;
+                    *self = ProgressProjection::default();
                 }
                 let reading = Reading { at, progress };
                 self.first.get_or_insert(reading);
-                self.last = Some(reading);
+                self.previous = self.last.replace(reading);
             }
             (Phase::Waiting, _) => *self = ProgressProjection::default(),
             _ => {}
@@ -49,9 +50,23 @@ impl ProgressProjection {
     }
 
     /// When the job should complete, once two readings of this run differ by at least one
-    /// percent; `None` before that (or while progress stands still).
+    /// percent; `None` before that, and while the job stalls: its last two readings are
+    /// equal although its rate until then says it should have gained two percent or more. A
+    /// stalled job (at 99 %, or at 100 % still processing) would otherwise be projected ever
+    /// just ahead and polled at the shortest interval. (Two close readings of a slow job can
+    /// legitimately be equal; that is not a stall.)
     pub fn expected_completion(&self) -> Option<Projection> {
         let (first, last) = (self.first?, self.last?);
+        if let Some(previous) = self.previous
+            && previous.progress >= last.progress
+        {
+            let rate_before =
+                (previous.progress - first.progress) / previous.at.since(first.at).as_secs_f64();
+            let due = rate_before * last.at.since(previous.at).as_secs_f64();
+            if !(rate_before > 0.0 && due < 2.0) {
+                return None;
+            }
+        }
         let gained = last.progress - first.progress;
         let elapsed = last.at.since(first.at).as_secs_f64();
         if gained < 1.0 || elapsed <= 0.0 {

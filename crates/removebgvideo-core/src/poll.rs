@@ -37,7 +37,8 @@ pub struct PollPolicy {
     #[serde(with = "millis")]
     pub max_hint: Duration,
     /// Aim polls at the completion time the job's progress projects; the growing interval
-    /// above is used until two reads show progress, and whenever it stands still.
+    /// above is used until two reads show progress, whenever the last two reads show the
+    /// same progress, and after errors.
     pub progress_eta: bool,
     /// The longest wait towards a projected completion, so a job that stalls, fails or
     /// slows down is seen within this time.
@@ -66,8 +67,8 @@ impl Default for PollPolicy {
 
 impl PollPolicy {
     /// Every problem of the policy: `factor` in [1, 10], `jitter` in [0, 0.9], the first
-    /// interval not above the longest, the longest wait towards a projection not below the
-    /// shortest interval.
+    /// interval not above the longest. (`min_interval` wins over `max_eta_interval`, as over
+    /// hints, so no combination of the two is an error.)
     pub fn check(&self) -> Result<(), Error> {
         use crate::validate::{Checker, into_result};
         let mut c = Checker::default();
@@ -96,13 +97,6 @@ impl PollPolicy {
                 "/poll/initial_interval",
                 crate::validate::ProblemCode::OutOfRange,
                 "must not be longer than max_interval",
-            );
-        }
-        if self.max_eta_interval < self.min_interval {
-            c.error(
-                "/poll/max_eta_interval",
-                crate::validate::ProblemCode::OutOfRange,
-                "must not be shorter than min_interval",
             );
         }
         into_result(c.finish()).map(|_| ())
@@ -217,7 +211,10 @@ impl Poller {
             }
             Some(Phase::Failed) if job.status.phase() == Phase::Failed => PollStep::Failed(job),
             _ => {
-                let delay = self.next_delay(hint, now, random);
+                let aim = self
+                    .expected_completion()
+                    .map(|projection| (projection, now));
+                let delay = self.next_delay(hint, aim, random);
                 self.schedule(now, delay)
             }
         };
@@ -235,7 +232,9 @@ impl Poller {
         if !error.is_transient() {
             return Err(error);
         }
-        let delay = self.next_delay(error.retry_after, now, random);
+        // An error says nothing about the job's progress: back off on the growing interval
+        // (a projection already passed would otherwise retry every min_interval).
+        let delay = self.next_delay(error.retry_after, None, random);
         Ok(self.schedule(now, delay))
     }
 
@@ -248,23 +247,26 @@ impl Poller {
     }
 
     /// The wait before the next poll: the server's hint when it sent one; else towards the
-    /// projected completion (capped, and jittered only when capped: a capped wait is the one
-    /// many clients could share); else the growing interval. A projection known to within
-    /// `PROJECTION_TOLERANCE` is aimed just past; a vaguer one gets a checkpoint at the
-    /// early side of its range, whose reading sharpens it.
+    /// projected completion `aim` (seen at the given time); else the growing interval. A
+    /// projection known to within `PROJECTION_TOLERANCE` is aimed just past; a vaguer one gets
+    /// a checkpoint at the early side of its range, whose reading sharpens it. Only capped
+    /// waits are jittered: an aimed poll follows its own job's projection, so clients spread
+    /// as their jobs do, and jitter there would only add lag.
     fn next_delay(
         &mut self,
         hint: Option<Duration>,
-        now: Timestamp,
+        aim: Option<(Projection, Timestamp)>,
         random: &mut dyn Random,
     ) -> Duration {
-        let expected = self.expected_completion();
         let policy = &self.policy;
-        let delay = match (hint, expected) {
+        let delay = match (hint, aim) {
             (Some(hint), _) => hint.min(policy.max_hint),
-            (None, Some(projection)) => {
+            (None, Some((projection, now))) => {
                 let aimed = if projection.uncertainty <= PROJECTION_TOLERANCE {
-                    projection.expected.since(now) + policy.eta_margin
+                    projection
+                        .expected
+                        .since(now)
+                        .saturating_add(policy.eta_margin)
                 } else {
                     projection
                         .expected

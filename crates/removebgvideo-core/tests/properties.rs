@@ -159,7 +159,7 @@ proptest! {
     }
 
     #[test]
-    fn following_progress_takes_no_more_polls_than_the_schedule_and_sees_the_end_soon(
+    fn following_progress_takes_at_most_one_poll_more_than_the_schedule_and_sees_the_end_soon(
         processing_ms in 5_000u64..900_000,
         queue_ms in 0u64..3_000,
         draws in prop::collection::vec(unit(), 1..8),
@@ -171,10 +171,13 @@ proptest! {
             processing_ms,
             &draws,
         );
-        prop_assert!(eta.0 <= plain.0, "{} polls following progress, {} without", eta.0, plain.0);
-        // The projection is within a few percent of the run (whole-percent readings), and a
-        // wrong one is corrected at the next read, at most 30 s later.
-        let bound = Duration::from_millis(processing_ms / 25).max(Duration::from_secs(2));
+        // Per job, an aimed poll can land just before the end and cost one more read than the
+        // plain schedule happened to need; over a workload following progress takes far
+        // fewer (docs/benchmarks.md).
+        prop_assert!(eta.0 <= plain.0 + 1, "{} polls following progress, {} without", eta.0, plain.0);
+        // The projection is off by at most its uncertainty, and a vague one is checked at the
+        // early half of its range: past the end by at most a tenth of the run (or 2 s).
+        let bound = Duration::from_millis(processing_ms / 10).max(Duration::from_secs(2));
         prop_assert!(eta.1 <= bound, "lag {:?} for {processing_ms} ms", eta.1);
     }
 }
@@ -217,4 +220,23 @@ fn wait_for_linear_job(
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+#[test]
+fn a_projection_landing_just_early_costs_at_most_one_extra_poll() {
+    // Found in review: the aimed poll lands 13 ms before the end (the margin is smaller than
+    // the projection's uncertainty), so one more read follows it.
+    let draws = [0.9999];
+    let eta = wait_for_linear_job(PollPolicy::default(), 2_870, 6_423, &draws);
+    let plain = wait_for_linear_job(
+        PollPolicy {
+            progress_eta: false,
+            ..PollPolicy::default()
+        },
+        2_870,
+        6_423,
+        &draws,
+    );
+    assert!(eta.0 <= plain.0 + 1, "{eta:?} vs {plain:?}");
+    assert!(eta.1 < Duration::from_secs(1), "{eta:?}");
 }

@@ -3,8 +3,8 @@
 //! ureq resolves the host before every request, even when a pooled connection is reused, and
 //! whenever a timeout applies (always, here) it resolves on a freshly spawned thread. That is
 //! a thread and a lookup per call: a third of the CPU of a `get_job` in the benchmarks
-//! (docs/benchmarks.md). Answers are kept for 30 s, which is within the TTL of the API's DNS
-//! records; a failed lookup is not cached.
+//! (docs/benchmarks.md). Answers are kept for 30 s, the JVM's default for successful lookups,
+//! short enough that a moved host is followed soon; a failed lookup is not cached.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,10 +41,11 @@ impl Resolver for CachingResolver {
             return Ok(addresses.clone());
         }
         let addresses = self.lookup.resolve(uri, config, timeout)?;
-        self.answers
-            .lock()
-            .expect("resolver cache")
-            .insert(key, (Instant::now(), addresses.clone()));
+        let mut answers = self.answers.lock().expect("resolver cache");
+        // Expired answers go when a new one comes, so hosts seen once (download CDNs) do not
+        // pile up in a long-lived client.
+        answers.retain(|_, (at, _)| at.elapsed() < KEEP_FOR);
+        answers.insert(key, (Instant::now(), addresses.clone()));
         Ok(addresses)
     }
 }

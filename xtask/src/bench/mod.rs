@@ -120,8 +120,9 @@ fn version(program: &str, arg: &str) -> String {
 }
 
 fn meta(root: &Path, tools: &Tools, seconds: f64) -> Value {
+    // "-dirty" when the measured code is not all committed.
     let commit = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+        .args(["describe", "--always", "--dirty"])
         .current_dir(root)
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())

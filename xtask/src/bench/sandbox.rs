@@ -24,34 +24,32 @@ impl SandboxProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        // The guard exists before anything can fail, so a bad start never leaves the process.
+        let mut sandbox = SandboxProcess {
+            child,
+            _stdout: stdout,
+            base_url: String::new(),
+            demo_key: String::new(),
+        };
         let mut line = |what: &str| {
             let mut text = String::new();
-            match stdout.read_line(&mut text) {
+            match sandbox._stdout.read_line(&mut text) {
                 Ok(n) if n > 0 => Ok(text),
                 _ => Err(format!("the sandbox printed no {what}")),
             }
         };
         // "RemoveBGVideo sandbox at URL", then "demo key: KEY  (...)".
-        let base_url = line("address")?
+        let address = line("address")?;
+        let key = line("demo key")?;
+        sandbox.base_url = address
             .trim()
             .rsplit(' ')
             .next()
             .unwrap_or_default()
             .to_owned();
-        let demo_key = line("demo key")?
-            .split_whitespace()
-            .nth(2)
-            .unwrap_or_default()
-            .to_owned();
-        let mut sandbox = SandboxProcess {
-            child,
-            _stdout: stdout,
-            base_url,
-            demo_key,
-        };
+        sandbox.demo_key = key.split_whitespace().nth(2).unwrap_or_default().to_owned();
         if !sandbox.base_url.starts_with("http://127.0.0.1:") || sandbox.demo_key.is_empty() {
-            let _ = sandbox.child.kill();
             return Err("the sandbox's first lines are not its address and key".into());
         }
         Ok(sandbox)
