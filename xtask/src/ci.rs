@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::process::{cargo, fresh_venv, npm, pip_install, run_command};
+use crate::process::{build_wheel, cargo, fresh_venv, npm, pip_install, run_command};
 
 type StepFn = fn(&Path) -> Result<(), String>;
 
@@ -100,26 +100,7 @@ pub fn run(root: &Path) -> Result<(), String> {
 /// the pytest suite in another fresh venv.
 fn python_package(root: &Path) -> Result<(), String> {
     let target = root.join("target");
-    let tools = target.join("py-tools");
-    let tools_python = tools.join("bin").join("python");
-    if !tools_python.exists() {
-        fresh_venv(&tools)?;
-    }
-    pip_install(&tools_python, &["maturin>=1.16,<2"])?;
-    let wheels = target.join("wheels").join("ci");
-    let _ = std::fs::remove_dir_all(&wheels);
-    run_command(
-        Command::new(tools.join("bin").join("maturin"))
-            .args(["build", "--quiet", "--out"])
-            .arg(&wheels)
-            .current_dir(root.join("bindings/python")),
-    )?;
-    let wheel = std::fs::read_dir(&wheels)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or("maturin built no wheel")?;
+    let wheel = build_wheel(root, "ci", false)?;
     let wheel = wheel.to_str().ok_or("wheel path is not UTF-8")?.to_owned();
 
     // Nothing but the wheel: the import must work on its own.

@@ -70,3 +70,29 @@ pub fn capture_json(command: &mut Command) -> Result<serde_json::Value, String> 
         )
     })
 }
+
+/// Builds the Python wheel with maturin (installed into `target/py-tools` when missing) into
+/// `target/wheels/<name>`, emptied first; returns the wheel's path.
+pub fn build_wheel(root: &Path, name: &str, release: bool) -> Result<PathBuf, String> {
+    let target = root.join("target");
+    let tools = target.join("py-tools");
+    let tools_python = tools.join("bin").join("python");
+    if !tools_python.exists() {
+        fresh_venv(&tools)?;
+    }
+    pip_install(&tools_python, &["maturin>=1.16,<2"])?;
+    let wheels = target.join("wheels").join(name);
+    let _ = std::fs::remove_dir_all(&wheels);
+    let mut maturin = Command::new(tools.join("bin").join("maturin"));
+    maturin.args(["build", "--quiet", "--out"]).arg(&wheels);
+    if release {
+        maturin.arg("--release");
+    }
+    run_command(maturin.current_dir(root.join("bindings/python")))?;
+    std::fs::read_dir(&wheels)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| "maturin built no wheel".to_owned())
+}

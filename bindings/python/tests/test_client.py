@@ -170,6 +170,10 @@ def test_cancel_token_stops_a_wait(sandbox: Sandbox) -> None:
 def test_ctrl_c_interrupts_a_long_wait(sandbox: Sandbox) -> None:
     script = (
         "import faulthandler, signal, removebgvideo, sys\n"
+        # A parent running in the background (a non-interactive shell's `&`) starts us with
+        # SIGINT ignored, and then Python installs no KeyboardInterrupt handler: install the
+        # one an interactive terminal gives.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "faulthandler.register(signal.SIGUSR1, all_threads=True)\n"
         f"client = removebgvideo.Client(api_key={sandbox.demo_key!r}, base_url={sandbox.base_url!r})\n"
         f"job = client.create_job({VIDEO + '?scenario=stuck'!r})\n"

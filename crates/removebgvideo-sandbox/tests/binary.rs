@@ -1,13 +1,13 @@
 //! The `removebgvideo-sandbox` binary: prints where it listens and the demo key, serves, and
-//! logs one JSON line per request.
+//! logs one JSON line per request (none with `--quiet`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
-#[test]
-fn binary_prints_its_address_and_logs_requests_as_json_lines() {
+/// The binary started with `args`, its stdout (kept open) and the address it printed first.
+fn start(args: &[&str]) -> (Child, BufReader<ChildStdout>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_removebgvideo-sandbox"))
-        .args(["--port", "0", "--speed", "100"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -17,15 +17,24 @@ fn binary_prints_its_address_and_logs_requests_as_json_lines() {
     stdout.read_line(&mut first).unwrap();
     let base_url = first.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(base_url.starts_with("http://127.0.0.1:"), "{first}");
+    (child, stdout, base_url)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+#[test]
+fn binary_prints_its_address_and_logs_requests_as_json_lines() {
+    let (mut child, mut stdout, base_url) = start(&["--port", "0", "--speed", "100"]);
     let mut second = String::new();
     stdout.read_line(&mut second).unwrap();
     assert!(second.contains(removebgvideo_sandbox::DEMO_KEY), "{second}");
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let reply = agent
+    let reply = agent()
         .get(format!("{base_url}/v1/jobs"))
         .header("X-Api-Key", removebgvideo_sandbox::DEMO_KEY)
         .call()
@@ -45,22 +54,11 @@ fn binary_prints_its_address_and_logs_requests_as_json_lines() {
 }
 
 #[test]
-fn quiet_binary_logs_nothing() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_removebgvideo-sandbox"))
-        .args(["--port", "0", "--quiet"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let base_url = first.trim().rsplit(' ').next().unwrap().to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let stats = agent
+fn quiet_binary_logs_nothing_and_serves_with_its_stdout_closed() {
+    let (mut child, stdout, base_url) = start(&["--port", "0", "--quiet"]);
+    // Whoever started it may stop reading: the server must keep serving.
+    drop(stdout);
+    let stats = agent()
         .get(format!("{base_url}/sandbox/stats"))
         .call()
         .unwrap()
@@ -71,6 +69,11 @@ fn quiet_binary_logs_nothing() {
     child.kill().unwrap();
     child.wait().unwrap();
     let mut logged = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logged).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logged)
+        .unwrap();
     assert_eq!(logged, "", "--quiet prints no request log");
 }

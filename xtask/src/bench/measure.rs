@@ -93,38 +93,25 @@ pub fn coldstart(tools: &Tools, plan: &Plan) -> Result<Value, String> {
     let sdk = tools.node_sdk.to_str().ok_or("path is not UTF-8")?;
     let require = format!("require({sdk:?})");
     let python = tools.python.to_str().ok_or("path is not UTF-8")?;
-    let contenders: Vec<(&str, &str, Vec<String>)> = vec![
-        (
-            "python: import removebgvideo",
-            python,
-            vec!["-c".into(), "import removebgvideo".into()],
-        ),
-        (
-            "python: import requests",
-            python,
-            vec!["-c".into(), "import requests".into()],
-        ),
-        (
-            "python: import httpx",
-            python,
-            vec!["-c".into(), "import httpx".into()],
-        ),
-        (
-            "python: empty script",
-            python,
-            vec!["-c".into(), "pass".into()],
-        ),
-        (
-            "node: require('removebgvideo')",
-            "node",
-            vec!["-e".into(), require],
-        ),
-        (
-            "node: empty script",
-            "node",
-            vec!["-e".into(), String::new()],
-        ),
+    let python_code = [
+        ("python: import removebgvideo", "import removebgvideo"),
+        ("python: import requests", "import requests"),
+        ("python: import httpx", "import httpx"),
+        ("python: empty script", "pass"),
     ];
+    let node_code = [
+        ("node: require('removebgvideo')", require.as_str()),
+        ("node: empty script", ""),
+    ];
+    let contenders: Vec<(&str, &str, [&str; 2])> = python_code
+        .iter()
+        .map(|(name, code)| (*name, python, ["-c", *code]))
+        .chain(
+            node_code
+                .iter()
+                .map(|(name, code)| (*name, "node", ["-e", *code])),
+        )
+        .collect();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     // One untimed pass fills the page cache; then runs interleave the contenders.
     for run in 0..=plan.coldstart_runs {

@@ -153,6 +153,13 @@ fn goals(results: &Results) -> Result<Vec<Goal>, String> {
     Ok(goals)
 }
 
+/// One table row per item of a JSON list (none when it is not a list).
+fn rows_of(list: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    list.as_array()
+        .map(|items| items.iter().map(row).collect())
+        .unwrap_or_default()
+}
+
 fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut out = format!("| {} |\n", header.join(" | "));
     out += &format!("|{}\n", header.iter().map(|_| "---|").collect::<String>());
@@ -196,19 +203,13 @@ fn percall_section(percall: &Value) -> String {
 }
 
 fn coldstart_section(coldstart: &Value) -> String {
-    let rows = coldstart["contenders"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| {
-            vec![
-                format!("`{}`", c["name"].as_str().unwrap_or_default()),
-                format!("{:.1}", num(&c["median_ms"])),
-                format!("{:.1}", num(&c["import_ms"])),
-            ]
-        })
-        .collect();
+    let rows = rows_of(&coldstart["contenders"], |c| {
+        vec![
+            format!("`{}`", c["name"].as_str().unwrap_or_default()),
+            format!("{:.1}", num(&c["median_ms"])),
+            format!("{:.1}", num(&c["import_ms"])),
+        ]
+    });
     format!(
         "Median of {} runs of each process, interleaved.\n\n{}",
         coldstart["runs"],
@@ -225,22 +226,16 @@ fn polling_section(polling: &Value) -> String {
         polling["jobs"], polling["seed"]
     );
     for workload in polling["workloads"].as_array().cloned().unwrap_or_default() {
-        let rows = workload["policies"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|p| {
-                vec![
-                    p["name"].as_str().unwrap_or_default().to_owned(),
-                    format!("{:.1}", num(&p["polls_mean"])),
-                    format!("{:.0}", num(&p["polls_p95"])),
-                    format!("{:.2}", num(&p["lag_mean_s"])),
-                    format!("{:.2}", num(&p["lag_p95_s"])),
-                    format!("{:.2}", num(&p["lag_max_s"])),
-                ]
-            })
-            .collect();
+        let rows = rows_of(&workload["policies"], |p| {
+            vec![
+                p["name"].as_str().unwrap_or_default().to_owned(),
+                format!("{:.1}", num(&p["polls_mean"])),
+                format!("{:.0}", num(&p["polls_p95"])),
+                format!("{:.2}", num(&p["lag_mean_s"])),
+                format!("{:.2}", num(&p["lag_p95_s"])),
+                format!("{:.2}", num(&p["lag_max_s"])),
+            ]
+        });
         out += &format!(
             "**{}**\n\n",
             workload["workload"].as_str().unwrap_or_default()
@@ -262,26 +257,20 @@ fn polling_section(polling: &Value) -> String {
 }
 
 fn batch_section(batch: &Value) -> String {
-    let rows = batch["flows"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|f| {
-            vec![
-                format!(
-                    "{}: {}",
-                    f["language"].as_str().unwrap_or_default(),
-                    f["flow"].as_str().unwrap_or_default()
-                ),
-                format!("{}", f["jobs"]),
-                format!("{:.1}", num(&f["wall_s"])),
-                format!("{:.2}", num(&f["cpu_s_per_job"]) * 1000.0),
-                format!("{:.1}", num(&f["requests_per_job"])),
-                format!("{:.0}", num(&f["peak_rss_mib"])),
-            ]
-        })
-        .collect();
+    let rows = rows_of(&batch["flows"], |f| {
+        vec![
+            format!(
+                "{}: {}",
+                f["language"].as_str().unwrap_or_default(),
+                f["flow"].as_str().unwrap_or_default()
+            ),
+            format!("{}", f["jobs"]),
+            format!("{:.1}", num(&f["wall_s"])),
+            format!("{:.2}", num(&f["cpu_s_per_job"]) * 1000.0),
+            format!("{:.1}", num(&f["requests_per_job"])),
+            format!("{:.0}", num(&f["peak_rss_mib"])),
+        ]
+    });
     format!(
         "Sandbox clock x{}, video `{}`; medians of {} rounds.\n\n{}",
         batch["speed"],
@@ -302,35 +291,23 @@ fn batch_section(batch: &Value) -> String {
 }
 
 fn download_section(download: &Value) -> String {
-    let contenders = download["contenders"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| {
-            vec![
-                c["name"].as_str().unwrap_or_default().to_owned(),
-                format!("{:.0}", num(&c["throughput_mib_s"])),
-                c["peak_rss_mib"]
-                    .as_f64()
-                    .map(|m| format!("{m:.1}"))
-                    .unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    let sizes = download["rss_by_size"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|r| {
-            vec![
-                r["name"].as_str().unwrap_or_default().to_owned(),
-                format!("{:.0}", num(&r["size_bytes"]) / 1_048_576.0),
-                format!("{:.1}", num(&r["peak_rss_mib"])),
-            ]
-        })
-        .collect();
+    let contenders = rows_of(&download["contenders"], |c| {
+        vec![
+            c["name"].as_str().unwrap_or_default().to_owned(),
+            format!("{:.0}", num(&c["throughput_mib_s"])),
+            c["peak_rss_mib"]
+                .as_f64()
+                .map(|m| format!("{m:.1}"))
+                .unwrap_or_else(|| "-".into()),
+        ]
+    });
+    let sizes = rows_of(&download["rss_by_size"], |r| {
+        vec![
+            r["name"].as_str().unwrap_or_default().to_owned(),
+            format!("{:.0}", num(&r["size_bytes"]) / 1_048_576.0),
+            format!("{:.1}", num(&r["peak_rss_mib"])),
+        ]
+    });
     format!(
         "{:.0} MiB output, median of {} runs.\n\n{}\n{}",
         num(&download["size_bytes"]) / 1_048_576.0,

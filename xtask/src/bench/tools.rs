@@ -2,9 +2,8 @@
 //! binaries, the wheel in a venv with the Python contenders, the Node addon, undici.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::process::{cargo, fresh_venv, npm, pip_install, run_command};
+use crate::process::{build_wheel, cargo, fresh_venv, npm, pip_install};
 
 pub struct Tools {
     pub sandbox: PathBuf,
@@ -54,26 +53,7 @@ impl Tools {
 /// The bench venv (kept between runs) with the pinned contenders and a freshly built wheel.
 fn python_with_wheel(root: &Path, release: bool) -> Result<PathBuf, String> {
     let target = root.join("target");
-    let tools = target.join("py-tools");
-    let tools_python = tools.join("bin").join("python");
-    if !tools_python.exists() {
-        fresh_venv(&tools)?;
-    }
-    pip_install(&tools_python, &["maturin>=1.16,<2"])?;
-    let wheels = target.join("wheels").join("bench");
-    let _ = std::fs::remove_dir_all(&wheels);
-    let mut maturin = Command::new(tools.join("bin").join("maturin"));
-    maturin.args(["build", "--quiet", "--out"]).arg(&wheels);
-    if release {
-        maturin.arg("--release");
-    }
-    run_command(maturin.current_dir(root.join("bindings/python")))?;
-    let wheel = std::fs::read_dir(&wheels)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or("maturin built no wheel")?;
+    let wheel = build_wheel(root, "bench", release)?;
 
     let venv = target.join("py-bench");
     let python = venv.join("bin").join("python");
