@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::process::{build_wheel, cargo, fresh_venv, npm, pip_install, run_command};
+use crate::process::{
+    build_node_addon, build_wheel, cargo, fresh_venv, npm, pip_install, run_command,
+};
 
 type StepFn = fn(&Path) -> Result<(), String>;
 
@@ -129,20 +131,7 @@ fn node_package(root: &Path) -> Result<(), String> {
         &package,
         &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
     )?;
-    npm(
-        &package,
-        &[
-            "exec",
-            "--",
-            "napi",
-            "build",
-            "--platform",
-            "--js",
-            "native.js",
-            "--dts",
-            "native.d.ts",
-        ],
-    )?;
+    build_node_addon(&package, false)?;
     run_command(
         Command::new("node")
             .args(["--test", "test/"])

@@ -96,3 +96,23 @@ pub fn build_wheel(root: &Path, name: &str, release: bool) -> Result<PathBuf, St
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| "maturin built no wheel".to_owned())
 }
+
+/// Builds the Node addon (and its JS loader) into the package directory with napi-rs's CLI,
+/// from the package's locked dev tools.
+pub fn build_node_addon(package: &Path, release: bool) -> Result<(), String> {
+    let mut args = vec![
+        "exec",
+        "--",
+        "napi",
+        "build",
+        "--platform",
+        "--js",
+        "native.js",
+        "--dts",
+        "native.d.ts",
+    ];
+    if release {
+        args.push("--release");
+    }
+    npm(package, &args)
+}

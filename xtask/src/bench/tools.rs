@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::process::{build_wheel, cargo, fresh_venv, npm, pip_install};
+use crate::process::{build_node_addon, build_wheel, cargo, fresh_venv, npm, pip_install};
 
 pub struct Tools {
     pub sandbox: PathBuf,
@@ -85,20 +85,6 @@ fn node_addon(root: &Path, release: bool) -> Result<PathBuf, String> {
             &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
         )?;
     }
-    let mut args = vec![
-        "exec",
-        "--",
-        "napi",
-        "build",
-        "--platform",
-        "--js",
-        "native.js",
-        "--dts",
-        "native.d.ts",
-    ];
-    if release {
-        args.push("--release");
-    }
-    npm(&package, &args)?;
+    build_node_addon(&package, release)?;
     Ok(package)
 }
