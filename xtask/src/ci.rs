@@ -49,31 +49,8 @@ const STEPS: &[(&str, StepFn)] = &[
             &["run", "--quiet", "--package", "xtask", "--", "sans-io"],
         )
     }),
-    // The binding crates are built by their own toolchains (maturin), not `cargo test`.
-    ("Rust tests", |root| {
-        cargo(
-            root,
-            &[
-                "test",
-                "--workspace",
-                "--exclude",
-                "removebgvideo-python",
-                "--all-targets",
-            ],
-        )
-    }),
-    ("Rust doc tests", |root| {
-        cargo(
-            root,
-            &[
-                "test",
-                "--workspace",
-                "--exclude",
-                "removebgvideo-python",
-                "--doc",
-            ],
-        )
-    }),
+    ("Rust tests", |root| rust_tests(root, "--all-targets")),
+    ("Rust doc tests", |root| rust_tests(root, "--doc")),
     ("Python package", python_package),
     ("Node package", node_package),
     // Tiny counts on the debug builds above: the harness must keep working; speed is not
@@ -82,6 +59,21 @@ const STEPS: &[(&str, StepFn)] = &[
         crate::bench::run(root, true)
     }),
 ];
+
+/// `cargo test` over the workspace. The Python binding crate is built by maturin, which
+/// links it against Python; `cargo test` cannot.
+fn rust_tests(root: &Path, targets: &str) -> Result<(), String> {
+    cargo(
+        root,
+        &[
+            "test",
+            "--workspace",
+            "--exclude",
+            "removebgvideo-python",
+            targets,
+        ],
+    )
+}
 
 pub fn run(root: &Path) -> Result<(), String> {
     let started = Instant::now();

@@ -71,6 +71,26 @@ pub fn generated_files() -> BTreeMap<PathBuf, String> {
     files
 }
 
+/// A schema's `anyOf` split for the language generators: whether `null` is one of the
+/// options, and the others.
+pub fn any_of(schema: &serde_json::Value) -> Option<(bool, Vec<&serde_json::Value>)> {
+    let options = schema.get("anyOf")?.as_array()?;
+    let is_null = |o: &&serde_json::Value| o.get("type") == Some(&serde_json::Value::from("null"));
+    Some((
+        options.iter().any(|o| is_null(&o)),
+        options.iter().filter(|o| !is_null(o)).collect(),
+    ))
+}
+
+/// A schema's `type` as a list (`"string"` or `["string", "null"]`; absent: none).
+pub fn types(schema: &serde_json::Value) -> Vec<&str> {
+    match schema.get("type") {
+        Some(serde_json::Value::String(t)) => vec![t.as_str()],
+        Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect(),
+        _ => vec![],
+    }
+}
+
 fn pretty(value: &serde_json::Value) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
     text.push('\n');

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::codegen::{RESULT_TYPES as TYPES, client_only_fields};
+use crate::codegen::{self, RESULT_TYPES as TYPES, client_only_fields};
 
 fn camel(name: &str) -> String {
     let mut out = String::new();
@@ -31,14 +31,7 @@ fn ts_type(schema: &Value) -> String {
             "string".into()
         };
     }
-    if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
-        let nullable = options
-            .iter()
-            .any(|o| o.get("type") == Some(&Value::from("null")));
-        let others: Vec<&Value> = options
-            .iter()
-            .filter(|o| o.get("type") != Some(&Value::from("null")))
-            .collect();
+    if let Some((nullable, others)) = codegen::any_of(schema) {
         let inner = match others.as_slice() {
             [one] => ts_type(one),
             _ => "string".into(),
@@ -49,11 +42,7 @@ fn ts_type(schema: &Value) -> String {
             inner
         };
     }
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    };
+    let types = codegen::types(schema);
     let inner = match types.iter().find(|t| **t != "null").copied() {
         Some("string") => "string".to_owned(),
         Some("integer") | Some("number") => "number".to_owned(),

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::codegen;
+
 /// The types Python returns: the shared result types, then the progress event.
 fn types() -> Vec<&'static str> {
     let mut types = crate::codegen::RESULT_TYPES.to_vec();
@@ -20,14 +22,7 @@ fn annotation(schema: &Value) -> (String, Option<String>) {
             ("str".into(), None)
         };
     }
-    if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
-        let nullable = options
-            .iter()
-            .any(|o| o.get("type") == Some(&Value::from("null")));
-        let others: Vec<&Value> = options
-            .iter()
-            .filter(|o| o.get("type") != Some(&Value::from("null")))
-            .collect();
+    if let Some((nullable, others)) = codegen::any_of(schema) {
         // anyOf [known enum, any string] (open enums) is a string; [X, null] is Optional[X].
         let (inner, nested) = match others.as_slice() {
             [one] => annotation(one),
@@ -39,11 +34,7 @@ fn annotation(schema: &Value) -> (String, Option<String>) {
             (inner, nested)
         };
     }
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    };
+    let types = codegen::types(schema);
     let nullable = types.contains(&"null");
     let (inner, nested) = match types.iter().find(|t| **t != "null").copied() {
         Some("string") => ("str".into(), None),

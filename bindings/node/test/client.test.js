@@ -148,4 +148,8 @@ test('the projection fields of the poll policy are accepted, and following progr
     assert.equal((await client.wait(accepted.id, { pollPolicy })).status, 'completed')
   }
   await assert.rejects(client.wait(accepted.id, { pollPolicy: { factor: 0 } }), (e) => e.errors.some((p) => p.path === '/poll/factor'))
+  // The new fields reach the core under their own names: a wrong type is refused, and so is a
+  // misspelt field (it would otherwise be silently the default).
+  await assert.rejects(client.wait(accepted.id, { pollPolicy: { progressEta: 'yes' } }), (e) => e.errors.some((p) => p.path === '/options/poll/progress_eta'))
+  await assert.rejects(client.wait(accepted.id, { pollPolicy: { maxEtaIntervall: 100 } }), (e) => e.errors.some((p) => p.message.includes('max_eta_intervall')))
 })

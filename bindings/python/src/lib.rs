@@ -74,7 +74,7 @@ fn exception_classes() -> Vec<(String, &'static str)> {
 
 /// Passes the SDK's own records to Python, and only the warnings and errors of the crates
 /// below it. The HTTP crate logs on every read of a body; sending those to `pyo3_log`, even
-/// just to be filtered out there, cost a batch most of its CPU and a download three quarters
+/// just to be filtered out there, cost a batch half of its CPU and a download three quarters
 /// of its speed (docs/benchmarks.md).
 struct OwnLogs(pyo3_log::Logger);
 

@@ -398,6 +398,15 @@ fn part_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Polls `done` every 5 ms until it holds; fails naming `what` after `limit`.
+fn wait_for(what: &str, limit: Duration, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn an_interrupted_run_leaves_no_partial_file() {
     let sandbox = fast_sandbox();
@@ -405,20 +414,14 @@ fn an_interrupted_run_leaves_no_partial_file() {
     // While processing.
     let out = dir.join("stuck.webm");
     let child = spawn_run(&sandbox, &format!("{VIDEO}?scenario=stuck"), &out);
-    let started = Instant::now();
-    while sandbox
-        .request_log()
-        .iter()
-        .filter(|r| r.path.starts_with("/v1/jobs/"))
-        .count()
-        < 2
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the run got going"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("the run got going", Duration::from_secs(10), || {
+        sandbox
+            .request_log()
+            .iter()
+            .filter(|r| r.path.starts_with("/v1/jobs/"))
+            .count()
+            >= 2
+    });
     interrupt(&child);
     let status = child.wait_with_output().unwrap().status;
     assert_eq!(status.code(), Some(130));
@@ -427,14 +430,9 @@ fn an_interrupted_run_leaves_no_partial_file() {
     // In the middle of a large download.
     let out = dir.join("big.webm");
     let child = spawn_run(&sandbox, &format!("{VIDEO}?duration=3000"), &out);
-    let started = Instant::now();
-    while part_files(&dir).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the download began"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for("the download began", Duration::from_secs(20), || {
+        !part_files(&dir).is_empty()
+    });
     interrupt(&child);
     let status = child.wait_with_output().unwrap().status;
     assert_eq!(status.code(), Some(130));

@@ -12,8 +12,9 @@ use crate::timestamp::Timestamp;
 /// How HTTP attempts are retried. Defaults from PEERS.md; each field can be overridden per
 /// client and per call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-// Absent fields take the defaults, so bindings can pass only what the caller changed.
-#[serde(default)]
+// Absent fields take the defaults, so bindings can pass only what the caller changed; a
+// misspelt one is an error rather than silently a default.
+#[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (2 means 3 attempts in all).
     pub max_retries: u32,

@@ -27,12 +27,26 @@ fn seconds(value: f64) -> Duration {
         .min(LONGEST)
 }
 
+/// Parses the bindings' JSON; a mistake names its field (`/options/poll/progress_eta`), as
+/// every other validation problem does.
 fn parse<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, Error> {
-    serde_json::from_str(json).map_err(|e| {
+    let mut reader = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        use serde_path_to_error::Segment;
+        let mut path = format!("/{what}");
+        for segment in e.path().iter() {
+            match segment {
+                Segment::Seq { index } => path += &format!("/{index}"),
+                Segment::Map { key } => path += &format!("/{key}"),
+                Segment::Enum { variant } => path += &format!("/{variant}"),
+                Segment::Unknown => {}
+            }
+        }
+        let message = format!("{path}: {}", e.inner());
         Error::validation(vec![Problem::error(
-            format!("/{what}"),
+            path,
             ProblemCode::InvalidType,
-            format!("{what}: {e}"),
+            message,
         )])
     })
 }
@@ -435,4 +449,20 @@ pub fn error_payload(error: &Error) -> String {
     let mut value = error.to_json();
     value["class"] = json!(error_class(error.kind()));
     value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistake_in_the_bindings_json_names_its_field() {
+        let error = Options::from_json(r#"{"poll": {"progress_eta": "yes"}}"#).unwrap_err();
+        assert_eq!(error.problems[0].path, "/options/poll/progress_eta");
+        let error = Options::from_json(r#"{"poll": {"max_eta_intervall": 5}}"#).unwrap_err();
+        assert!(
+            error.problems[0].message.contains("max_eta_intervall"),
+            "{error:?}"
+        );
+    }
 }

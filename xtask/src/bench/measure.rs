@@ -36,15 +36,15 @@ fn prepare_job(
     sandbox: &SandboxProcess,
     video_seconds: f64,
 ) -> Result<Value, String> {
-    capture_json(Command::new(&tools.bench).args([
-        "prepare",
-        "--base-url",
-        &sandbox.base_url,
-        "--key",
-        &sandbox.demo_key,
-        "--video-url",
-        &format!("https://example.com/bench.mp4?duration={video_seconds}"),
-    ]))
+    capture_json(
+        Command::new(&tools.bench)
+            .arg("prepare")
+            .args(sandbox.client_args())
+            .arg("--video-url")
+            .arg(format!(
+                "https://example.com/bench.mp4?duration={video_seconds}"
+            )),
+    )
 }
 
 fn text(value: &Value) -> Result<String, String> {
@@ -60,30 +60,27 @@ pub fn percall(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String>
     let job_id = text(&prepare_job(tools, &sandbox, 10.0)?["job_id"])?;
     let calls = plan.percall_calls.to_string();
     let rounds = plan.percall_rounds.to_string();
-    let common = [
-        "--base-url",
-        sandbox.base_url.as_str(),
-        "--key",
-        sandbox.demo_key.as_str(),
+    let mut common = sandbox.client_args().to_vec();
+    common.extend([
         "--job-id",
         job_id.as_str(),
         "--calls",
         calls.as_str(),
         "--rounds",
         rounds.as_str(),
-    ];
-    let rust = capture_json(Command::new(&tools.bench).arg("percall").args(common))?;
+    ]);
+    let rust = capture_json(Command::new(&tools.bench).arg("percall").args(&common))?;
     let python = capture_json(
         Command::new(&tools.python)
             .arg(root.join("bench/python/percall.py"))
-            .args(common),
+            .args(&common),
     )?;
     let node = capture_json(
         Command::new("node")
             .arg(root.join("bench/node/percall.js"))
             .arg("--sdk")
             .arg(&tools.node_sdk)
-            .args(common),
+            .args(&common),
     )?;
     Ok(json!({ "python": python, "node": node, "rust": rust }))
 }
@@ -174,16 +171,8 @@ pub fn batch(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String> {
     let sandbox = SandboxProcess::start(&tools.sandbox, speed)?;
     let jobs = plan.batch_jobs.to_string();
     let threads = plan.batch_threads.to_string();
-    let common = [
-        "--base-url",
-        sandbox.base_url.as_str(),
-        "--key",
-        sandbox.demo_key.as_str(),
-        "--jobs",
-        jobs.as_str(),
-        "--video-url",
-        video_url.as_str(),
-    ];
+    let mut common = sandbox.client_args().to_vec();
+    common.extend(["--jobs", jobs.as_str(), "--video-url", video_url.as_str()]);
     let python_script = root.join("bench/python/batch.py");
     let node_script = root.join("bench/node/batch.js");
     let kinds = [
@@ -205,7 +194,7 @@ pub fn batch(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String> {
                 c.arg(&node_script).arg("--sdk").arg(&tools.node_sdk);
                 c
             };
-            command.args(["--mode", mode]).args(common);
+            command.args(["--mode", mode]).args(&common);
             let before = sandbox.requests_answered()?;
             let mut run = capture_json(&mut command)?;
             // The count read before the flow is itself counted afterwards.
@@ -298,8 +287,9 @@ pub fn download(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String
             flush_disks()?;
             let ours = capture_json(
                 Command::new(&tools.bench)
-                    .args(["download", "--base-url", &sandbox.base_url])
-                    .args(["--key", &sandbox.demo_key, "--job-id", &job_id])
+                    .arg("download")
+                    .args(sandbox.client_args())
+                    .args(["--job-id", &job_id])
                     .arg("--out")
                     .arg(&out),
             )?;
@@ -308,8 +298,8 @@ pub fn download(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String
             let py = capture_json(
                 Command::new(&tools.python)
                     .arg(root.join("bench/python/download.py"))
-                    .args(["--base-url", &sandbox.base_url])
-                    .args(["--key", &sandbox.demo_key, "--job-id", &job_id])
+                    .args(sandbox.client_args())
+                    .args(["--job-id", &job_id])
                     .arg("--out")
                     .arg(&out),
             )?;

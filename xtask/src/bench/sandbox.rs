@@ -55,6 +55,11 @@ impl SandboxProcess {
         Ok(sandbox)
     }
 
+    /// `--base-url URL --key KEY`: how every contender is pointed at this sandbox.
+    pub fn client_args(&self) -> [&str; 4] {
+        ["--base-url", &self.base_url, "--key", &self.demo_key]
+    }
+
     /// Requests the sandbox has answered so far (`GET /sandbox/stats`, not counting itself).
     pub fn requests_answered(&self) -> Result<u64, String> {
         let address = self.base_url.trim_start_matches("http://");
