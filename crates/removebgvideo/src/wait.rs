@@ -13,8 +13,8 @@ impl Client {
     /// The deadline a limit gives, from now.
     pub(crate) fn deadline(&self, limit: WaitLimit) -> Option<Timestamp> {
         match limit {
-            WaitLimit::Default => Some(self.now().plus(self.inner.settings.wait_timeout)),
-            WaitLimit::After(duration) => Some(self.now().plus(duration)),
+            WaitLimit::Default => Some(self.inner.clock.after(self.inner.settings.wait_timeout)),
+            WaitLimit::After(duration) => Some(self.inner.clock.after(duration)),
             WaitLimit::Unbounded => None,
         }
     }
