@@ -44,8 +44,9 @@ open_enum! {
         ConnectionError => "connection_error",
         /// The HTTP request took longer than its timeout.
         RequestTimeout => "request_timeout",
-        /// A POST was sent and no answer came, against a server not known to honour
-        /// Idempotency-Key: it was not re-sent, because it may have taken effect.
+        /// A POST was sent and no answer came (or a 500, 502 or 504 that may follow acting),
+        /// against a server not known to honour Idempotency-Key: it was not re-sent, because it
+        /// may have taken effect. Repeat it with the error's `idempotency_key`.
         OutcomeUnknown => "outcome_unknown",
         /// The response was not what the API documents (not JSON, wrong shape).
         UnexpectedResponse => "unexpected_response",

@@ -24,6 +24,7 @@ pub mod retry;
 pub mod spec;
 pub mod state;
 pub mod timestamp;
+pub mod units;
 pub mod validate;
 pub mod webhook;
 

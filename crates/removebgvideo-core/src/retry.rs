@@ -53,6 +53,12 @@ impl Default for RetryPolicy {
 /// that say nothing was done (or that are safe to repeat with an idempotency key).
 pub const RETRYABLE_STATUSES: [u16; 7] = [408, 425, 429, 500, 502, 503, 504];
 
+/// Retryable statuses that a gateway can answer after the origin already acted (an internal
+/// error, a bad or timed-out upstream answer): a POST that got one may have taken effect, so
+/// it is repeated only when the server is known to honour its Idempotency-Key. 408, 425, 429
+/// and 503 say the request was not processed, and stay retryable.
+pub const MAY_HAVE_ACTED_STATUSES: [u16; 3] = [500, 502, 504];
+
 /// Whether repeating the request could do something twice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,8 +135,8 @@ pub enum GiveUp {
         /// What it asked for, in milliseconds.
         retry_after_ms: u64,
     },
-    /// A POST may have reached a server that does not honour Idempotency-Key: repeating it
-    /// could do it twice.
+    /// A POST may have taken effect on a server that does not honour Idempotency-Key (no
+    /// answer came, or a 500, 502 or 504 that may follow acting): repeating it could do it twice.
     OutcomeUnknown,
 }
 
@@ -219,8 +225,9 @@ impl RetryBudget {
 
 /// Decides what follows the failed attempt number `retries_done` (0 for the first attempt).
 ///
-/// Order matters: a POST whose outcome is unknown is never re-sent; a failure no retry can fix
-/// ends at once; then the attempt count, the server's hint and the budget are checked.
+/// Order matters: a failure no retry can fix ends at once; a POST whose outcome is unknown (no
+/// answer, or a status that may follow acting) is never re-sent unless its key is honoured;
+/// then the attempt count, the server's hint and the budget are checked.
 pub fn decide(
     policy: &RetryPolicy,
     budget: &mut RetryBudget,
@@ -239,6 +246,9 @@ pub fn decide(
         } => {
             if !RETRYABLE_STATUSES.contains(status) || **code == ErrorCode::InsufficientCredits {
                 return give_up(GiveUp::NotRetryable);
+            }
+            if replay == Replay::Unsafe && MAY_HAVE_ACTED_STATUSES.contains(status) {
+                return give_up(GiveUp::OutcomeUnknown);
             }
             (
                 RetryReason::Status { status: *status },
