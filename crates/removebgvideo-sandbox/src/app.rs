@@ -242,7 +242,7 @@ async fn api_guard(State(app): State<AppState>, mut request: Request, next: Next
     };
     app.advance();
     request.extensions_mut().insert(ApiKeyOf(key.clone()));
-    let idempotency_key = (request.method() == Method::POST)
+    let idempotency_key = (request.method() == Method::POST && app.config.honour_idempotency_keys)
         .then(|| header_str(request.headers(), IDEMPOTENCY_KEY_HEADER).map(str::to_owned))
         .flatten();
     let mut response = match idempotency_key {

@@ -34,6 +34,9 @@ pub struct FaultConfig {
     pub drop_before_rate: f64,
     /// Process the request, then close the connection without answering (it happened).
     pub drop_after_rate: f64,
+    /// Process the request, then answer 500, 502 or 504 instead (it happened; a gateway
+    /// failed on the way back).
+    pub status_after_rate: f64,
     /// Replace the JSON body of the answer with something that is not JSON.
     pub malformed_rate: f64,
     /// Cut output downloads short at a random point.
@@ -68,6 +71,10 @@ pub struct SandboxConfig {
     pub webhook_retries: u32,
     /// How long an Idempotency-Key is remembered, in real seconds (24 h as documented).
     pub idempotency_ttl_secs: u64,
+    /// Whether `Idempotency-Key` is honoured (replayed and echoed). Off, the sandbox acts like
+    /// a server that ignores the header: a repeated POST is done again, so tests can prove a
+    /// client never repeats one whose outcome is unknown.
+    pub honour_idempotency_keys: bool,
     /// Random faults.
     pub faults: FaultConfig,
     /// Print one JSON line per request on stderr.
@@ -87,6 +94,7 @@ impl Default for SandboxConfig {
             webhook_secret: "whsec_sandbox".into(),
             webhook_retries: 2,
             idempotency_ttl_secs: 24 * 3600,
+            honour_idempotency_keys: true,
             faults: FaultConfig::default(),
             log_to_stderr: false,
         }

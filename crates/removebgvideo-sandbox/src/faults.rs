@@ -19,6 +19,9 @@ pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
 pub struct FaultPlan {
     /// Answer this status (with a JSON error body) instead of serving the request.
     pub status: Option<u16>,
+    /// Process, then answer this status instead of the real answer: a gateway that timed out
+    /// or failed after the origin acted (the job exists, the client sees 504).
+    pub status_after: Option<u16>,
     /// Close the connection before processing.
     pub drop_before: bool,
     /// Process, then close the connection without answering.
@@ -42,6 +45,9 @@ impl FaultPlan {
         let mut parts = Vec::new();
         if let Some(status) = self.status {
             parts.push(format!("status={status}"));
+        }
+        if let Some(status) = self.status_after {
+            parts.push(format!("status-after={status}"));
         }
         for (on, name) in [
             (self.drop_before, "drop-before"),
@@ -79,12 +85,16 @@ pub fn parse_header(value: &str) -> Result<(FaultPlan, Option<u32>), String> {
                 .ok_or_else(|| format!("{FAULT_HEADER}: {what} needs a number, as in {what}=2"))
         };
         match name {
-            "status" => {
-                let status = number("status")?;
+            "status" | "status-after" => {
+                let status = number(name)?;
                 if !(400..=599).contains(&status) {
-                    return Err(format!("{FAULT_HEADER}: status must be 400 to 599"));
+                    return Err(format!("{FAULT_HEADER}: {name} must be 400 to 599"));
                 }
-                plan.status = Some(status as u16);
+                if name == "status" {
+                    plan.status = Some(status as u16);
+                } else {
+                    plan.status_after = Some(status as u16);
+                }
             }
             "drop-before" => plan.drop_before = true,
             "drop-after" => plan.drop_after = true,
@@ -95,7 +105,7 @@ pub fn parse_header(value: &str) -> Result<(FaultPlan, Option<u32>), String> {
             "id" => {}
             other => {
                 return Err(format!(
-                    "{FAULT_HEADER}: unknown fault {other:?}; use status=N, drop-before, drop-after, latency-ms=N, malformed, truncate, times=N, id=X"
+                    "{FAULT_HEADER}: unknown fault {other:?}; use status=N, status-after=N, drop-before, drop-after, latency-ms=N, malformed, truncate, times=N, id=X"
                 ));
             }
         }
@@ -157,6 +167,8 @@ impl Faults {
                 plan.drop_before = true;
             } else if roll(config.drop_after_rate) {
                 plan.drop_after = true;
+            } else if roll(config.status_after_rate) {
+                plan.status_after = Some([500, 502, 504][rng.usize(..3)]);
             } else if roll(config.malformed_rate) {
                 plan.malformed = true;
             }

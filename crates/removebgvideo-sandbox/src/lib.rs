@@ -33,6 +33,19 @@ pub use log::RequestRecord;
 pub use outputs::output_bytes;
 use tokio::sync::watch;
 
+/// A job as the sandbox holds it, with its input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreatedJob {
+    /// The job id.
+    pub id: String,
+    /// The `video_url` it was created with.
+    pub video_url: String,
+    /// The metadata it was created with.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Its status when last materialized.
+    pub status: removebgvideo_core::JobStatus,
+}
+
 /// A running sandbox. Dropping it stops the server and removes its uploads.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -143,6 +156,12 @@ impl Sandbox {
     /// Every request seen so far (the most recent 20 000), oldest first.
     pub fn request_log(&self) -> Vec<RequestRecord> {
         self.shared.log.snapshot()
+    }
+
+    /// Every job created so far, with the input it was created from, oldest first (the
+    /// sandbox's own state, for counting duplicates and losses).
+    pub fn created_jobs(&self) -> Vec<CreatedJob> {
+        self.shared.store.lock().expect("store").created_jobs()
     }
 
     /// Stops the server and waits for its threads.

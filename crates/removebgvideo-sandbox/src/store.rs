@@ -525,6 +525,21 @@ impl Store {
         Ok(self.view(id, output))
     }
 
+    /// Every job of every key with what it was created from, oldest first: what a test counts
+    /// duplicates and losses from, whatever the API answered.
+    pub fn created_jobs(&self) -> Vec<crate::CreatedJob> {
+        let mut jobs: Vec<&JobRecord> = self.jobs.values().collect();
+        jobs.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        jobs.into_iter()
+            .map(|job| crate::CreatedJob {
+                id: job.id.clone(),
+                video_url: job.request.video_url.clone(),
+                metadata: job.request.metadata.clone(),
+                status: job.status.clone(),
+            })
+            .collect()
+    }
+
     /// `GET /v1/jobs`: newest first.
     pub fn list_jobs(&mut self, key: &str, query: &ListJobsQuery, now_real: Instant) -> JobList {
         let ids: Vec<String> = self.jobs_by_key.get(key).cloned().unwrap_or_default();

@@ -118,6 +118,11 @@ async fn handle(
             if plan.drop_after {
                 return finish_dropped(&app, record, started);
             }
+            if let Some(status) = plan.status_after {
+                // The work is done; the answer is lost behind a failing gateway.
+                drop(response);
+                injected_error(status)
+            } else
             if plan.malformed {
                 malformed(response)
             } else {
