@@ -327,14 +327,26 @@ impl Client {
                     reason: GiveUp::OutcomeUnknown,
                 } => {
                     let key = request.idempotency_key.as_deref().unwrap_or("");
-                    return Err(with_key(Error::new(
-                        ErrorCode::OutcomeUnknown,
+                    let what = if status < 300 {
+                        "no usable answer came".to_owned()
+                    } else {
                         format!(
-                            "{operation} was sent but no answer came ({}); it may have taken effect, so it was not sent again. \
-                             Check with a GET, or repeat it with idempotency_key {key:?} so the server can answer the first result",
-                            error.message
-                        ),
-                    )));
+                            "the answer was HTTP {status}, which a gateway can give after the server acted"
+                        )
+                    };
+                    return Err(with_key(Error {
+                        // The status a gateway answered, if any, stays visible.
+                        status: error.status,
+                        ..Error::new(
+                            ErrorCode::OutcomeUnknown,
+                            format!(
+                                "{operation} was sent but {what} ({}); it may have taken effect, so it was not sent again. \
+                                 Check with a GET, or repeat it with idempotency_key {key:?} so the server can answer the first result",
+                                error.message
+                            ),
+                        )
+                        .with_request_id(error.request_id.clone())
+                    }));
                 }
                 RetryDecision::GiveUp { reason } => {
                     if reason != GiveUp::NotRetryable {

@@ -1,17 +1,20 @@
-//! Chaos: hundreds of jobs through create -> wait -> download while the sandbox injects 5xx,
-//! dropped connections (before and after processing), malformed bodies, latency, truncated
-//! downloads and 429 bursts. The counts come from the sandbox's own state afterwards.
+//! Chaos: hundreds of jobs through create -> wait -> download while the sandbox injects 5xx
+//! (before acting, and after acting as a failing gateway would), dropped connections (before
+//! and after processing), malformed bodies, latency, truncated downloads and 429 bursts. It
+//! runs twice: against a server that honours Idempotency-Key (the client detects it), and
+//! against one that ignores the header with the client's detection off, where a re-sent POST
+//! would be a second job. The counts come from the sandbox's own state afterwards.
 
 mod common;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use removebgvideo::core::RetryBudget;
 use removebgvideo::{
-    CallOptions, Client, CreateJobRequest, DownloadOptions, ErrorCode, JobStatus, ListJobsQuery,
-    PollPolicy, RetryPolicy, WaitLimit, WaitOptions,
+    CallOptions, Client, CreateJobRequest, DownloadOptions, ErrorCode, IdempotencySupport,
+    JobStatus, ListJobsQuery, PollPolicy, RetryPolicy, WaitLimit, WaitOptions,
 };
 use removebgvideo_sandbox::{FaultConfig, KeyConfig, Sandbox, SandboxConfig, output_bytes};
 
@@ -36,8 +39,21 @@ enum Ending {
     },
 }
 
-fn chaos_client(sandbox: &Sandbox) -> Client {
+/// How the server treats Idempotency-Key, and what the client knows of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Keys {
+    /// The server honours keys; the client learns it from the echoed header.
+    HonouredAndDetected,
+    /// The server ignores keys; the client's detection is off (it never assumes they work).
+    IgnoredDetectionOff,
+}
+
+fn chaos_client(sandbox: &Sandbox, keys: Keys) -> Client {
     Client::builder()
+        .idempotency_support(match keys {
+            Keys::HonouredAndDetected => IdempotencySupport::Detect,
+            Keys::IgnoredDetectionOff => IdempotencySupport::NotHonoured,
+        })
         .api_key(KEY)
         .base_url(sandbox.base_url())
         .request_timeout(Duration::from_secs(10))
@@ -72,6 +88,8 @@ fn meant_to_fail(n: usize) -> bool {
 
 fn one_job(
     client: &Client,
+    sandbox: &Sandbox,
+    keys: Keys,
     n: usize,
     dir: &std::path::Path,
     unknown_recovered: &Mutex<usize>,
@@ -82,19 +100,38 @@ fn one_job(
         2 + n % 20,
         if failing { "&scenario=fail" } else { "" }
     );
-    let request = CreateJobRequest::new(url);
-    let options = CallOptions {
-        idempotency_key: Some(format!("chaos-create-{n}")),
-        ..CallOptions::default()
-    };
+    let request = CreateJobRequest::new(url.clone());
     let mut attempts = 0;
-    let accepted = loop {
+    let job_id = loop {
         attempts += 1;
-        match client.create_job(&request, &options) {
-            Ok(accepted) => break accepted,
+        let options = CallOptions {
+            idempotency_key: Some(format!("chaos-create-{n}-{attempts}")),
+            ..CallOptions::default()
+        };
+        let options = match keys {
             // The documented recovery: the same key again; the server answers the first result.
+            Keys::HonouredAndDetected => CallOptions {
+                idempotency_key: Some(format!("chaos-create-{n}")),
+                ..options
+            },
+            Keys::IgnoredDetectionOff => options,
+        };
+        match client.create_job(&request, &options) {
+            Ok(accepted) => break accepted.id,
             Err(error) if error.code == ErrorCode::OutcomeUnknown && attempts < 5 => {
                 *unknown_recovered.lock().unwrap() += 1;
+                if keys == Keys::IgnoredDetectionOff {
+                    // A server that ignores keys cannot answer the first result: look the job
+                    // up as its owner would (here in the sandbox's own state), and create it
+                    // again only if the first POST never acted.
+                    let found = sandbox
+                        .created_jobs()
+                        .into_iter()
+                        .find(|job| job.video_url == url);
+                    if let Some(job) = found {
+                        break job.id;
+                    }
+                }
             }
             Err(error) => {
                 return Ending::Error {
@@ -108,31 +145,29 @@ fn one_job(
         limit: WaitLimit::After(Duration::from_secs(60)),
         ..Default::default()
     };
-    match client.wait(&accepted.id, &wait) {
+    match client.wait(&job_id, &wait) {
         Ok(job) => {
             let path = dir.join(format!("{n}.webm"));
             match client.download_job(job, &path, &DownloadOptions::default()) {
                 Ok(download) => {
                     let bytes = std::fs::read(&path).unwrap();
                     let mut expected = vec![0u8; bytes.len()];
-                    output_bytes(&accepted.id, 0, &mut expected);
+                    output_bytes(&job_id, 0, &mut expected);
                     let download_ok = bytes == expected && download.bytes == bytes.len() as u64;
                     Ending::Completed {
-                        job_id: accepted.id,
+                        job_id,
                         download_ok,
                     }
                 }
                 Err(error) => Ending::Error {
-                    job_id: Some(accepted.id),
+                    job_id: Some(job_id),
                     code: error.code,
                 },
             }
         }
-        Err(error) if error.code == ErrorCode::JobFailed => Ending::Failed {
-            job_id: accepted.id,
-        },
+        Err(error) if error.code == ErrorCode::JobFailed => Ending::Failed { job_id },
         Err(error) => Ending::Error {
-            job_id: Some(accepted.id),
+            job_id: Some(job_id),
             code: error.code,
         },
     }
@@ -140,8 +175,18 @@ fn one_job(
 
 #[test]
 fn hundreds_of_jobs_survive_injected_faults_exactly_once() {
+    chaos(Keys::HonouredAndDetected);
+}
+
+#[test]
+fn hundreds_of_jobs_survive_injected_faults_exactly_once_when_keys_are_ignored() {
+    chaos(Keys::IgnoredDetectionOff);
+}
+
+fn chaos(keys: Keys) {
     common::captured_logs();
     let sandbox = Sandbox::start(SandboxConfig {
+        honour_idempotency_keys: keys == Keys::HonouredAndDetected,
         speed: 500.0,
         keys: vec![KeyConfig {
             key: KEY.into(),
@@ -153,6 +198,7 @@ fn hundreds_of_jobs_survive_injected_faults_exactly_once() {
             error_rate: 0.05,
             drop_before_rate: 0.03,
             drop_after_rate: 0.03,
+            status_after_rate: 0.03,
             malformed_rate: 0.02,
             truncate_download_rate: 0.15,
             latency_ms: 2,
@@ -161,28 +207,36 @@ fn hundreds_of_jobs_survive_injected_faults_exactly_once() {
         ..SandboxConfig::default()
     })
     .unwrap();
-    let client = chaos_client(&sandbox);
-    let dir = std::env::temp_dir().join(format!("rbv-chaos-{}", std::process::id()));
+    let client = chaos_client(&sandbox, keys);
+    let dir = std::env::temp_dir().join(format!("rbv-chaos-{}-{keys:?}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let unknown_recovered = Arc::new(Mutex::new(0));
+    let unknown_recovered = Mutex::new(0);
     let started = Instant::now();
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (client, dir, unknown) = (client.clone(), dir.clone(), unknown_recovered.clone());
-            std::thread::spawn(move || {
-                (t..JOBS)
-                    .step_by(THREADS)
-                    .map(|n| (n, one_job(&client, n, &dir, &unknown)))
-                    .collect::<Vec<_>>()
+    let endings: Vec<(usize, Ending)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (client, sandbox, dir, unknown) = (&client, &sandbox, &dir, &unknown_recovered);
+                scope.spawn(move || {
+                    (t..JOBS)
+                        .step_by(THREADS)
+                        .map(|n| (n, one_job(client, sandbox, keys, n, dir, unknown)))
+                        .collect::<Vec<_>>()
+                })
             })
-        })
-        .collect();
-    let endings: Vec<(usize, Ending)> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
     let elapsed = started.elapsed();
+    // Jobs per input, whatever the API answered: a POST sent twice is two jobs for one URL.
+    let mut per_input = std::collections::HashMap::new();
+    for job in sandbox.created_jobs() {
+        *per_input.entry(job.video_url).or_insert(0usize) += 1;
+    }
+    let created_twice = per_input.values().filter(|&&count| count > 1).count();
 
     // The sandbox's own state: every job of the key, read page by page.
     let mut truth = std::collections::HashMap::new();
@@ -216,7 +270,7 @@ fn hundreds_of_jobs_survive_injected_faults_exactly_once() {
             Ending::Error { job_id, .. } => job_id.clone(),
         })
         .collect();
-    let duplicates = truth.len().saturating_sub(ids.len());
+    let duplicates = truth.len().saturating_sub(ids.len()) + created_twice;
     let lost = endings
         .iter()
         .filter(|(_, e)| matches!(e, Ending::Error { job_id: None, .. }))
@@ -273,11 +327,12 @@ fn hundreds_of_jobs_survive_injected_faults_exactly_once() {
         })
         .count();
     eprintln!(
-        "chaos: {JOBS} jobs in {:.1} s over {} requests; faults injected: {} 5xx, {} dropped before, {} dropped after, {} malformed, {} truncated downloads, {} with latency; {rate_limited} answered 429; \
-         sandbox holds {} jobs: duplicates {duplicates}, lost {lost}; completed {completed}, failed {failed}, typed errors {typed_errors:?}; outcome-unknown creates recovered with their key: {}; corrupted downloads {corrupted}",
+        "chaos ({keys:?}): {JOBS} jobs in {:.1} s over {} requests; faults injected: {} 5xx before acting, {} 5xx after acting, {} dropped before, {} dropped after, {} malformed, {} truncated downloads, {} with latency; {rate_limited} answered 429; \
+         sandbox holds {} jobs: duplicates {duplicates}, lost {lost}; completed {completed}, failed {failed}, typed errors {typed_errors:?}; outcome-unknown creates recovered (same key, or looked up): {}; corrupted downloads {corrupted}",
         elapsed.as_secs_f64(),
         log.len(),
         faults("status="),
+        faults("status-after="),
         faults("drop-before"),
         faults("drop-after"),
         faults("malformed"),
@@ -295,6 +350,7 @@ fn hundreds_of_jobs_survive_injected_faults_exactly_once() {
         faults("drop-after") > 0
             && faults("drop-before") > 0
             && faults("status=") > 0
+            && faults("status-after=") > 0
             && faults("truncate") > 0,
         "the faults really happened"
     );

@@ -461,6 +461,44 @@ fn a_post_without_an_answer_is_not_resent_to_a_server_not_known_to_honour_keys()
 }
 
 #[test]
+fn a_post_answered_5xx_after_acting_is_not_resent_to_a_server_not_known_to_honour_keys() {
+    let sandbox = fast_sandbox();
+    for (n, status) in [500u16, 502, 504].into_iter().enumerate() {
+        // A fresh client every time, as every CLI call, cold start and unpickled worker is.
+        let fresh = client(&sandbox, sandbox.demo_key());
+        let fault = format!("status-after={status}; times=1; id=gateway-{status}");
+        let error = fresh
+            .create_job(&CreateJobRequest::new(VIDEO), &with_fault(&fault))
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::OutcomeUnknown, "{status}: {error}");
+        assert_eq!(error.status, Some(status));
+        assert!(
+            error.request_id.is_some(),
+            "the gateway's request id is kept"
+        );
+        let key = error
+            .idempotency_key
+            .clone()
+            .expect("the key to repeat with");
+        assert!(error.message.contains(&key) && error.message.contains(&status.to_string()));
+        assert_eq!(
+            sandbox.created_jobs().len(),
+            n + 1,
+            "{status}: one job, not two"
+        );
+    }
+    // 503 and 429 say nothing was done: retried, even by a fresh client.
+    let fresh = client(&sandbox, sandbox.demo_key());
+    fresh
+        .create_job(
+            &CreateJobRequest::new(VIDEO),
+            &with_fault("status=503; times=1; id=not-acted"),
+        )
+        .unwrap();
+    assert_eq!(sandbox.created_jobs().len(), 4);
+}
+
+#[test]
 fn plain_http_is_refused_except_on_loopback() {
     for (url, ok) in [
         ("http://api.example.com", false),
