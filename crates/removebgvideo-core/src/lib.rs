@@ -9,6 +9,7 @@
 pub mod background;
 pub mod composition;
 pub mod credits;
+pub mod download;
 pub mod error;
 pub mod eta;
 pub mod events;
