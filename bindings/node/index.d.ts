@@ -350,3 +350,5 @@ export declare class CancelledError extends RemoveBGVideoError {}
 export declare class DownloadError extends RemoveBGVideoError {}
 export declare class WebhookVerificationError extends RemoveBGVideoError {}
 export declare class UnexpectedResponseError extends RemoveBGVideoError {}
+/** The SDK hit a bug of its own (a Rust panic) in this call; nothing else is affected. */
+export declare class SDKBugError extends RemoveBGVideoError {}

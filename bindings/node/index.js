@@ -50,6 +50,13 @@ for (const [, name] of native.errorClasses()) {
   errorClasses[name] = { [name]: class extends RemoveBGVideoError {} }[name]
 }
 
+/** JSON for the native side. JSON has no Infinity or NaN (`JSON.stringify` would turn them
+ * into null, silently a default): they go as strings, which the native side refuses with a
+ * ValidationError naming the field. */
+function toJson(value) {
+  return JSON.stringify(value, (key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))
+}
+
 function abortError(signal) {
   return signal.reason instanceof Error ? signal.reason : new DOMException('The operation was aborted', 'AbortError')
 }
@@ -102,7 +109,7 @@ class Client {
       retry: options.retryPolicy ? snakeize(options.retryPolicy) : undefined,
     }
     try {
-      this.#native = new native.NativeClient(JSON.stringify(settings))
+      this.#native = new native.NativeClient(toJson(settings))
     } catch (error) {
       throw convertError(error)
     }
@@ -134,7 +141,7 @@ class Client {
     try {
       const out = native.isLongOperation(operation)
         ? await this.#callOnThread(operation, args, callOptions, cancel, onProgress)
-        : JSON.parse(await this.#native.call(operation, JSON.stringify(snakeize(args)), JSON.stringify(callOptions), cancel, callback))
+        : JSON.parse(await this.#native.call(operation, toJson(snakeize(args)), toJson(callOptions), cancel, callback))
       return camelize(out)
     } catch (error) {
       const converted = convertError(error)
@@ -149,7 +156,7 @@ class Client {
   // ordered channel, so every event is delivered before the promise settles.
   #callOnThread(operation, args, callOptions, cancel, onProgress) {
     return new Promise((resolve, reject) => {
-      this.#native.callOnThread(operation, JSON.stringify(snakeize(args)), JSON.stringify(callOptions), cancel, (message) => {
+      this.#native.callOnThread(operation, toJson(snakeize(args)), toJson(callOptions), cancel, (message) => {
         const parsed = JSON.parse(message)
         if ('event' in parsed) {
           onProgress?.(camelize(parsed.event))
@@ -251,7 +258,7 @@ function estimateCredits(model, durationSeconds) {
 /** Every problem of a request body by the SDK's rules (the same as Rust's and Python's). */
 function validateRequest(typeName, body) {
   try {
-    return camelize(JSON.parse(native.validateRequest(typeName, JSON.stringify(body))))
+    return camelize(JSON.parse(native.validateRequest(typeName, toJson(body))))
   } catch (error) {
     throw convertError(error)
   }
@@ -263,7 +270,7 @@ class Sandbox {
   #keys
 
   constructor(config = {}) {
-    this.#native = new native.NativeSandbox(JSON.stringify(snakeize(config)))
+    this.#native = new native.NativeSandbox(toJson(snakeize(config)))
     this.#keys = JSON.parse(this.#native.keys())
   }
 

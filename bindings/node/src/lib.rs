@@ -10,7 +10,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use removebgvideo::core::{Headers, Model, Timestamp};
+use removebgvideo::core::{Headers, Model};
 use removebgvideo::{CancelToken, Client, Event, bridge};
 
 /// Marks an error message that carries our error JSON.
@@ -295,20 +295,8 @@ pub fn verify_webhook(
         .into_iter()
         .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
         .collect();
-    let now = now_ms
-        .map(|ms| Timestamp::from_unix_millis(ms as u64))
-        .unwrap_or_else(|| Timestamp::from(std::time::SystemTime::now()));
-    removebgvideo::webhook::verify(
-        &headers,
-        &body,
-        &secret,
-        now,
-        tolerance_seconds
-            .map(|s| std::time::Duration::from_secs_f64(s.max(0.0)))
-            .unwrap_or(removebgvideo::webhook::DEFAULT_TOLERANCE),
-    )
-    .map(|verified| serde_json::to_string(&verified).expect("JSON"))
-    .map_err(to_napi)
+    removebgvideo::bridge::verify_webhook(&body, headers, &secret, tolerance_seconds, now_ms)
+        .map_err(to_napi)
 }
 
 /// Credits for a video of `duration_seconds` with `model`.

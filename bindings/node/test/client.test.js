@@ -153,3 +153,20 @@ test('the projection fields of the poll policy are accepted, and following progr
   await assert.rejects(client.wait(accepted.id, { pollPolicy: { progressEta: 'yes' } }), (e) => e.errors.some((p) => p.path === '/options/poll/progress_eta'))
   await assert.rejects(client.wait(accepted.id, { pollPolicy: { maxEtaIntervall: 100 } }), (e) => e.errors.some((p) => p.message.includes('max_eta_intervall')))
 })
+
+test('unusable numbers are ValidationErrors naming their field, and never abort the process', async () => {
+  const body = '{"event":"job.completed","data":{"id":"job_1","status":"completed"}}'
+  for (const toleranceSeconds of [Infinity, NaN, -1, 1e20]) {
+    assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { toleranceSeconds }), (error) =>
+      error instanceof rbv.ValidationError && error.problems[0].path === '/tolerance_seconds')
+  }
+  assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { now: new Date(NaN) }), rbv.ValidationError)
+  assert.throws(() => rbv.verifyWebhook(body, {}, '', {}), (error) =>
+    error instanceof rbv.ValidationError && error.problems[0].path === '/secret')
+  assert.throws(() => sandbox.client({ timeoutMs: Infinity }), (error) =>
+    error instanceof rbv.ValidationError && error.problems[0].path === '/settings/timeout')
+  await assert.rejects(client.wait('job_1', { timeoutMs: -5 }), (error) =>
+    error instanceof rbv.ValidationError && error.problems[0].path === '/options/wait_timeout')
+  await assert.rejects(client.getJob('..'), (error) => error instanceof rbv.ValidationError && error.problems[0].code === 'invalid_job_id')
+  assert.ok(rbv.SDKBugError.prototype instanceof rbv.RemoveBGVideoError)
+})

@@ -6,10 +6,8 @@ mod client;
 mod convert;
 mod sandbox;
 
-use std::time::Duration;
-
 use pyo3::prelude::*;
-use removebgvideo::core::{Headers, Model, Timestamp};
+use removebgvideo::core::{Headers, Model};
 
 use crate::convert::to_py_err;
 
@@ -23,21 +21,11 @@ fn verify_webhook(
     headers: Vec<(String, String)>,
     secret: &str,
     tolerance: f64,
-    now_ms: Option<u64>,
+    now_ms: Option<f64>,
 ) -> PyResult<String> {
     let headers: Headers = headers.into_iter().collect();
-    let now = now_ms
-        .map(Timestamp::from_unix_millis)
-        .unwrap_or_else(|| Timestamp::from(std::time::SystemTime::now()));
-    removebgvideo::webhook::verify(
-        &headers,
-        body,
-        secret,
-        now,
-        Duration::from_secs_f64(tolerance.max(0.0)),
-    )
-    .map(|verified| serde_json::to_string(&verified).expect("JSON"))
-    .map_err(|e| to_py_err(py, e))
+    removebgvideo::bridge::verify_webhook(body, headers, secret, Some(tolerance), now_ms)
+        .map_err(|e| to_py_err(py, e))
 }
 
 /// Credits for a video of `duration_seconds` with `model`.

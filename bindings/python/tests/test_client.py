@@ -256,3 +256,28 @@ def test_poll_policy_fields_travel_in_milliseconds(sandbox: Sandbox) -> None:
     following = PollPolicy(initial_interval=0.02, max_interval=0.2, min_interval=0.01, max_eta_interval=0.2, eta_margin=0.01)
     for chosen in (policy, following):
         assert client.wait(accepted.id, poll_policy=chosen).status == "completed"
+
+
+def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sandbox) -> None:
+    body = b'{"event":"job.completed","data":{"id":"job_1","status":"completed"}}'
+    for tolerance in (float("inf"), float("nan"), -1.0, 1e20):
+        with pytest.raises(removebgvideo.ValidationError) as caught:
+            removebgvideo.verify_webhook(body, {}, "whsec_test", tolerance)
+        assert caught.value.problems[0].path == "/tolerance_seconds"
+    with pytest.raises(removebgvideo.ValidationError):
+        removebgvideo.verify_webhook(body, {}, "whsec_test", now=float("inf"))
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        removebgvideo.verify_webhook(body, {}, "", 300)
+    assert caught.value.problems[0].path == "/secret"
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        sandbox.client(timeout=float("inf"))
+    assert caught.value.problems[0].path == "/settings/timeout"
+    client = fast_client(sandbox)
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        client.wait("job_1", timeout=-5)
+    assert caught.value.problems[0].path == "/options/wait_timeout"
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        client.get_job("..")
+    assert caught.value.problems[0].code == "invalid_job_id"
+    assert issubclass(removebgvideo.SDKBugError, removebgvideo.RemoveBGVideoError)
+

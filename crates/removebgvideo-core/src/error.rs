@@ -62,6 +62,9 @@ open_enum! {
         WebhookStaleTimestamp => "webhook_stale_timestamp",
         /// A webhook body is not a valid event.
         WebhookInvalidPayload => "webhook_invalid_payload",
+        /// The SDK hit a bug of its own (a Rust panic) in this call. The call was stopped and
+        /// nothing else is affected; please report it with the message.
+        SdkBug => "sdk_bug",
     }
 }
 
@@ -101,6 +104,8 @@ pub enum ErrorKind {
     Webhook,
     /// The server answered something the API does not document.
     UnexpectedResponse,
+    /// A bug in the SDK itself, caught at the language boundary.
+    SdkBug,
 }
 
 impl ErrorKind {
@@ -162,6 +167,7 @@ impl ErrorCode {
             | ErrorCode::WebhookInvalidSignature
             | ErrorCode::WebhookStaleTimestamp
             | ErrorCode::WebhookInvalidPayload => ErrorKind::Webhook,
+            ErrorCode::SdkBug => ErrorKind::SdkBug,
             ErrorCode::Unknown(_) => status
                 .map(ErrorKind::from_status)
                 .unwrap_or(ErrorKind::UnexpectedResponse),

@@ -356,7 +356,7 @@ impl RequestBuilder {
         boundary: &str,
         idempotency_key: &str,
     ) -> Result<(HttpRequest, MultipartFraming), Error> {
-        let warnings = file.validate()?;
+        let warnings = checked(file.problems(), idempotency_key)?;
         let mut request = self.request(Operation::Upload, Operation::Upload.path_template().into());
         let filename: String = file
             .filename
@@ -394,7 +394,7 @@ impl RequestBuilder {
         body: &CreateJobRequest,
         idempotency_key: &str,
     ) -> Result<HttpRequest, Error> {
-        let warnings = body.validate()?;
+        let warnings = checked(body.problems(), idempotency_key)?;
         let path = Operation::CreateJob.path_template().into();
         let mut request = self.post_json(Operation::CreateJob, path, body, idempotency_key);
         request.warnings = warnings;
@@ -409,7 +409,7 @@ impl RequestBuilder {
         idempotency_key: &str,
     ) -> Result<HttpRequest, Error> {
         let path = Self::job_path(Operation::StartJob, job_id);
-        let warnings = crate::validate::into_result(
+        let warnings = checked(
             path.as_ref()
                 .err()
                 .map(|e| e.problems.clone())
@@ -417,6 +417,7 @@ impl RequestBuilder {
                 .into_iter()
                 .chain(body.problems())
                 .collect(),
+            idempotency_key,
         )?;
         let path = path?;
         let mut request = self.post_json(Operation::StartJob, path, body, idempotency_key);
@@ -652,4 +653,14 @@ fn excerpt(body: &[u8]) -> String {
 pub fn honours_idempotency(headers: &Headers) -> bool {
     headers.get(IDEMPOTENCY_KEY_HEADER).is_some()
         || headers.get(IDEMPOTENT_REPLAYED_HEADER).is_some()
+}
+
+/// A POST's problems with those of its Idempotency-Key: warnings, or every error at once.
+fn checked(problems: Vec<Problem>, idempotency_key: &str) -> Result<Vec<Problem>, Error> {
+    crate::validate::into_result(
+        problems
+            .into_iter()
+            .chain(crate::requests::idempotency_key_problems(idempotency_key))
+            .collect(),
+    )
 }

@@ -391,6 +391,12 @@ pub fn validate_job_id(job_id: &str) -> Result<(), Error> {
             ProblemCode::InvalidJobId,
             "must not contain control characters",
         );
+    } else if job_id == "." || job_id == ".." {
+        c.error(
+            "/job_id",
+            ProblemCode::InvalidJobId,
+            "must not be . or .. (a URL resolves those to another path)",
+        );
     } else if job_id != job_id.trim() {
         c.error(
             "/job_id",
@@ -399,6 +405,29 @@ pub fn validate_job_id(job_id: &str) -> Result<(), Error> {
         );
     }
     crate::validate::into_result(c.finish()).map(|_| ())
+}
+
+/// The longest Idempotency-Key accepted (as Stripe's).
+pub const MAX_IDEMPOTENCY_KEY_LENGTH: usize = 255;
+
+/// Checks an Idempotency-Key: 1 to 255 printable ASCII characters, so it travels unchanged
+/// in a header and derived keys (`KEY:create`) stay within what servers accept.
+pub fn idempotency_key_problems(key: &str) -> Vec<Problem> {
+    let mut c = Checker::default();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LENGTH {
+        c.error(
+            "/idempotency_key",
+            ProblemCode::InvalidIdempotencyKey,
+            "must have 1 to 255 characters",
+        );
+    } else if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        c.error(
+            "/idempotency_key",
+            ProblemCode::InvalidIdempotencyKey,
+            "must be printable ASCII without spaces",
+        );
+    }
+    c.finish()
 }
 
 fn check_options(c: &mut Checker, model: Option<&Model>, format: Option<&OutputFormat>) {

@@ -48,8 +48,10 @@ pub enum ProblemCode {
     FileTooLarge,
     /// An upload has no bytes.
     EmptyFile,
-    /// A job id is empty, whitespace or contains control characters.
+    /// A job id is empty, whitespace, `.` or `..`, or contains control characters.
     InvalidJobId,
+    /// An Idempotency-Key is empty, longer than 255 characters, or not printable ASCII.
+    InvalidIdempotencyKey,
     /// `text_prompt` is given with a model that ignores it (a warning, not an error).
     PromptIgnored,
 }
@@ -73,6 +75,7 @@ impl ProblemCode {
             ProblemCode::FileTooLarge => "file_too_large",
             ProblemCode::EmptyFile => "empty_file",
             ProblemCode::InvalidJobId => "invalid_job_id",
+            ProblemCode::InvalidIdempotencyKey => "invalid_idempotency_key",
             ProblemCode::PromptIgnored => "prompt_ignored",
         }
     }

@@ -107,7 +107,7 @@ fn parse_timestamp(text: &str) -> Option<Timestamp> {
 
 /// Verifies a delivery against the raw body bytes, exactly as received.
 ///
-/// Checks, in order: the headers are present, the signature matches (constant-time), the
+/// Checks, in order: the secret is not empty, the headers are present, the signature matches (constant-time), the
 /// signing time is within `tolerance` of `now` either way (stops replays), the body is an event.
 pub fn verify(
     headers: &Headers,
@@ -116,6 +116,14 @@ pub fn verify(
     now: Timestamp,
     tolerance: Duration,
 ) -> Result<VerifiedWebhook, Error> {
+    if secret.trim().is_empty() {
+        // With an empty key, the signature is one anyone can compute.
+        return Err(Error::validation(vec![crate::validate::Problem::error(
+            "/secret",
+            crate::validate::ProblemCode::Blank,
+            "secret must not be empty: a delivery signed with an empty secret proves nothing",
+        )]));
+    }
     let required = |name: &str| {
         headers.get(name).map(str::to_owned).ok_or_else(|| {
             Error::new(

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use removebgvideo_core::units;
 use removebgvideo_core::validate::{Validate, parse_and_validate};
-use removebgvideo_core::{ErrorKind, Job, Problem, ProblemCode};
+use removebgvideo_core::{ErrorCode, ErrorKind, Job, Problem, ProblemCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,15 +17,25 @@ use crate::{
     StartJobRequest, UsageEventsQuery, UsageSummaryQuery, VideoSource, WaitLimit, WaitOptions,
 };
 
-/// The longest timeout a binding can ask for; longer (or non-finite) values are capped, since
-/// deadline arithmetic on an unbounded Duration would overflow.
-const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Checks that each timeout a binding gave is a usable number of seconds (finite, above 0, at
+/// most a year); every unusable one is a problem naming its field.
+fn check_seconds(what: &str, fields: &[(&str, Option<f64>)]) -> Result<(), Error> {
+    let problems: Vec<Problem> = fields
+        .iter()
+        .filter_map(|(name, value)| {
+            units::positive_seconds(&format!("/{what}/{name}"), (*value)?).err()
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::validation(problems))
+    }
+}
 
-/// Seconds from a binding, never panicking.
+/// Seconds already checked by `check_seconds`.
 fn seconds(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value.max(0.0))
-        .unwrap_or(LONGEST)
-        .min(LONGEST)
+    Duration::try_from_secs_f64(value).unwrap_or_default()
 }
 
 /// Parses the bindings' JSON; a mistake names its field (`/options/poll/progress_eta`), as
@@ -73,7 +84,30 @@ pub struct Settings {
 impl Settings {
     /// From the bindings' JSON.
     pub fn from_json(json: &str) -> Result<Settings, Error> {
-        parse("settings", json)
+        let settings: Settings = parse("settings", json)?;
+        check_seconds(
+            "settings",
+            &[
+                ("timeout", settings.timeout),
+                ("connect_timeout", settings.connect_timeout),
+                ("transfer_idle_timeout", settings.transfer_idle_timeout),
+                ("wait_timeout", settings.wait_timeout),
+            ],
+        )?;
+        if let Some(other) = settings
+            .idempotency
+            .as_deref()
+            .filter(|v| !["detect", "honoured", "not_honoured"].contains(v))
+        {
+            return Err(Error::validation(vec![Problem::error(
+                "/settings/idempotency",
+                ProblemCode::UnknownValue,
+                format!(
+                    "idempotency must be one of detect, honoured, not_honoured (got {other:?})"
+                ),
+            )]));
+        }
+        Ok(settings)
     }
 
     fn builder(self) -> ClientBuilder {
@@ -120,7 +154,7 @@ impl Settings {
 
     /// The client.
     pub fn into_client(self) -> Result<Client, Error> {
-        self.builder().build()
+        guarded(|| self.builder().build())
     }
 }
 
@@ -145,7 +179,15 @@ pub struct Options {
 impl Options {
     /// From the bindings' JSON.
     pub fn from_json(json: &str) -> Result<Options, Error> {
-        parse("options", json)
+        let options: Options = parse("options", json)?;
+        check_seconds(
+            "options",
+            &[
+                ("timeout", options.timeout),
+                ("wait_timeout", options.wait_timeout),
+            ],
+        )?;
+        Ok(options)
     }
 
     /// The call options; the binding adds its cancellation and event handler.
@@ -258,6 +300,56 @@ fn to_json(value: impl serde::Serialize) -> String {
 
 /// Calls one operation with JSON arguments; the result as JSON.
 pub fn call(
+    client: &Client,
+    operation: &str,
+    args_json: &str,
+    options: &Options,
+    call: CallOptions,
+) -> Result<String, Error> {
+    guarded(|| dispatch(client, operation, args_json, options, call))
+}
+
+/// Runs one entry point of a binding so that a panic (a bug of ours) comes back as an
+/// `sdk_bug` error: Python would get a `PanicException` that `except Exception` misses, and
+/// Node would abort the whole process.
+pub fn guarded<T>(work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Err(Error::new(
+            ErrorCode::SdkBug,
+            format!("the SDK hit a bug and stopped this call ({what}); please report it"),
+        ))
+    })
+}
+
+/// Verifies a webhook delivery for a binding: the tolerance in seconds and `now` in Unix
+/// milliseconds are checked, never trusted, before they become durations.
+pub fn verify_webhook(
+    body: &[u8],
+    headers: removebgvideo_core::Headers,
+    secret: &str,
+    tolerance_seconds: Option<f64>,
+    now_ms: Option<f64>,
+) -> Result<String, Error> {
+    guarded(|| {
+        let tolerance = match tolerance_seconds {
+            Some(seconds) => units::seconds("/tolerance_seconds", seconds)?,
+            None => removebgvideo_core::webhook::DEFAULT_TOLERANCE,
+        };
+        let now = match now_ms {
+            Some(ms) => units::unix_millis("/now", ms)?,
+            None => removebgvideo_core::Timestamp::from(std::time::SystemTime::now()),
+        };
+        removebgvideo_core::webhook::verify(&headers, body, secret, now, tolerance)
+            .map(|verified| to_json(verified))
+    })
+}
+
+fn dispatch(
     client: &Client,
     operation: &str,
     args_json: &str,
@@ -381,6 +473,10 @@ fn problems_of<T: serde::de::DeserializeOwned + Validate>(value: &Value) -> Vec<
 
 /// Every problem (errors and warnings) of a request body, as JSON, by the core's rules.
 pub fn validate_request(type_name: &str, body_json: &str) -> Result<String, Error> {
+    guarded(|| validate_request_unguarded(type_name, body_json))
+}
+
+fn validate_request_unguarded(type_name: &str, body_json: &str) -> Result<String, Error> {
     use removebgvideo_core::requests::*;
     let value: Value = parse("body", body_json)?;
     let problems = match type_name {
@@ -421,11 +517,12 @@ pub fn error_class(kind: ErrorKind) -> &'static str {
         ErrorKind::Download => "DownloadError",
         ErrorKind::Webhook => "WebhookVerificationError",
         ErrorKind::UnexpectedResponse => "UnexpectedResponseError",
+        ErrorKind::SdkBug => "SDKBugError",
     }
 }
 
 /// Every kind, so bindings can check each has its class.
-pub const ERROR_KINDS: [ErrorKind; 16] = [
+pub const ERROR_KINDS: [ErrorKind; 17] = [
     ErrorKind::Authentication,
     ErrorKind::InsufficientCredits,
     ErrorKind::NotFound,
@@ -442,6 +539,7 @@ pub const ERROR_KINDS: [ErrorKind; 16] = [
     ErrorKind::Download,
     ErrorKind::Webhook,
     ErrorKind::UnexpectedResponse,
+    ErrorKind::SdkBug,
 ];
 
 /// An error as the bindings receive it: the shared JSON form plus its class name.
@@ -464,5 +562,41 @@ mod tests {
             error.problems[0].message.contains("max_eta_intervall"),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn unusable_numbers_from_a_binding_are_errors_naming_their_field_never_panics() {
+        for json in [
+            r#"{"timeout": -1}"#,
+            r#"{"wait_timeout": 1e20}"#,
+            r#"{"timeout": 0}"#,
+        ] {
+            let error = Options::from_json(json).unwrap_err();
+            assert_eq!(error.code, ErrorCode::ValidationError, "{json}");
+            assert_eq!(error.problems[0].code, ProblemCode::OutOfRange, "{json}");
+            assert!(error.problems[0].path.starts_with("/options/"), "{json}");
+        }
+        let error = Settings::from_json(r#"{"connect_timeout": 1e300}"#).unwrap_err();
+        assert_eq!(error.problems[0].path, "/settings/connect_timeout");
+        let error = Settings::from_json(r#"{"idempotency": "honored"}"#).unwrap_err();
+        assert_eq!(error.problems[0].path, "/settings/idempotency");
+        for (tolerance, now) in [
+            (Some(f64::INFINITY), None),
+            (Some(f64::NAN), None),
+            (Some(-1.0), None),
+            (None, Some(f64::NEG_INFINITY)),
+        ] {
+            let error =
+                verify_webhook(b"{}", Default::default(), "whsec", tolerance, now).unwrap_err();
+            assert_eq!(error.code, ErrorCode::ValidationError);
+        }
+    }
+
+    #[test]
+    fn a_panic_comes_back_as_a_typed_error() {
+        let error = guarded::<()>(|| panic!("index out of bounds")).unwrap_err();
+        assert_eq!(error.code, ErrorCode::SdkBug);
+        assert_eq!(error_class(error.kind()), "SDKBugError");
+        assert!(error.message.contains("index out of bounds"));
     }
 }

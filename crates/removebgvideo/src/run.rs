@@ -4,7 +4,7 @@ use removebgvideo_core::{Error, ErrorCode, Job, UploadResult};
 
 use crate::client::{Client, Payload};
 use crate::download::Download;
-use crate::options::{DownloadOptions, RunOptions, RunRequest, VideoSource};
+use crate::options::{CallOptions, DownloadOptions, RunOptions, RunRequest, VideoSource};
 
 /// What a run produced.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,10 +29,20 @@ impl Client {
                 format!("the run's deadline passed during {stage}"),
             )
         };
+        // One run key, the caller's or a new one, from which every POST's key is derived: a
+        // run repeated with the key an `outcome_unknown` error carried repeats each step under
+        // the same key, so the server answers the first job instead of creating a second.
+        let run_key = Client::idempotency_key(call);
+        let step = |name: &str| CallOptions {
+            idempotency_key: Some(format!("{run_key}:{name}")),
+            ..call.clone()
+        };
         let (video_url, upload) = match &request.source {
             VideoSource::Url(url) => (url.clone(), None),
             VideoSource::File(path) => {
-                let uploaded = self.upload_until(path, call, deadline)?;
+                let uploaded = self
+                    .upload_until(path, &step("upload"), deadline)
+                    .map_err(|e| e.with_idempotency_key(Some(run_key.clone())))?;
                 (uploaded.video_url.clone(), Some(uploaded))
             }
         };
@@ -41,24 +51,29 @@ impl Client {
         if request.start.is_some() {
             job.auto_start = Some(false);
         }
-        // One key per step, shared by that step's retries.
+        // A failed step reports the run key, the one to repeat the whole run with.
+        let with_run_key = |mut e: Error| {
+            if e.code == ErrorCode::OutcomeUnknown {
+                e.message +=
+                    &format!("; to repeat the whole run, give it idempotency_key {run_key:?}");
+            }
+            e.with_idempotency_key(Some(run_key.clone()))
+        };
         let create = self
             .builder_ref()
-            .create_job(&job, &Client::idempotency_key(&Default::default()))?;
-        let (accepted, _) = self.execute::<removebgvideo_core::JobAccepted>(
-            &create,
-            Payload::Json,
-            call,
-            deadline,
-        )?;
+            .create_job(&job, &format!("{run_key}:create"))
+            .map_err(with_run_key)?;
+        let (accepted, _) = self
+            .execute::<removebgvideo_core::JobAccepted>(&create, Payload::Json, call, deadline)
+            .map_err(with_run_key)?;
         tracing::info!(target: "removebgvideo", job_id = accepted.id, request_id = accepted.request_id.as_deref().unwrap_or("none"), "job created");
         if let Some(start) = &request.start {
-            let http = self.builder_ref().start_job(
-                &accepted.id,
-                start,
-                &Client::idempotency_key(&Default::default()),
-            )?;
-            self.execute::<removebgvideo_core::JobAccepted>(&http, Payload::Json, call, deadline)?;
+            let http = self
+                .builder_ref()
+                .start_job(&accepted.id, start, &format!("{run_key}:start"))
+                .map_err(with_run_key)?;
+            self.execute::<removebgvideo_core::JobAccepted>(&http, Payload::Json, call, deadline)
+                .map_err(with_run_key)?;
         }
         let job = self.wait_until(&accepted.id, deadline, options.poll.clone(), call)?;
         let output = match &request.download_to {

@@ -499,6 +499,41 @@ fn a_post_answered_5xx_after_acting_is_not_resent_to_a_server_not_known_to_honou
 }
 
 #[test]
+fn a_run_repeated_with_its_key_after_outcome_unknown_creates_no_second_job() {
+    let sandbox = fast_sandbox();
+    let fresh = client(&sandbox, sandbox.demo_key());
+    let mut request = RunRequest::url(VIDEO);
+    request.start = Some(StartJobRequest::default());
+    let options = RunOptions {
+        call: CallOptions {
+            idempotency_key: Some("order-17".into()),
+            ..with_fault("drop-after; times=1; id=run-key")
+        },
+        ..RunOptions::default()
+    };
+    let error = fresh.run(&request, &options).unwrap_err();
+    assert_eq!(error.code, ErrorCode::OutcomeUnknown);
+    assert_eq!(error.idempotency_key.as_deref(), Some("order-17"));
+    assert!(error.message.contains("order-17"), "{error}");
+    assert_eq!(job_total(&fresh), 1, "the create did happen");
+    // The same run again, from another fresh client, under the same key.
+    let again = client(&sandbox, sandbox.demo_key());
+    let done = again.run(&request, &options).unwrap();
+    assert_eq!(done.job.status, JobStatus::Completed);
+    assert_eq!(job_total(&again), 1, "no second job");
+    let keys: Vec<String> = sandbox
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .filter_map(|r| r.idempotency_key)
+        .collect();
+    assert!(keys.iter().all(|k| k.starts_with("order-17:")), "{keys:?}");
+    assert!(
+        keys.contains(&"order-17:create".to_owned()) && keys.contains(&"order-17:start".to_owned())
+    );
+}
+
+#[test]
 fn plain_http_is_refused_except_on_loopback() {
     for (url, ok) in [
         ("http://api.example.com", false),

@@ -27,6 +27,7 @@ from ._errors import (
     OutcomeUnknownError,
     RateLimitError,
     RemoveBGVideoError,
+    SDKBugError,
     ServerError,
     UnexpectedResponseError,
     ValidationError,
@@ -48,7 +49,7 @@ __all__ = [
     "estimate_credits", "validate_request", "RemoveBGVideoError", "AuthenticationError", "InsufficientCreditsError",
     "NotFoundError", "RateLimitError", "InvalidRequestError", "ConflictError", "ServerError", "APIConnectionError",
     "OutcomeUnknownError", "ValidationError", "JobFailedError", "WaitTimeoutError", "CancelledError", "DownloadError",
-    "WebhookVerificationError", "UnexpectedResponseError", "__version__",
+    "WebhookVerificationError", "UnexpectedResponseError", "SDKBugError", "__version__",
 ]
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "DownloadError",
     "WebhookVerificationError",
     "UnexpectedResponseError",
+    "SDKBugError",
 ]
 
 
@@ -164,3 +165,8 @@ class WebhookVerificationError(RemoveBGVideoError):
 
 class UnexpectedResponseError(RemoveBGVideoError):
     """The server answered something the API does not document."""
+
+
+class SDKBugError(RemoveBGVideoError):
+    """The SDK hit a bug of its own (a Rust panic) in this call; nothing else is affected.
+    Please report it with the message."""

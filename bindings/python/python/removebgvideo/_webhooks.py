@@ -36,6 +36,6 @@ def verify_webhook(body: bytes, headers: Union[Mapping[str, str], Sequence[Tuple
     captured delivery at its own time)."""
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     data: Any = json.loads(_native.verify_webhook(bytes(body), [(str(k), str(v)) for k, v in pairs], secret, float(tolerance),
-                                          None if now is None else int(now * 1000)))
+                                          None if now is None else float(now) * 1000.0))
     return VerifiedWebhook(event=data["event"], timestamp=data["timestamp"], data=Job.from_dict(data["data"]),
                            delivery_id=data.get("delivery_id"))
