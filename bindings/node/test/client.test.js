@@ -158,15 +158,15 @@ test('unusable numbers are ValidationErrors naming their field, and never abort 
   const body = '{"event":"job.completed","data":{"id":"job_1","status":"completed"}}'
   for (const toleranceSeconds of [Infinity, NaN, -1, 1e20]) {
     assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { toleranceSeconds }), (error) =>
-      error instanceof rbv.ValidationError && error.problems[0].path === '/tolerance_seconds')
+      error instanceof rbv.ValidationError && error.errors[0].path === '/tolerance_seconds')
   }
   assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { now: new Date(NaN) }), rbv.ValidationError)
   assert.throws(() => rbv.verifyWebhook(body, {}, '', {}), (error) =>
-    error instanceof rbv.ValidationError && error.problems[0].path === '/secret')
+    error instanceof rbv.ValidationError && error.errors[0].path === '/secret')
   assert.throws(() => sandbox.client({ timeoutMs: Infinity }), (error) =>
-    error instanceof rbv.ValidationError && error.problems[0].path === '/settings/timeout')
+    error instanceof rbv.ValidationError && error.errors[0].path === '/settings/timeout')
   await assert.rejects(client.wait('job_1', { timeoutMs: -5 }), (error) =>
-    error instanceof rbv.ValidationError && error.problems[0].path === '/options/wait_timeout')
-  await assert.rejects(client.getJob('..'), (error) => error instanceof rbv.ValidationError && error.problems[0].code === 'invalid_job_id')
+    error instanceof rbv.ValidationError && error.errors[0].path === '/options/wait_timeout')
+  await assert.rejects(client.getJob('..'), (error) => error instanceof rbv.ValidationError && error.errors[0].code === 'invalid_job_id')
   assert.ok(rbv.SDKBugError.prototype instanceof rbv.RemoveBGVideoError)
 })

@@ -46,9 +46,13 @@ def test_webhook_vectors(vector: Any) -> None:
         assert (verified.event, verified.data.id, verified.delivery_id) == (
             vector["expect"]["ok"]["event"], vector["expect"]["ok"]["job_id"], vector["expect"]["ok"]["delivery_id"])
     else:
-        with pytest.raises(removebgvideo.WebhookVerificationError) as error:
+        # A delivery that does not verify raises WebhookVerificationError; a refused secret
+        # (a mistake of the caller's) raises ValidationError.
+        with pytest.raises(removebgvideo.RemoveBGVideoError) as error:
             call()
         assert error.value.code == vector["expect"]["error"]
+        expected = removebgvideo.ValidationError if error.value.code == "validation_error" else removebgvideo.WebhookVerificationError
+        assert isinstance(error.value, expected)
 
 
 @pytest.mark.parametrize("vector", vectors("credits.json"), ids=lambda v: f"{v['model']}-{v['duration_seconds']}")
