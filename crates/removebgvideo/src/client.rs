@@ -268,6 +268,14 @@ impl Client {
                         (failure.to_error(&what), Some(failure.outcome()), 0)
                     }
                 };
+            // A cancelled call stops here, whatever its attempt ended with (an upload cut off
+            // by its own cancellation must not read as a POST with an unknown outcome).
+            if options.cancelled() {
+                return Err(with_key(Error::new(
+                    ErrorCode::Cancelled,
+                    format!("{operation} was cancelled"),
+                )));
+            }
             let outcome = match transport_outcome {
                 Some(outcome) => outcome,
                 // A 2xx whose body did not parse was lost in transit: we do not know what the

@@ -24,8 +24,9 @@ pub enum IdempotencySupport {
     NotHonoured,
 }
 
-/// Everything a client is built from. Cloning it is cheap; the key is never printed.
-#[derive(Clone, Debug)]
+/// Everything a client is built from. Cloning it is cheap; the key and the values of default
+/// headers (which may carry tokens) are never printed.
+#[derive(Clone)]
 pub struct Settings {
     /// The API key.
     pub api_key: ApiKey,
@@ -54,6 +55,36 @@ pub struct Settings {
     pub idempotency: IdempotencySupport,
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("api_key", &self.api_key)
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("transfer_idle_timeout", &self.transfer_idle_timeout)
+            .field("retry", &self.retry)
+            .field("retry_budget", &self.retry_budget)
+            .field("poll", &self.poll)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("user_agent_suffix", &self.user_agent_suffix)
+            .field("default_headers", &RedactedHeaders(&self.default_headers))
+            .field("idempotency", &self.idempotency)
+            .finish()
+    }
+}
+
+/// Header names with their values hidden: a default header may carry a token.
+struct RedactedHeaders<'a>(&'a [(String, String)]);
+
+impl std::fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, "[redacted]")))
+            .finish()
+    }
+}
+
 impl Settings {
     /// The User-Agent header value.
     pub fn user_agent(&self) -> String {
@@ -66,7 +97,7 @@ impl Settings {
 }
 
 /// Builds a [`crate::Client`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ClientBuilder {
     api_key: Option<ApiKey>,
     base_url: Option<String>,
@@ -80,6 +111,16 @@ pub struct ClientBuilder {
     user_agent_suffix: Option<String>,
     default_headers: Vec<(String, String)>,
     idempotency: IdempotencySupport,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key)
+            .field("base_url", &self.base_url)
+            .field("default_headers", &RedactedHeaders(&self.default_headers))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientBuilder {
@@ -236,5 +277,23 @@ fn check_base_url(base_url: &str) -> Result<(), String> {
         "http" if loopback => Ok(()),
         "http" => Err("must use https: plain http is only allowed to loopback hosts (localhost, 127.0.0.1, ::1)".into()),
         other => Err(format!("must use https (got {other:?})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_key_and_no_header_value() {
+        let builder = ClientBuilder::default()
+            .api_key("rbv_secret_key")
+            .default_header("Authorization", "Bearer tok_secret");
+        let settings = builder.clone().settings().unwrap();
+        for shown in [format!("{builder:?}"), format!("{settings:?}")] {
+            assert!(!shown.contains("rbv_secret_key"), "{shown}");
+            assert!(!shown.contains("tok_secret"), "{shown}");
+            assert!(shown.contains("Authorization"), "{shown}");
+        }
     }
 }

@@ -534,6 +534,42 @@ fn a_run_repeated_with_its_key_after_outcome_unknown_creates_no_second_job() {
 }
 
 #[test]
+fn a_cancelled_upload_stops_at_once_not_after_its_last_byte() {
+    let sandbox = fast_sandbox();
+    let client = client(&sandbox, sandbox.demo_key());
+    let dir = temp_dir("cancel-upload");
+    let file = dir.join("big.mp4");
+    // 400 MB, sparse: no disk is spent, every byte still travels.
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(400_000_000)
+        .unwrap();
+    let cancel = CancelToken::new();
+    let (events, mut options) = collect_events();
+    let on_event = options.on_event.take().unwrap();
+    let trigger = cancel.clone();
+    options.on_event = Some(Arc::new(move |event: &Event| {
+        on_event(event);
+        trigger.cancel();
+    }));
+    options.cancel = Some(cancel);
+    let error = client.upload(&file, &options).unwrap_err();
+    assert_eq!(error.code, ErrorCode::Cancelled, "{error}");
+    let sent = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Upload { bytes_done, .. } => Some(*bytes_done),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    assert!(sent < 8 << 20, "stopped after {sent} bytes of 400 MB");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn plain_http_is_refused_except_on_loopback() {
     for (url, ok) in [
         ("http://api.example.com", false),
