@@ -345,7 +345,7 @@ pub fn verify_webhook(
             None => removebgvideo_core::Timestamp::from(std::time::SystemTime::now()),
         };
         removebgvideo_core::webhook::verify(&headers, body, secret, now, tolerance)
-            .map(|verified| to_json(verified))
+            .map(to_json)
     })
 }
 
