@@ -296,6 +296,14 @@ impl Resume {
     }
 
     fn on_unsatisfiable(&mut self, headers: &Headers) -> Answer {
+        if self
+            .validator
+            .as_ref()
+            .is_some_and(|v| v.contradicted_by(headers))
+        {
+            // A length confirmed for another version says nothing of ours.
+            return self.restart("the output changed since the download began".into());
+        }
         let range = headers.get("content-range").and_then(ContentRange::parse);
         let confirmed = match range {
             Some(ContentRange {
@@ -322,10 +330,11 @@ impl Resume {
         self.written = self.written.saturating_add(n);
     }
 
-    /// Decides what the end of the current body means.
-    pub fn on_body_end(&mut self) -> BodyEnd {
+    /// Decides what the end of the current body means; `clean` says whether it ended as its
+    /// framing says (not cut by an error), which alone lets chunked framing prove the end.
+    pub fn on_body_end(&mut self, clean: bool) -> BodyEnd {
         let end = self.body_end.take();
-        let framed = std::mem::take(&mut self.framed);
+        let framed = std::mem::take(&mut self.framed) && clean;
         match (end, self.total) {
             (Some(end), _) if self.written < end => BodyEnd::Short {
                 reason: format!("the body ended at byte {} of {end}", self.written),
@@ -349,6 +358,14 @@ impl Resume {
                 self.total = Some(self.written);
                 BodyEnd::Complete
             }
+            _ if !clean => {
+                // Broken with no length known: the rest is asked for, and only a 416 naming
+                // this length (or a body that proves its own end) completes it.
+                self.verifying = true;
+                BodyEnd::Short {
+                    reason: format!("the body broke after {} bytes", self.written),
+                }
+            }
             _ => {
                 self.verifying = true;
                 BodyEnd::Unproven
@@ -371,7 +388,7 @@ mod tests {
         let first = headers(&[("Content-Length", "100"), ("ETag", "\"v1\"")]);
         assert_eq!(resume.on_answer(200, &first), Answer::Write { offset: 0 });
         resume.on_bytes(n);
-        assert!(matches!(resume.on_body_end(), BodyEnd::Short { .. }));
+        assert!(matches!(resume.on_body_end(true), BodyEnd::Short { .. }));
         resume
     }
 
@@ -425,7 +442,7 @@ mod tests {
         assert_eq!(answer, Answer::Write { offset: 40 });
         assert_eq!(resume.room(), Some(60));
         resume.on_bytes(60);
-        assert_eq!(resume.on_body_end(), BodyEnd::Complete);
+        assert_eq!(resume.on_body_end(true), BodyEnd::Complete);
     }
 
     #[test]
@@ -468,14 +485,24 @@ mod tests {
         let mut resume = Resume::new();
         resume.on_answer(200, &headers(&[("Transfer-Encoding", "chunked")]));
         resume.on_bytes(70);
-        assert_eq!(resume.on_body_end(), BodyEnd::Complete);
+        assert_eq!(resume.on_body_end(true), BodyEnd::Complete);
         assert_eq!(resume.total(), Some(70));
+
+        // A chunked body cut by an error proves nothing.
+        let mut resume = Resume::new();
+        resume.on_answer(200, &headers(&[("Transfer-Encoding", "chunked")]));
+        resume.on_bytes(30);
+        assert!(matches!(resume.on_body_end(false), BodyEnd::Short { .. }));
+        assert_eq!(
+            resume.request_headers(),
+            vec![("Range", "bytes=30-".to_owned())]
+        );
 
         // A close-delimited body: ask for the rest; a 416 naming the same length confirms.
         let mut resume = Resume::new();
         resume.on_answer(200, &Headers::new());
         resume.on_bytes(70);
-        assert_eq!(resume.on_body_end(), BodyEnd::Unproven);
+        assert_eq!(resume.on_body_end(true), BodyEnd::Unproven);
         assert_eq!(
             resume.request_headers(),
             vec![("Range", "bytes=70-".to_owned())]
@@ -491,7 +518,16 @@ mod tests {
             cut.on_answer(206, &headers(&[("Content-Range", "bytes 70-99/100")])),
             Answer::Write { offset: 70 }
         );
-        // A 416 naming another length, or none, proves nothing.
+        // A 416 naming another length, or none, or for another version, proves nothing.
+        let mut tagged = Resume::new();
+        tagged.on_answer(200, &headers(&[("ETag", "\"v1\"")]));
+        tagged.on_bytes(70);
+        assert_eq!(tagged.on_body_end(true), BodyEnd::Unproven);
+        let other_version = headers(&[("Content-Range", "bytes */70"), ("ETag", "\"v2\"")]);
+        assert!(matches!(
+            tagged.on_answer(416, &other_version),
+            Answer::Restart { .. }
+        ));
         for answer in [headers(&[("Content-Range", "bytes */100")]), Headers::new()] {
             let mut other = resume.clone();
             assert!(matches!(

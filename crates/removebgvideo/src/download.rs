@@ -266,7 +266,7 @@ impl Client {
                                 return Err(cancelled());
                             }
                             // Even a broken body may have brought every byte.
-                            match (resume.on_body_end(), streamed) {
+                            match (resume.on_body_end(streamed.is_ok()), streamed) {
                                 (BodyEnd::Complete, _) => break,
                                 (BodyEnd::Unproven, Ok(())) => continue,
                                 (_, Err(attempt)) => Failure::of_attempt(attempt),
