@@ -143,7 +143,7 @@ pub enum Jobs {
     Wait {
         /// The job id.
         id: String,
-        /// Give up after this many seconds (default 1800).
+        /// Give up after this many seconds: above 0, at most 31536000 (default 1800).
         #[arg(long)]
         timeout: Option<f64>,
     },
@@ -192,7 +192,8 @@ pub struct RunArgs {
     pub overwrite: bool,
     #[command(flatten)]
     pub settings: JobSettings,
-    /// Give up after this many seconds for the whole flow (default 1800).
+    /// Give up after this many seconds for the whole flow: above 0, at most 31536000 (default
+    /// 1800).
     #[arg(long)]
     pub timeout: Option<f64>,
 }
@@ -221,7 +222,7 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1 (0 lets the OS choose).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// How many times faster than real time jobs progress.
+    /// How many times faster than real time jobs progress: above 0, at most 1000000.
     #[arg(long)]
     pub speed: Option<f64>,
     /// A JSON configuration file (keys, limits, faults); see the README.
@@ -250,7 +251,7 @@ pub struct PlaygroundArgs {
     /// Skip the rate-limit burst (recommended against a paid server).
     #[arg(long)]
     pub skip_rate_limit: bool,
-    /// Clock speed of the embedded sandbox.
+    /// Clock speed of the embedded sandbox: above 0, at most 1000000.
     #[arg(long, default_value_t = 100.0)]
     pub speed: f64,
     /// Write the report as JSON here.

@@ -39,7 +39,7 @@ fn serve_sandbox(args: &SandboxArgs, cancel: &CancelToken) -> Result<(), Error> 
     };
     config.port = args.port;
     if let Some(speed) = args.speed {
-        config.speed = speed;
+        config.speed = commands::speed(speed)?;
     }
     config.log_to_stderr = true;
     let sandbox = Sandbox::start(config).map_err(|e| {

@@ -313,6 +313,96 @@ fn exit_statuses_tell_usage_api_job_and_timeout_errors_apart() {
     assert_eq!(json(&timed_out)["error"]["code"], "wait_timeout");
 }
 
+/// Waits at most `limit` for `child`; kills it and fails if it is still running (a command
+/// that should have refused its arguments at once must not hang the suite instead).
+fn finish_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn numbers_that_cannot_be_durations_are_usage_errors_naming_the_flag() {
+    let sandbox = fast_sandbox();
+    let base = [
+        "--base-url",
+        sandbox.base_url(),
+        "--api-key",
+        sandbox.demo_key(),
+    ];
+    let video = format!("--video-url={VIDEO}");
+    let mut cases: Vec<(Vec<String>, &str, &str)> = Vec::new();
+    for value in ["1e20", "inf", "-inf", "NaN", "-1", "0", "31536001"] {
+        cases.push((
+            vec![
+                "jobs".into(),
+                "wait".into(),
+                "job_x".into(),
+                format!("--timeout={value}"),
+            ],
+            "/timeout",
+            "--timeout must be a number of seconds above 0",
+        ));
+    }
+    cases.push((
+        vec!["run".into(), video.clone(), "--timeout=1e20".into()],
+        "/timeout",
+        "--timeout must be a number of seconds above 0",
+    ));
+    for value in ["0", "-1", "1e20", "inf", "NaN"] {
+        // The embedded sandbox: the speed also sets its polling intervals.
+        cases.push((
+            vec!["playground".into(), format!("--speed={value}")],
+            "/speed",
+            "--speed must be a number above 0",
+        ));
+        cases.push((
+            vec![
+                "sandbox".into(),
+                "--port=0".into(),
+                format!("--speed={value}"),
+            ],
+            "/speed",
+            "--speed must be a number above 0",
+        ));
+    }
+    for (args, path, rule) in cases {
+        let child = binary()
+            .args(base)
+            .arg("--json")
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = finish_within(child, Duration::from_secs(20), &args.join(" "));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert_eq!(code(&output), 2, "{args:?}: {stderr}");
+        let error = &json(&output)["error"];
+        assert_eq!(error["code"], "validation_error", "{args:?}");
+        let problem = &error["problems"][0];
+        assert_eq!(problem["path"], path, "{args:?}");
+        let message = problem["message"].as_str().unwrap();
+        assert!(message.starts_with(rule), "{args:?}: {message}");
+    }
+    // Without --json the same rule is on stderr.
+    let human = cli(&sandbox, &["jobs", "wait", "job_x", "--timeout=1e20"]);
+    assert_eq!(code(&human), 2);
+    assert!(
+        String::from_utf8_lossy(&human.stderr).contains("--timeout must be"),
+        "{}",
+        String::from_utf8_lossy(&human.stderr)
+    );
+}
+
 #[test]
 fn run_leaves_a_complete_file_and_prints_one_line_off_a_terminal() {
     let sandbox = fast_sandbox();

@@ -42,7 +42,7 @@ pub struct ResponseRecord {
     pub request_id: Option<String>,
 }
 
-fn target(global: &Global, args: &PlaygroundArgs) -> Result<Target, Error> {
+fn target(global: &Global, args: &PlaygroundArgs, speed: f64) -> Result<Target, Error> {
     let work_dir =
         std::env::temp_dir().join(format!("removebgvideo-playground-{}", std::process::id()));
     std::fs::create_dir_all(&work_dir).map_err(|e| {
@@ -54,7 +54,7 @@ fn target(global: &Global, args: &PlaygroundArgs) -> Result<Target, Error> {
     match &global.base_url {
         None => {
             let sandbox = Sandbox::start(SandboxConfig {
-                speed: args.speed,
+                speed,
                 ..SandboxConfig::default()
             })
             .map_err(|e| {
@@ -67,10 +67,10 @@ fn target(global: &Global, args: &PlaygroundArgs) -> Result<Target, Error> {
             // The sandbox's clock runs `speed` times faster: poll as much faster, so the figures
             // measure the emulated service, not our polling.
             let poll = PollPolicy {
-                initial_interval: Duration::from_secs_f64(1.0 / args.speed)
+                // `speed` is a checked factor, so these quotients are finite and positive.
+                initial_interval: Duration::from_secs_f64(1.0 / speed)
                     .max(Duration::from_millis(5)),
-                max_interval: Duration::from_secs_f64(10.0 / args.speed)
-                    .max(Duration::from_millis(20)),
+                max_interval: Duration::from_secs_f64(10.0 / speed).max(Duration::from_millis(20)),
                 min_interval: Duration::from_millis(5),
                 ..PollPolicy::default()
             };
@@ -125,8 +125,9 @@ pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error
             "--runs must be at least 1".into(),
         ));
     }
+    let speed = crate::commands::speed(args.speed)?;
     let started = Instant::now();
-    let target = target(global, args)?;
+    let target = target(global, args, speed)?;
     let mut checks = vec![
         checks::authentication(&target),
         checks::rate_limits(&target, args.skip_rate_limit),
