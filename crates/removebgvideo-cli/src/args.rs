@@ -4,10 +4,25 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The end of `--help`: what a script can rely on.
+const EXIT_STATUSES: &str = "\
+Exit statuses: 0 success, 1 other (local files, webhook verification), 2 usage or validation
+error, 3 API error, 4 job failed, 5 timeout, 6 playground checks failed, 130 interrupted
+(Ctrl-C, SIGINT), 143 terminated (SIGTERM).
+
+Ctrl-C or SIGTERM cancels the running command: it stops through its normal path (a download
+removes its part file; nothing is left at the target path) and exits 130 or 143. A second one
+waits at most 2 s more for the current request, then exits all the same.";
+
 /// Background removal for videos, from the command line: every endpoint of the RemoveBGVideo
 /// API, the whole flow in one command, a local sandbox, and the API Playground checklist.
 #[derive(Debug, Parser)]
-#[command(name = "removebgvideo", version, propagate_version = true)]
+#[command(
+    name = "removebgvideo",
+    version,
+    propagate_version = true,
+    after_help = EXIT_STATUSES
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -534,6 +534,119 @@ fn an_interrupted_run_leaves_no_partial_file() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+fn send_signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A sandbox that answers every request (API and output alike) `latency_ms` late, so a
+/// command is surely blocked inside a request, its part file already on disk, when a signal
+/// arrives.
+fn slow_sandbox(latency_ms: u64) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        speed: 1000.0,
+        faults: removebgvideo_sandbox::FaultConfig {
+            latency_ms,
+            ..Default::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .unwrap()
+}
+
+/// Starts a run into `dir` against a slow sandbox, waits for its part file, sends `signals`
+/// and returns the exit status and how long the process took to end after the last one.
+fn signalled_download(name: &str, signals: &[&str]) -> (Option<i32>, Duration, PathBuf) {
+    let sandbox = slow_sandbox(700);
+    let dir = fresh_dir(name);
+    let out = dir.join("out.webm");
+    let mut child = spawn_run(&sandbox, &format!("{VIDEO}?duration=5"), &out);
+    wait_for("the download began", Duration::from_secs(30), || {
+        !part_files(&dir).is_empty()
+    });
+    for signal in signals {
+        send_signal(&child, signal);
+    }
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if sent.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("{signals:?}: the run did not end within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(!out.exists(), "{signals:?}: nothing at the target path");
+    (status.code(), sent.elapsed(), dir)
+}
+
+#[test]
+fn a_second_ctrl_c_ends_promptly_through_the_normal_path() {
+    let (code, took, dir) = signalled_download("interrupt-twice", &["INT", "INT"]);
+    assert_eq!(code, Some(130), "exit status of an interrupt");
+    assert!(took < Duration::from_secs(5), "promptly: {took:?}");
+    assert!(
+        part_files(&dir).is_empty(),
+        "the download's guard removed its part file: {:?}",
+        part_files(&dir)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn sigterm_cancels_like_ctrl_c_and_exits_143() {
+    let (code, took, dir) = signalled_download("terminate", &["TERM"]);
+    assert_eq!(code, Some(143), "128 + SIGTERM");
+    assert!(took < Duration::from_secs(5), "promptly: {took:?}");
+    assert!(
+        part_files(&dir).is_empty(),
+        "the download's guard removed its part file: {:?}",
+        part_files(&dir)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_second_ctrl_c_stops_waiting_for_a_request_that_never_answers() {
+    // A server that accepts and never answers: the request stays blocked (up to the client's
+    // 60 s request timeout), so only the second Ctrl-C's bounded grace can end the command.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let child = binary()
+        .args([
+            "--base-url",
+            &base_url,
+            "--api-key",
+            "rbv_x",
+            "--json",
+            "jobs",
+            "get",
+            "job_x",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Accepted: the command is inside its request, its signal handling long installed.
+    let (_connection, _) = listener.accept().unwrap();
+    send_signal(&child, "INT");
+    send_signal(&child, "INT");
+    let sent = Instant::now();
+    let output = finish_within(child, Duration::from_secs(15), "a blocked jobs get");
+    assert_eq!(code(&output), 130);
+    assert!(
+        sent.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(json(&output)["error"]["code"], "cancelled");
+}
+
 #[test]
 fn webhooks_verify_accepts_a_signed_delivery_and_rejects_a_tampered_one() {
     use removebgvideo_core::{Timestamp, webhook};

@@ -39,10 +39,10 @@ fn check(name: &'static str, ok: bool, evidence: String) -> Check {
 pub fn authentication(target: &Target) -> Check {
     let valid = target
         .client
-        .usage_summary(&UsageSummaryQuery::default(), &CallOptions::default());
+        .usage_summary(&UsageSummaryQuery::default(), &target.call());
     let invalid = target
         .invalid_client
-        .usage_summary(&UsageSummaryQuery::default(), &CallOptions::default());
+        .usage_summary(&UsageSummaryQuery::default(), &target.call());
     match (valid, invalid) {
         (Ok(_), Err(error))
             if error.kind() == ErrorKind::Authentication && error.status == Some(401) =>
@@ -85,7 +85,7 @@ pub fn rate_limits(target: &Target, skip: bool) -> Check {
         .unwrap_or(&target.client);
     let no_retries = CallOptions {
         max_retries: Some(0),
-        ..CallOptions::default()
+        ..target.call()
     };
     let answers: Vec<_> = (0..BURST)
         .map(|_| limited.usage_summary(&UsageSummaryQuery::default(), &no_retries))
@@ -116,7 +116,7 @@ pub fn rate_limits(target: &Target, skip: bool) -> Check {
                 ));
             }
         })),
-        ..CallOptions::default()
+        ..target.call()
     };
     let started = Instant::now();
     let recovered = limited.usage_summary(&UsageSummaryQuery::default(), &options);
@@ -144,7 +144,7 @@ pub fn idempotency(target: &Target) -> Check {
     let key = format!("playground-{}", uuid::Uuid::new_v4());
     let options = CallOptions {
         idempotency_key: Some(key.clone()),
-        ..CallOptions::default()
+        ..target.call()
     };
     let draft = CreateJobRequest {
         auto_start: Some(false),
@@ -157,7 +157,7 @@ pub fn idempotency(target: &Target) -> Check {
             limit: Some(100),
             ..Default::default()
         },
-        &CallOptions::default(),
+        &target.call(),
     );
     match (first, second, listed) {
         (Ok(a), Ok(b), Ok(list)) => {
@@ -209,7 +209,7 @@ pub fn failure_branch(target: &Target) -> Check {
         model: Some("ultra".into()),
         ..CreateJobRequest::new(target.video_urls[0].clone())
     };
-    match target.client.create_job(&invalid, &CallOptions::default()) {
+    match target.client.create_job(&invalid, &target.call()) {
         Err(e) if e.kind() == ErrorKind::Validation => evidence.push(format!(
             "invalid request: {} at {} (not sent)",
             e.code, e.problems[0].path
@@ -224,7 +224,7 @@ pub fn failure_branch(target: &Target) -> Check {
     }
     match target
         .client
-        .get_job("job_playground_missing", &CallOptions::default())
+        .get_job("job_playground_missing", &target.call())
     {
         Err(e) if e.kind() == ErrorKind::NotFound => evidence.push(format!(
             "missing job: {} {} (request_id {})",
@@ -244,8 +244,16 @@ pub fn failure_branch(target: &Target) -> Check {
         ));
         let result = target
             .client
-            .create_job(&failing, &CallOptions::default())
-            .and_then(|a| target.client.wait(&a.id, &WaitOptions::default()));
+            .create_job(&failing, &target.call())
+            .and_then(|a| {
+                target.client.wait(
+                    &a.id,
+                    &WaitOptions {
+                        call: target.call(),
+                        ..WaitOptions::default()
+                    },
+                )
+            });
         match result {
             Err(e) if e.kind() == ErrorKind::JobFailed => evidence.push(format!(
                 "failing job: {} with {:?}",

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use removebgvideo::{Client, Error, PollPolicy};
+use removebgvideo::{CallOptions, CancelToken, Client, Error, ErrorCode, PollPolicy};
 use removebgvideo_sandbox::{Sandbox, SandboxConfig};
 use serde::Serialize;
 
@@ -33,6 +33,18 @@ pub struct Target {
     pub video_urls: Vec<String>,
     pub poll: Option<PollPolicy>,
     pub work_dir: PathBuf,
+    /// Raised by Ctrl-C or SIGTERM: every call of the playground stops.
+    pub cancel: CancelToken,
+}
+
+impl Target {
+    /// Options for one call: it stops when the playground is cancelled.
+    pub fn call(&self) -> CallOptions {
+        CallOptions {
+            cancel: Some(self.cancel.clone()),
+            ..CallOptions::default()
+        }
+    }
 }
 
 /// One response, for the observability check.
@@ -42,7 +54,12 @@ pub struct ResponseRecord {
     pub request_id: Option<String>,
 }
 
-fn target(global: &Global, args: &PlaygroundArgs, speed: f64) -> Result<Target, Error> {
+fn target(
+    global: &Global,
+    args: &PlaygroundArgs,
+    speed: f64,
+    cancel: &CancelToken,
+) -> Result<Target, Error> {
     let work_dir =
         std::env::temp_dir().join(format!("removebgvideo-playground-{}", std::process::id()));
     std::fs::create_dir_all(&work_dir).map_err(|e| {
@@ -92,6 +109,7 @@ fn target(global: &Global, args: &PlaygroundArgs, speed: f64) -> Result<Target, 
                 video_urls,
                 poll: Some(poll),
                 work_dir,
+                cancel: cancel.clone(),
             })
         }
         Some(base) => {
@@ -111,13 +129,18 @@ fn target(global: &Global, args: &PlaygroundArgs, speed: f64) -> Result<Target, 
                 video_urls: args.video_urls.clone(),
                 poll: None,
                 work_dir,
+                cancel: cancel.clone(),
             })
         }
     }
 }
 
 /// Runs everything and returns the report; the exit status says whether all passed.
-pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error> {
+pub fn run(
+    global: &Global,
+    args: &PlaygroundArgs,
+    cancel: &CancelToken,
+) -> Result<(Report, u8), Error> {
     if args.runs == 0 {
         return Err(usage_error(
             "/runs",
@@ -127,7 +150,7 @@ pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error
     }
     let speed = crate::commands::speed(args.speed)?;
     let started = Instant::now();
-    let target = target(global, args, speed)?;
+    let target = target(global, args, speed, cancel)?;
     let mut checks = vec![
         checks::authentication(&target),
         checks::rate_limits(&target, args.skip_rate_limit),
@@ -179,6 +202,13 @@ pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error
         .collect();
     let report = Report::new(&target, args, checks, summaries, records, started.elapsed());
     let _ = std::fs::remove_dir_all(&target.work_dir);
+    if cancel.is_cancelled() {
+        // The checks after the signal failed only because they were stopped: no report.
+        return Err(Error::new(
+            ErrorCode::Cancelled,
+            "the playground was cancelled",
+        ));
+    }
     let all_passed = report
         .checks
         .iter()

@@ -2,9 +2,7 @@
 
 use std::time::Instant;
 
-use removebgvideo::{
-    CallOptions, Client, DownloadOptions, ErrorCode, Model, WaitOptions, estimate_credits,
-};
+use removebgvideo::{Client, DownloadOptions, ErrorCode, Model, WaitOptions, estimate_credits};
 use serde::Serialize;
 
 use super::{ResponseRecord, Target};
@@ -66,7 +64,7 @@ pub fn run_one(
         request.text_prompt = Some(text_prompt.into());
     }
     let started = Instant::now();
-    let accepted = match client.create_job(&request, &CallOptions::default()) {
+    let accepted = match client.create_job(&request, &target.call()) {
         Ok(accepted) => accepted,
         Err(error) => {
             record.error_code = Some(error.code.to_string());
@@ -90,6 +88,7 @@ pub fn run_one(
         &accepted.id,
         &WaitOptions {
             poll: target.poll.clone(),
+            call: target.call(),
             ..Default::default()
         },
     ) {
@@ -119,7 +118,7 @@ pub fn run_one(
         &path,
         &DownloadOptions {
             overwrite: true,
-            ..Default::default()
+            call: target.call(),
         },
     ) {
         Ok(download) => {
