@@ -452,9 +452,10 @@ fn run_leaves_a_complete_file_and_prints_one_line_off_a_terminal() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// `removebgvideo run` in the background, writing to `out`.
-fn spawn_run(sandbox: &Sandbox, video_url: &str, out: &Path) -> Child {
-    binary()
+/// `removebgvideo run`, writing to `out`.
+fn run_command(sandbox: &Sandbox, video_url: &str, out: &Path) -> Command {
+    let mut command = binary();
+    command
         .args([
             "--base-url",
             sandbox.base_url(),
@@ -467,9 +468,43 @@ fn spawn_run(sandbox: &Sandbox, video_url: &str, out: &Path) -> Child {
         ])
         .arg(out)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::null());
+    command
+}
+
+/// `removebgvideo run` in the background, writing to `out`.
+fn spawn_run(sandbox: &Sandbox, video_url: &str, out: &Path) -> Child {
+    run_command(sandbox, video_url, out).spawn().unwrap()
+}
+
+/// The lines a child writes on stderr, as they come (read on a thread, so a test can wait for
+/// one with a bound).
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for the notice the CLI prints once the main thread has handled a first signal:
+/// signals sent closer together than that can merge into one (a pending signal is a flag).
+fn wait_for_stop_notice(lines: &std::sync::mpsc::Receiver<String>) {
+    let limit = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = limit.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("stopping") => return,
+            Ok(_) => {}
+            Err(e) => panic!("no stop notice on stderr within 10 s ({e})"),
+        }
+    }
 }
 
 fn interrupt(child: &Child) {
@@ -563,11 +598,18 @@ fn signalled_download(name: &str, signals: &[&str]) -> (Option<i32>, Duration, P
     let sandbox = slow_sandbox(700);
     let dir = fresh_dir(name);
     let out = dir.join("out.webm");
-    let mut child = spawn_run(&sandbox, &format!("{VIDEO}?duration=5"), &out);
+    let mut child = run_command(&sandbox, &format!("{VIDEO}?duration=5"), &out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
     wait_for("the download began", Duration::from_secs(30), || {
         !part_files(&dir).is_empty()
     });
-    for signal in signals {
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            wait_for_stop_notice(&lines);
+        }
         send_signal(&child, signal);
     }
     let sent = Instant::now();
@@ -617,7 +659,7 @@ fn a_second_ctrl_c_stops_waiting_for_a_request_that_never_answers() {
     // 60 s request timeout), so only the second Ctrl-C's bounded grace can end the command.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let child = binary()
+    let mut child = binary()
         .args([
             "--base-url",
             &base_url,
@@ -629,12 +671,14 @@ fn a_second_ctrl_c_stops_waiting_for_a_request_that_never_answers() {
             "job_x",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let lines = stderr_lines(&mut child);
     // Accepted: the command is inside its request, its signal handling long installed.
     let (_connection, _) = listener.accept().unwrap();
     send_signal(&child, "INT");
+    wait_for_stop_notice(&lines);
     send_signal(&child, "INT");
     let sent = Instant::now();
     let output = finish_within(child, Duration::from_secs(15), "a blocked jobs get");
