@@ -266,6 +266,11 @@ pub struct PlaygroundArgs {
     /// Skip the rate-limit burst (recommended against a paid server).
     #[arg(long)]
     pub skip_rate_limit: bool,
+    /// A key of the same server with no credits left, for the insufficient-credits check
+    /// against a real server (the embedded sandbox has its own). Without it that check is
+    /// skipped there; it is skipped too if the key reports credits left.
+    #[arg(long, env = "REMOVEBGVIDEO_NO_CREDITS_KEY", hide_env_values = true)]
+    pub no_credits_key: Option<String>,
     /// Clock speed of the embedded sandbox: above 0, at most 1000000.
     #[arg(long, default_value_t = 100.0)]
     pub speed: f64,

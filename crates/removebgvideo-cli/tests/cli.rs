@@ -816,9 +816,15 @@ fn playground_on_the_embedded_sandbox_passes_every_check() {
             ("rate_limits", "pass"),
             ("idempotency", "pass"),
             ("observability", "pass"),
-            ("failure_branch", "pass")
-        ]
+            ("failure_branch", "pass"),
+            ("timeout", "pass"),
+            ("retry", "pass"),
+            ("insufficient_credits", "pass"),
+            ("usage", "pass"),
+        ],
+        "{printed}"
     );
+    assert_eq!(report["skipped_checks"], serde_json::json!([]));
     let jobs = report["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 12, "four models x 3 runs");
     for job in jobs {
@@ -829,6 +835,76 @@ fn playground_on_the_embedded_sandbox_passes_every_check() {
         );
         assert_eq!(job["output_format"], "webm");
     }
+    let check = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+
+    // Usage: the summary moved by exactly this run's jobs and credits (the 12 runs and the
+    // stuck job of the timeout check), and the events charge each completed job.
+    let credits: f64 = jobs.iter().map(|j| j["credits"].as_f64().unwrap()).sum();
+    let usage = check("usage");
+    let delta = &usage["data"]["delta"];
+    assert_eq!(delta["total_jobs"], 13, "{usage}");
+    assert_eq!(delta["completed_jobs"], 12, "{usage}");
+    assert!(
+        (delta["credits_used"].as_f64().unwrap() - credits).abs() < 1e-6,
+        "{usage}"
+    );
+    assert_eq!(usage["data"]["events"]["jobs_charged"], 12, "{usage}");
+    let evidence = usage["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("+13") && evidence.contains(&format!("+{credits}")),
+        "the numbers are in the evidence: {evidence}"
+    );
+
+    // Timeout: the stuck job's wait ended with wait_timeout at its deadline, not before.
+    let timeout = check("timeout");
+    let (deadline, elapsed) = (
+        timeout["data"]["deadline_seconds"].as_f64().unwrap(),
+        timeout["data"]["elapsed_seconds"].as_f64().unwrap(),
+    );
+    assert!(elapsed >= deadline, "{timeout}");
+    assert_eq!(timeout["data"]["error_code"], "wait_timeout");
+    assert_eq!(timeout["data"]["last_status"], "processing");
+
+    // Retry: a 503 and a dropped answer, each recovered by one retry, with request ids.
+    let retry = check("retry");
+    let probes = retry["data"]["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 2, "{retry}");
+    for probe in probes {
+        assert_eq!(probe["retries"], 1, "{probe}");
+        assert!(
+            probe["recovered_request_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("req_")
+        );
+        assert!(
+            probe["failed_request_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("req_")
+        );
+    }
+    assert_eq!(probes[0]["failed_status"], 503);
+
+    // Insufficient credits: 402 on the start, one request, no retry.
+    let credits_check = check("insufficient_credits");
+    let data = &credits_check["data"];
+    assert_eq!(data["status"], 402, "{credits_check}");
+    assert_eq!(data["code"], "insufficient_credits");
+    assert_eq!(data["retries"], 0);
+    assert_eq!(data["requests"], 1, "counted in the sandbox's request log");
+    assert_eq!(
+        data["job_status_after"], "created",
+        "the refused start changed nothing"
+    );
     let baseline = report["sla_baseline"].as_array().unwrap();
     assert_eq!(baseline.len(), 4);
     assert_eq!(
@@ -838,6 +914,125 @@ fn playground_on_the_embedded_sandbox_passes_every_check() {
     );
     let md = std::fs::read_to_string(&report_md).unwrap();
     assert!(md.contains("## SLA baseline") && md.contains("| pro |"));
+    assert!(md.contains("| usage | pass |") && md.contains("| retry | pass |"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The playground against a server it did not start (here a sandbox it does not know is one).
+fn playground_against(sandbox: &Sandbox, extra: &[&str], dir: &Path) -> (Output, Value) {
+    let report_md = dir.join("report.md");
+    let output = binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.demo_key(),
+            "--json",
+            "playground",
+            "--runs",
+            "1",
+            "--models",
+            "light",
+            "--skip-rate-limit",
+            "--video-url",
+            &format!("{VIDEO}?duration=5"),
+            "--report-md",
+        ])
+        .arg(&report_md)
+        .args(extra)
+        .output()
+        .unwrap();
+    let report = json(&output);
+    (output, report)
+}
+
+fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn playground_against_a_real_server_runs_only_what_is_safe_and_says_what_it_skipped() {
+    let sandbox = fast_sandbox();
+    let dir = fresh_dir("playground-real");
+    let (output, report) = playground_against(&sandbox, &[], &dir);
+    assert_eq!(code(&output), 0, "{report}");
+    let skipped: Vec<(String, String)> = statuses(&report)
+        .into_iter()
+        .filter(|(_, status)| status != "pass")
+        .collect();
+    let skip = |name: &str| (name.to_owned(), "skipped".to_owned());
+    assert_eq!(
+        skipped,
+        [
+            skip("rate_limits"),
+            skip("retry"),
+            skip("insufficient_credits")
+        ],
+        "usage and timeout run (read-only; a wait on the idempotency check's draft): {report}"
+    );
+    let reasons = &report["skipped_checks"];
+    assert_eq!(reasons.as_array().unwrap().len(), 3, "{reasons}");
+    let reason = |name: &str| {
+        reasons
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(reason("retry").contains("sandbox"), "{reasons}");
+    assert!(
+        reason("insufficient_credits").contains("--no-credits-key"),
+        "{reasons}"
+    );
+    assert!(
+        !sandbox
+            .request_log()
+            .iter()
+            .any(|r| r.fault.is_some() || r.path.ends_with("/start")),
+        "no fault header was sent to the real server, and no job was started to provoke a 402"
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| retry | skipped |") && md.contains("Skipped:"),
+        "{md}"
+    );
+
+    // Given a key without credits, the insufficient-credits path runs too: one start request.
+    let (output, report) = playground_against(
+        &sandbox,
+        &["--no-credits-key", removebgvideo_sandbox::NO_CREDITS_KEY],
+        &dir,
+    );
+    assert_eq!(code(&output), 0, "{report}");
+    let credits = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "insufficient_credits")
+        .unwrap()
+        .clone();
+    assert_eq!(credits["status"], "pass", "{credits}");
+    let job_id = credits["data"]["job_id"].as_str().unwrap();
+    let starts = sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == format!("/v1/jobs/{job_id}/start"))
+        .count();
+    assert_eq!(starts, 1, "the 402 was not retried");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -2,8 +2,10 @@
 //! (no key, no network) or any server, with a JSON and Markdown report and the SLA baseline.
 
 mod checks;
+mod paths;
 mod report;
 mod scenarios;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -28,6 +30,8 @@ pub struct Target {
     pub client: Client,
     pub invalid_client: Client,
     pub rate_limited_client: Option<Client>,
+    /// A key without credits: the sandbox's own, or `--no-credits-key` against a server.
+    pub no_credits_client: Option<Client>,
     pub sandbox: Option<Sandbox>,
     pub base_url: String,
     pub video_urls: Vec<String>,
@@ -104,6 +108,11 @@ fn target(
                     Some(&base),
                     Some(sandbox.rate_limited_key()),
                 )?),
+                no_credits_client: Some(client(
+                    global,
+                    Some(&base),
+                    Some(sandbox.no_credits_key()),
+                )?),
                 base_url: base,
                 sandbox: Some(sandbox),
                 video_urls,
@@ -124,6 +133,11 @@ fn target(
                 client: client(global, None, None)?,
                 invalid_client: client(global, None, Some("rbv_playground_invalid_key"))?,
                 rate_limited_client: None,
+                no_credits_client: args
+                    .no_credits_key
+                    .as_deref()
+                    .map(|key| client(global, None, Some(key)))
+                    .transpose()?,
                 base_url: base.clone(),
                 sandbox: None,
                 video_urls: args.video_urls.clone(),
@@ -151,11 +165,18 @@ pub fn run(
     let speed = crate::commands::speed(args.speed)?;
     let started = Instant::now();
     let target = target(global, args, speed, cancel)?;
+    let (idempotency, draft) = checks::idempotency(&target);
     let mut checks = vec![
         checks::authentication(&target),
         checks::rate_limits(&target, args.skip_rate_limit),
-        checks::idempotency(&target),
+        idempotency,
     ];
+    let draft = draft.as_deref();
+
+    // The usage view is watched over the scenario runs. The timeout, retry and
+    // insufficient-credit paths run beside them, to keep the whole command short: only the
+    // timeout check's stuck job is of this key, and it is counted.
+    let usage_before = usage::before(&target);
 
     let responses = Mutex::new(Vec::new());
     let plan: Vec<(String, String)> = args
@@ -169,7 +190,10 @@ pub fn run(
         .collect();
     let records = Mutex::new(Vec::new());
     let next = Mutex::new(plan.into_iter());
-    std::thread::scope(|scope| {
+    let ((timeout, stuck_job), retry, insufficient_credits) = std::thread::scope(|scope| {
+        let timeout = scope.spawn(|| paths::timeout(&target, draft));
+        let retry = scope.spawn(|| paths::retry(&target, draft));
+        let credits = scope.spawn(|| paths::insufficient_credits(&target));
         for _ in 0..PARALLEL_RUNS {
             scope.spawn(|| {
                 loop {
@@ -182,7 +206,36 @@ pub fn run(
                 }
             });
         }
+        (
+            timeout.join().expect("the timeout check"),
+            retry.join().expect("the retry check"),
+            credits.join().expect("the insufficient-credits check"),
+        )
     });
+    let own_jobs: Vec<usage::OwnJob> = records
+        .lock()
+        .expect("records")
+        .iter()
+        .filter_map(|r| {
+            let id = r.job_id.clone()?;
+            let completed = r.final_status == "completed";
+            Some(usage::OwnJob {
+                id,
+                completed,
+                credits: if completed {
+                    r.credits_used.unwrap_or(0.0)
+                } else {
+                    0.0
+                },
+            })
+        })
+        .chain(stuck_job.map(|id| usage::OwnJob {
+            id,
+            completed: false,
+            credits: 0.0,
+        }))
+        .collect();
+    let usage = usage::check_usage(&target, usage_before, &own_jobs);
     let mut records = records.into_inner().expect("records");
     records.sort_by(|a, b| {
         args.models
@@ -194,6 +247,7 @@ pub fn run(
         &responses.into_inner().expect("responses"),
     ));
     checks.push(checks::failure_branch(&target));
+    checks.extend([timeout, retry, insufficient_credits, usage]);
 
     let summaries: Vec<scenarios::ScenarioSummary> = args
         .models

@@ -18,7 +18,10 @@ pub struct JobRecord {
     pub final_status: String,
     pub error_code: Option<String>,
     pub processing_seconds: Option<f64>,
+    /// Credits charged, as the job says, else as estimated from its duration.
     pub credits: Option<f64>,
+    /// Credits charged, as the job says (the figure the usage view must show).
+    pub credits_used: Option<f64>,
     pub output_bytes: Option<u64>,
     pub request_ids: Vec<String>,
 }
@@ -52,6 +55,7 @@ pub fn run_one(
         error_code: None,
         processing_seconds: None,
         credits: None,
+        credits_used: None,
         output_bytes: None,
         request_ids: Vec::new(),
     };
@@ -107,6 +111,7 @@ pub fn run_one(
     remember(job.request_id.clone());
     record.processing_seconds = Some(started.elapsed().as_secs_f64());
     record.final_status = job.status.to_string();
+    record.credits_used = job.credits_used;
     record.credits = job.credits_used.or_else(|| {
         job.duration_seconds
             .and_then(|d| estimate_credits(&Model::from(model), d).ok())
