@@ -4,10 +4,25 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The end of `--help`: what a script can rely on.
+const EXIT_STATUSES: &str = "\
+Exit statuses: 0 success, 1 other (local files, webhook verification), 2 usage or validation
+error, 3 API error, 4 job failed, 5 timeout, 6 playground checks failed, 130 interrupted
+(Ctrl-C, SIGINT), 143 terminated (SIGTERM).
+
+Ctrl-C or SIGTERM cancels the running command: it stops through its normal path (a download
+removes its part file; nothing is left at the target path) and exits 130 or 143. A second one
+waits at most 2 s more for the current request, then exits all the same.";
+
 /// Background removal for videos, from the command line: every endpoint of the RemoveBGVideo
 /// API, the whole flow in one command, a local sandbox, and the API Playground checklist.
 #[derive(Debug, Parser)]
-#[command(name = "removebgvideo", version, propagate_version = true)]
+#[command(
+    name = "removebgvideo",
+    version,
+    propagate_version = true,
+    after_help = EXIT_STATUSES
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -143,7 +158,7 @@ pub enum Jobs {
     Wait {
         /// The job id.
         id: String,
-        /// Give up after this many seconds (default 1800).
+        /// Give up after this many seconds: above 0, at most 31536000 (default 1800).
         #[arg(long)]
         timeout: Option<f64>,
     },
@@ -192,7 +207,8 @@ pub struct RunArgs {
     pub overwrite: bool,
     #[command(flatten)]
     pub settings: JobSettings,
-    /// Give up after this many seconds for the whole flow (default 1800).
+    /// Give up after this many seconds for the whole flow: above 0, at most 31536000 (default
+    /// 1800).
     #[arg(long)]
     pub timeout: Option<f64>,
 }
@@ -221,7 +237,7 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1 (0 lets the OS choose).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// How many times faster than real time jobs progress.
+    /// How many times faster than real time jobs progress: above 0, at most 1000000.
     #[arg(long)]
     pub speed: Option<f64>,
     /// A JSON configuration file (keys, limits, faults); see the README.
@@ -250,7 +266,12 @@ pub struct PlaygroundArgs {
     /// Skip the rate-limit burst (recommended against a paid server).
     #[arg(long)]
     pub skip_rate_limit: bool,
-    /// Clock speed of the embedded sandbox.
+    /// A key of the same server with no credits left, for the insufficient-credits check
+    /// against a real server (the embedded sandbox has its own). Without it that check is
+    /// skipped there; it is skipped too if the key reports credits left.
+    #[arg(long, env = "REMOVEBGVIDEO_NO_CREDITS_KEY", hide_env_values = true)]
+    pub no_credits_key: Option<String>,
+    /// Clock speed of the embedded sandbox: above 0, at most 1000000.
     #[arg(long, default_value_t = 100.0)]
     pub speed: f64,
     /// Write the report as JSON here.

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use removebgvideo::core::validate::{Problem, ProblemCode};
+use removebgvideo::core::units;
+use removebgvideo::core::validate::{Problem, ProblemCode, display_path};
 use removebgvideo::{
     Background, CallOptions, CancelToken, Client, CreateJobRequest, DownloadOptions, Error, Job,
     ListJobsQuery, StartJobRequest, UsageEventsQuery, UsageSummaryQuery, WaitLimit, WaitOptions,
@@ -101,16 +102,39 @@ fn start_request(
     Ok(request)
 }
 
-/// A timeout in seconds as a wait limit.
+/// A number given to `flag`, converted by one of the core's `units` rules (which never panic,
+/// unlike `Duration::from_secs_f64` on NaN, infinity, negatives or 1e20). The problem names
+/// the flag as typed: the rule says `timeout`, the command line `--timeout`.
+pub fn flag_number<T>(
+    flag: &str,
+    convert: impl FnOnce(&str) -> Result<T, Problem>,
+) -> Result<T, Error> {
+    let path = format!("/{}", flag.trim_start_matches('-').replace('-', "_"));
+    convert(&path).map_err(|mut problem| {
+        if let Some(rule) = problem.message.strip_prefix(&display_path(&path)) {
+            problem.message = format!("{flag}{rule}");
+        }
+        Error::from(problem)
+    })
+}
+
+/// The fastest clock the sandbox may be given: a million times real time already finishes a
+/// 10-minute video in under a millisecond, and a bound keeps `elapsed * speed` far from
+/// overflowing a duration.
+pub const MAX_SPEED: f64 = 1_000_000.0;
+
+/// A `--speed` flag: a clock factor above 0 and at most [`MAX_SPEED`].
+pub fn speed(value: f64) -> Result<f64, Error> {
+    flag_number("--speed", |path| units::factor(path, value, 0.0, MAX_SPEED))
+}
+
+/// `--timeout` in seconds as a wait limit.
 pub fn limit(seconds: Option<f64>) -> Result<WaitLimit, Error> {
     match seconds {
         None => Ok(WaitLimit::Default),
-        Some(s) if s.is_finite() && s > 0.0 => Ok(WaitLimit::After(Duration::from_secs_f64(s))),
-        Some(s) => Err(usage_error(
-            "/timeout",
-            ProblemCode::OutOfRange,
-            format!("--timeout must be a number of seconds above 0 (got {s})"),
-        )),
+        Some(s) => {
+            flag_number("--timeout", |path| units::positive_seconds(path, s)).map(WaitLimit::After)
+        }
     }
 }
 

@@ -5,30 +5,23 @@ mod commands;
 mod output;
 mod playground;
 mod run;
+mod signals;
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use removebgvideo::{CancelToken, Error};
+use removebgvideo::{CancelToken, Error, ErrorCode, ErrorKind};
 use removebgvideo_sandbox::{Sandbox, SandboxConfig};
 
 use crate::args::{Cli, Command, SandboxArgs, Webhooks};
 use crate::output::{exit, exit_code, print_error, print_result};
+use crate::signals::Signal;
 
-/// Ctrl-C cancels the running call (a download removes its part file); a second one exits.
-fn cancel_on_interrupt() -> CancelToken {
-    let cancel = CancelToken::new();
-    let handle = cancel.clone();
-    let _ = ctrlc::set_handler(move || {
-        if handle.is_cancelled() {
-            std::process::exit(i32::from(exit::INTERRUPTED));
-        }
-        handle.cancel();
-    });
-    cancel
-}
+/// The exit status of a panic, as Rust's own runtime gives it.
+const PANICKED: u8 = 101;
 
 fn serve_sandbox(args: &SandboxArgs, cancel: &CancelToken) -> Result<(), Error> {
     let mut config = match &args.config {
@@ -39,7 +32,7 @@ fn serve_sandbox(args: &SandboxArgs, cancel: &CancelToken) -> Result<(), Error> 
     };
     config.port = args.port;
     if let Some(speed) = args.speed {
-        config.speed = speed;
+        config.speed = commands::speed(speed)?;
     }
     config.log_to_stderr = true;
     let sandbox = Sandbox::start(config).map_err(|e| {
@@ -73,7 +66,7 @@ fn run(cli: &Cli, cancel: &CancelToken) -> Result<u8, Error> {
     match &cli.command {
         Command::Sandbox(args) => serve_sandbox(args, cancel).map(|_| exit::OK),
         Command::Playground(args) => {
-            let (report, code) = playground::run(global, args)?;
+            let (report, code) = playground::run(global, args, cancel)?;
             let json = serde_json::to_value(&report).expect("JSON");
             let write = |path: &std::path::Path, text: String| {
                 std::fs::write(path, text).map_err(|e| {
@@ -118,6 +111,37 @@ fn run(cli: &Cli, cancel: &CancelToken) -> Result<u8, Error> {
     }
 }
 
+/// What the main thread hears about: a signal, or the command's end.
+enum Message {
+    Signal(Signal),
+    Finished(Result<u8, Error>),
+    Panicked,
+}
+
+/// How long the command may still take after a second signal: it was cancelled at the first,
+/// and every pause of the client wakes at once, but a request blocked in the network notices
+/// only when its read returns (the client's timeouts are up to a minute).
+const SECOND_SIGNAL_GRACE: Duration = Duration::from_secs(2);
+
+/// The exit status of the command's result, told on the main thread.
+fn finish(result: Result<u8, Error>, signal: Option<Signal>, json: bool) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            print_error(&error, json);
+            match signal {
+                Some(signal) if error.kind() == ErrorKind::Cancelled => {
+                    ExitCode::from(signal.exit_status())
+                }
+                _ => ExitCode::from(exit_code(&error)),
+            }
+        }
+    }
+}
+
+/// Runs the command on a worker thread and stays free for signals. The first SIGINT or SIGTERM
+/// cancels the command, which ends through its normal path (a download removes its part
+/// file) with 130 or 143; a second one waits at most `SECOND_SIGNAL_GRACE` more for that.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.global.verbose {
@@ -126,12 +150,74 @@ fn main() -> ExitCode {
             .with_env_filter(tracing_subscriber::EnvFilter::new("removebgvideo=info"))
             .init();
     }
-    let cancel = cancel_on_interrupt();
-    match run(&cli, &cancel) {
-        Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            print_error(&error, cli.global.json);
-            ExitCode::from(exit_code(&error))
+    let json = cli.global.json;
+    let cancel = CancelToken::new();
+    let (tx, rx) = mpsc::channel();
+    let to_main = tx.clone();
+    if let Err(message) = signals::forward(move |signal| {
+        let _ = to_main.send(Message::Signal(signal));
+    }) {
+        eprintln!("warning: {message}; Ctrl-C will stop the command without cleaning up");
+    }
+    let worker_cancel = cancel.clone();
+    let worker = std::thread::Builder::new()
+        .name("command".into())
+        .spawn(move || {
+            // A panic is a bug, already printed by the panic hook; the main thread still has
+            // to hear that the command ended.
+            let message = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&cli, &worker_cancel)
+            })) {
+                Ok(result) => Message::Finished(result),
+                Err(_) => Message::Panicked,
+            };
+            let _ = tx.send(message);
+        });
+    if let Err(e) = worker {
+        eprintln!("error: cannot start the command's thread: {e}");
+        return ExitCode::from(exit::OTHER);
+    }
+    let mut signal = None;
+    let mut give_up_at: Option<Instant> = None;
+    loop {
+        let message = match give_up_at {
+            None => rx.recv().ok(),
+            Some(at) => rx
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+                .ok(),
+        };
+        match message {
+            Some(Message::Finished(result)) => return finish(result, signal, json),
+            Some(Message::Signal(received)) => {
+                cancel.cancel();
+                match signal {
+                    None => {
+                        signal = Some(received);
+                        eprintln!(
+                            "{}: stopping (again to stop waiting for the current request)",
+                            received.name()
+                        );
+                    }
+                    Some(_) => {
+                        give_up_at.get_or_insert_with(|| Instant::now() + SECOND_SIGNAL_GRACE);
+                    }
+                }
+            }
+            // The grace ran out: the command is still blocked in a request that ignores
+            // cancellation until its read returns. Leave without it.
+            None if give_up_at.is_some() => {
+                let first = signal.unwrap_or(Signal::Interrupt);
+                let error = Error::new(
+                    ErrorCode::Cancelled,
+                    format!(
+                        "{} twice: stopped without waiting for the current request to end",
+                        first.name()
+                    ),
+                );
+                print_error(&error, json);
+                return ExitCode::from(first.exit_status());
+            }
+            Some(Message::Panicked) | None => return ExitCode::from(PANICKED),
         }
     }
 }

@@ -19,8 +19,10 @@ pub mod exit {
     pub const TIMEOUT: u8 = 5;
     /// The playground found failing checks or runs.
     pub const CHECKS_FAILED: u8 = 6;
-    /// Interrupted (Ctrl-C).
+    /// Interrupted (Ctrl-C): 128 + SIGINT.
     pub const INTERRUPTED: u8 = 130;
+    /// Terminated (SIGTERM): 128 + SIGTERM.
+    pub const TERMINATED: u8 = 143;
 }
 
 /// The exit status of an error.

@@ -313,6 +313,96 @@ fn exit_statuses_tell_usage_api_job_and_timeout_errors_apart() {
     assert_eq!(json(&timed_out)["error"]["code"], "wait_timeout");
 }
 
+/// Waits at most `limit` for `child`; kills it and fails if it is still running (a command
+/// that should have refused its arguments at once must not hang the suite instead).
+fn finish_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn numbers_that_cannot_be_durations_are_usage_errors_naming_the_flag() {
+    let sandbox = fast_sandbox();
+    let base = [
+        "--base-url",
+        sandbox.base_url(),
+        "--api-key",
+        sandbox.demo_key(),
+    ];
+    let video = format!("--video-url={VIDEO}");
+    let mut cases: Vec<(Vec<String>, &str, &str)> = Vec::new();
+    for value in ["1e20", "inf", "-inf", "NaN", "-1", "0", "31536001"] {
+        cases.push((
+            vec![
+                "jobs".into(),
+                "wait".into(),
+                "job_x".into(),
+                format!("--timeout={value}"),
+            ],
+            "/timeout",
+            "--timeout must be a number of seconds above 0",
+        ));
+    }
+    cases.push((
+        vec!["run".into(), video.clone(), "--timeout=1e20".into()],
+        "/timeout",
+        "--timeout must be a number of seconds above 0",
+    ));
+    for value in ["0", "-1", "1e20", "inf", "NaN"] {
+        // The embedded sandbox: the speed also sets its polling intervals.
+        cases.push((
+            vec!["playground".into(), format!("--speed={value}")],
+            "/speed",
+            "--speed must be a number above 0",
+        ));
+        cases.push((
+            vec![
+                "sandbox".into(),
+                "--port=0".into(),
+                format!("--speed={value}"),
+            ],
+            "/speed",
+            "--speed must be a number above 0",
+        ));
+    }
+    for (args, path, rule) in cases {
+        let child = binary()
+            .args(base)
+            .arg("--json")
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = finish_within(child, Duration::from_secs(20), &args.join(" "));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert_eq!(code(&output), 2, "{args:?}: {stderr}");
+        let error = &json(&output)["error"];
+        assert_eq!(error["code"], "validation_error", "{args:?}");
+        let problem = &error["problems"][0];
+        assert_eq!(problem["path"], path, "{args:?}");
+        let message = problem["message"].as_str().unwrap();
+        assert!(message.starts_with(rule), "{args:?}: {message}");
+    }
+    // Without --json the same rule is on stderr.
+    let human = cli(&sandbox, &["jobs", "wait", "job_x", "--timeout=1e20"]);
+    assert_eq!(code(&human), 2);
+    assert!(
+        String::from_utf8_lossy(&human.stderr).contains("--timeout must be"),
+        "{}",
+        String::from_utf8_lossy(&human.stderr)
+    );
+}
+
 #[test]
 fn run_leaves_a_complete_file_and_prints_one_line_off_a_terminal() {
     let sandbox = fast_sandbox();
@@ -362,9 +452,10 @@ fn run_leaves_a_complete_file_and_prints_one_line_off_a_terminal() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// `removebgvideo run` in the background, writing to `out`.
-fn spawn_run(sandbox: &Sandbox, video_url: &str, out: &Path) -> Child {
-    binary()
+/// `removebgvideo run`, writing to `out`.
+fn run_command(sandbox: &Sandbox, video_url: &str, out: &Path) -> Command {
+    let mut command = binary();
+    command
         .args([
             "--base-url",
             sandbox.base_url(),
@@ -377,9 +468,43 @@ fn spawn_run(sandbox: &Sandbox, video_url: &str, out: &Path) -> Child {
         ])
         .arg(out)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::null());
+    command
+}
+
+/// `removebgvideo run` in the background, writing to `out`.
+fn spawn_run(sandbox: &Sandbox, video_url: &str, out: &Path) -> Child {
+    run_command(sandbox, video_url, out).spawn().unwrap()
+}
+
+/// The lines a child writes on stderr, as they come (read on a thread, so a test can wait for
+/// one with a bound).
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for the notice the CLI prints once the main thread has handled a first signal:
+/// signals sent closer together than that can merge into one (a pending signal is a flag).
+fn wait_for_stop_notice(lines: &std::sync::mpsc::Receiver<String>) {
+    let limit = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = limit.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("stopping") => return,
+            Ok(_) => {}
+            Err(e) => panic!("no stop notice on stderr within 10 s ({e})"),
+        }
+    }
 }
 
 fn interrupt(child: &Child) {
@@ -442,6 +567,128 @@ fn an_interrupted_run_leaves_no_partial_file() {
         "and no part file left beside it"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn send_signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A sandbox that answers every request (API and output alike) `latency_ms` late, so a
+/// command is surely blocked inside a request, its part file already on disk, when a signal
+/// arrives.
+fn slow_sandbox(latency_ms: u64) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        speed: 1000.0,
+        faults: removebgvideo_sandbox::FaultConfig {
+            latency_ms,
+            ..Default::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .unwrap()
+}
+
+/// Starts a run into `dir` against a slow sandbox, waits for its part file, sends `signals`
+/// and returns the exit status and how long the process took to end after the last one.
+fn signalled_download(name: &str, signals: &[&str]) -> (Option<i32>, Duration, PathBuf) {
+    let sandbox = slow_sandbox(700);
+    let dir = fresh_dir(name);
+    let out = dir.join("out.webm");
+    let mut child = run_command(&sandbox, &format!("{VIDEO}?duration=5"), &out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    wait_for("the download began", Duration::from_secs(30), || {
+        !part_files(&dir).is_empty()
+    });
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            wait_for_stop_notice(&lines);
+        }
+        send_signal(&child, signal);
+    }
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if sent.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("{signals:?}: the run did not end within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(!out.exists(), "{signals:?}: nothing at the target path");
+    (status.code(), sent.elapsed(), dir)
+}
+
+#[test]
+fn a_second_ctrl_c_ends_promptly_through_the_normal_path() {
+    let (code, took, dir) = signalled_download("interrupt-twice", &["INT", "INT"]);
+    assert_eq!(code, Some(130), "exit status of an interrupt");
+    assert!(took < Duration::from_secs(5), "promptly: {took:?}");
+    assert!(
+        part_files(&dir).is_empty(),
+        "the download's guard removed its part file: {:?}",
+        part_files(&dir)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn sigterm_cancels_like_ctrl_c_and_exits_143() {
+    let (code, took, dir) = signalled_download("terminate", &["TERM"]);
+    assert_eq!(code, Some(143), "128 + SIGTERM");
+    assert!(took < Duration::from_secs(5), "promptly: {took:?}");
+    assert!(
+        part_files(&dir).is_empty(),
+        "the download's guard removed its part file: {:?}",
+        part_files(&dir)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_second_ctrl_c_stops_waiting_for_a_request_that_never_answers() {
+    // A server that accepts and never answers: the request stays blocked (up to the client's
+    // 60 s request timeout), so only the second Ctrl-C's bounded grace can end the command.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let mut child = binary()
+        .args([
+            "--base-url",
+            &base_url,
+            "--api-key",
+            "rbv_x",
+            "--json",
+            "jobs",
+            "get",
+            "job_x",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    // Accepted: the command is inside its request, its signal handling long installed.
+    let (_connection, _) = listener.accept().unwrap();
+    send_signal(&child, "INT");
+    wait_for_stop_notice(&lines);
+    send_signal(&child, "INT");
+    let sent = Instant::now();
+    let output = finish_within(child, Duration::from_secs(15), "a blocked jobs get");
+    assert_eq!(code(&output), 130);
+    assert!(
+        sent.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(json(&output)["error"]["code"], "cancelled");
 }
 
 #[test]
@@ -569,9 +816,15 @@ fn playground_on_the_embedded_sandbox_passes_every_check() {
             ("rate_limits", "pass"),
             ("idempotency", "pass"),
             ("observability", "pass"),
-            ("failure_branch", "pass")
-        ]
+            ("failure_branch", "pass"),
+            ("timeout", "pass"),
+            ("retry", "pass"),
+            ("insufficient_credits", "pass"),
+            ("usage", "pass"),
+        ],
+        "{printed}"
     );
+    assert_eq!(report["skipped_checks"], serde_json::json!([]));
     let jobs = report["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 12, "four models x 3 runs");
     for job in jobs {
@@ -582,6 +835,76 @@ fn playground_on_the_embedded_sandbox_passes_every_check() {
         );
         assert_eq!(job["output_format"], "webm");
     }
+    let check = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+
+    // Usage: the summary moved by exactly this run's jobs and credits (the 12 runs and the
+    // stuck job of the timeout check), and the events charge each completed job.
+    let credits: f64 = jobs.iter().map(|j| j["credits"].as_f64().unwrap()).sum();
+    let usage = check("usage");
+    let delta = &usage["data"]["delta"];
+    assert_eq!(delta["total_jobs"], 13, "{usage}");
+    assert_eq!(delta["completed_jobs"], 12, "{usage}");
+    assert!(
+        (delta["credits_used"].as_f64().unwrap() - credits).abs() < 1e-6,
+        "{usage}"
+    );
+    assert_eq!(usage["data"]["events"]["jobs_charged"], 12, "{usage}");
+    let evidence = usage["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("+13") && evidence.contains(&format!("+{credits}")),
+        "the numbers are in the evidence: {evidence}"
+    );
+
+    // Timeout: the stuck job's wait ended with wait_timeout at its deadline, not before.
+    let timeout = check("timeout");
+    let (deadline, elapsed) = (
+        timeout["data"]["deadline_seconds"].as_f64().unwrap(),
+        timeout["data"]["elapsed_seconds"].as_f64().unwrap(),
+    );
+    assert!(elapsed >= deadline, "{timeout}");
+    assert_eq!(timeout["data"]["error_code"], "wait_timeout");
+    assert_eq!(timeout["data"]["last_status"], "processing");
+
+    // Retry: a 503 and a dropped answer, each recovered by one retry, with request ids.
+    let retry = check("retry");
+    let probes = retry["data"]["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 2, "{retry}");
+    for probe in probes {
+        assert_eq!(probe["retries"], 1, "{probe}");
+        assert!(
+            probe["recovered_request_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("req_")
+        );
+        assert!(
+            probe["failed_request_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("req_")
+        );
+    }
+    assert_eq!(probes[0]["failed_status"], 503);
+
+    // Insufficient credits: 402 on the start, one request, no retry.
+    let credits_check = check("insufficient_credits");
+    let data = &credits_check["data"];
+    assert_eq!(data["status"], 402, "{credits_check}");
+    assert_eq!(data["code"], "insufficient_credits");
+    assert_eq!(data["retries"], 0);
+    assert_eq!(data["requests"], 1, "counted in the sandbox's request log");
+    assert_eq!(
+        data["job_status_after"], "created",
+        "the refused start changed nothing"
+    );
     let baseline = report["sla_baseline"].as_array().unwrap();
     assert_eq!(baseline.len(), 4);
     assert_eq!(
@@ -591,6 +914,125 @@ fn playground_on_the_embedded_sandbox_passes_every_check() {
     );
     let md = std::fs::read_to_string(&report_md).unwrap();
     assert!(md.contains("## SLA baseline") && md.contains("| pro |"));
+    assert!(md.contains("| usage | pass |") && md.contains("| retry | pass |"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The playground against a server it did not start (here a sandbox it does not know is one).
+fn playground_against(sandbox: &Sandbox, extra: &[&str], dir: &Path) -> (Output, Value) {
+    let report_md = dir.join("report.md");
+    let output = binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.demo_key(),
+            "--json",
+            "playground",
+            "--runs",
+            "1",
+            "--models",
+            "light",
+            "--skip-rate-limit",
+            "--video-url",
+            &format!("{VIDEO}?duration=5"),
+            "--report-md",
+        ])
+        .arg(&report_md)
+        .args(extra)
+        .output()
+        .unwrap();
+    let report = json(&output);
+    (output, report)
+}
+
+fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn playground_against_a_real_server_runs_only_what_is_safe_and_says_what_it_skipped() {
+    let sandbox = fast_sandbox();
+    let dir = fresh_dir("playground-real");
+    let (output, report) = playground_against(&sandbox, &[], &dir);
+    assert_eq!(code(&output), 0, "{report}");
+    let skipped: Vec<(String, String)> = statuses(&report)
+        .into_iter()
+        .filter(|(_, status)| status != "pass")
+        .collect();
+    let skip = |name: &str| (name.to_owned(), "skipped".to_owned());
+    assert_eq!(
+        skipped,
+        [
+            skip("rate_limits"),
+            skip("retry"),
+            skip("insufficient_credits")
+        ],
+        "usage and timeout run (read-only; a wait on the idempotency check's draft): {report}"
+    );
+    let reasons = &report["skipped_checks"];
+    assert_eq!(reasons.as_array().unwrap().len(), 3, "{reasons}");
+    let reason = |name: &str| {
+        reasons
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(reason("retry").contains("sandbox"), "{reasons}");
+    assert!(
+        reason("insufficient_credits").contains("--no-credits-key"),
+        "{reasons}"
+    );
+    assert!(
+        !sandbox
+            .request_log()
+            .iter()
+            .any(|r| r.fault.is_some() || r.path.ends_with("/start")),
+        "no fault header was sent to the real server, and no job was started to provoke a 402"
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| retry | skipped |") && md.contains("Skipped:"),
+        "{md}"
+    );
+
+    // Given a key without credits, the insufficient-credits path runs too: one start request.
+    let (output, report) = playground_against(
+        &sandbox,
+        &["--no-credits-key", removebgvideo_sandbox::NO_CREDITS_KEY],
+        &dir,
+    );
+    assert_eq!(code(&output), 0, "{report}");
+    let credits = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "insufficient_credits")
+        .unwrap()
+        .clone();
+    assert_eq!(credits["status"], "pass", "{credits}");
+    let job_id = credits["data"]["job_id"].as_str().unwrap();
+    let starts = sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == format!("/v1/jobs/{job_id}/start"))
+        .count();
+    assert_eq!(starts, 1, "the 402 was not retried");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -7,6 +7,7 @@ use removebgvideo::{
     CallOptions, CreateJobRequest, ErrorKind, Event, ListJobsQuery, UsageSummaryQuery, WaitOptions,
 };
 use serde::Serialize;
+use serde_json::Value;
 
 use super::Target;
 
@@ -24,25 +25,54 @@ pub enum Status {
 pub struct Check {
     pub name: &'static str,
     pub status: Status,
+    /// What was seen, for a person; for a skipped check, why it was skipped.
     pub evidence: String,
+    /// The same figures for a program (request ids, counts, deltas), when the check has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
 }
 
-fn check(name: &'static str, ok: bool, evidence: String) -> Check {
+impl Check {
+    /// Adds the figures behind the evidence.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+pub fn check(name: &'static str, ok: bool, evidence: String) -> Check {
     Check {
         name,
         status: if ok { Status::Pass } else { Status::Fail },
         evidence,
+        data: None,
     }
+}
+
+/// A check that was not run, and why.
+pub fn skipped(name: &'static str, reason: impl Into<String>) -> Check {
+    Check {
+        name,
+        status: Status::Skipped,
+        evidence: reason.into(),
+        data: None,
+    }
+}
+
+/// `url` with one more query parameter (a sandbox hint such as `scenario=stuck`).
+pub fn with_query(url: &str, parameter: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{parameter}")
 }
 
 /// Valid key 200, invalid key 401.
 pub fn authentication(target: &Target) -> Check {
     let valid = target
         .client
-        .usage_summary(&UsageSummaryQuery::default(), &CallOptions::default());
+        .usage_summary(&UsageSummaryQuery::default(), &target.call());
     let invalid = target
         .invalid_client
-        .usage_summary(&UsageSummaryQuery::default(), &CallOptions::default());
+        .usage_summary(&UsageSummaryQuery::default(), &target.call());
     match (valid, invalid) {
         (Ok(_), Err(error))
             if error.kind() == ErrorKind::Authentication && error.status == Some(401) =>
@@ -72,11 +102,7 @@ pub fn authentication(target: &Target) -> Check {
 /// A bounded burst until 429, then a call that backs off as told and succeeds.
 pub fn rate_limits(target: &Target, skip: bool) -> Check {
     if skip {
-        return Check {
-            name: "rate_limits",
-            status: Status::Skipped,
-            evidence: "skipped with --skip-rate-limit".into(),
-        };
+        return skipped("rate_limits", "skipped with --skip-rate-limit");
     }
     const BURST: usize = 10;
     let limited = target
@@ -85,7 +111,7 @@ pub fn rate_limits(target: &Target, skip: bool) -> Check {
         .unwrap_or(&target.client);
     let no_retries = CallOptions {
         max_retries: Some(0),
-        ..CallOptions::default()
+        ..target.call()
     };
     let answers: Vec<_> = (0..BURST)
         .map(|_| limited.usage_summary(&UsageSummaryQuery::default(), &no_retries))
@@ -96,11 +122,10 @@ pub fn rate_limits(target: &Target, skip: bool) -> Check {
         .filter(|e| e.kind() == ErrorKind::RateLimit)
         .collect();
     let Some(first) = refused.first() else {
-        return Check {
-            name: "rate_limits",
-            status: Status::Skipped,
-            evidence: format!("a burst of {BURST} requests got no 429: the limit was not reached"),
-        };
+        return skipped(
+            "rate_limits",
+            format!("a burst of {BURST} requests got no 429: the limit was not reached"),
+        );
     };
     let retries = Arc::new(Mutex::new(Vec::new()));
     let sink = retries.clone();
@@ -116,7 +141,7 @@ pub fn rate_limits(target: &Target, skip: bool) -> Check {
                 ));
             }
         })),
-        ..CallOptions::default()
+        ..target.call()
     };
     let started = Instant::now();
     let recovered = limited.usage_summary(&UsageSummaryQuery::default(), &options);
@@ -139,12 +164,13 @@ pub fn rate_limits(target: &Target, skip: bool) -> Check {
     )
 }
 
-/// The same create sent twice with one Idempotency-Key makes one job.
-pub fn idempotency(target: &Target) -> Check {
+/// The same create sent twice with one Idempotency-Key makes one job. Returns the draft it
+/// made, which later checks read and wait on (a draft costs nothing and never finishes).
+pub fn idempotency(target: &Target) -> (Check, Option<String>) {
     let key = format!("playground-{}", uuid::Uuid::new_v4());
     let options = CallOptions {
         idempotency_key: Some(key.clone()),
-        ..CallOptions::default()
+        ..target.call()
     };
     let draft = CreateJobRequest {
         auto_start: Some(false),
@@ -157,30 +183,35 @@ pub fn idempotency(target: &Target) -> Check {
             limit: Some(100),
             ..Default::default()
         },
-        &CallOptions::default(),
+        &target.call(),
     );
     match (first, second, listed) {
         (Ok(a), Ok(b), Ok(list)) => {
             let count = list.jobs.iter().filter(|j| j.id == a.id).count();
-            check(
+            let check = check(
                 "idempotency",
                 a.id == b.id && count == 1,
                 format!(
                     "two creates with Idempotency-Key {key} returned {} and {}; the job is listed {count} time(s)",
                     a.id, b.id
                 ),
-            )
+            );
+            (check, Some(a.id))
         }
-        (a, b, list) => check(
-            "idempotency",
-            false,
-            format!(
-                "{:?} / {:?} / {:?}",
-                a.map(|x| x.id).map_err(|e| e.to_string()),
-                b.map(|x| x.id).map_err(|e| e.to_string()),
-                list.map(|_| ()).map_err(|e| e.to_string())
-            ),
-        ),
+        (a, b, list) => {
+            let draft = a.as_ref().ok().map(|x| x.id.clone());
+            let check = check(
+                "idempotency",
+                false,
+                format!(
+                    "{:?} / {:?} / {:?}",
+                    a.map(|x| x.id).map_err(|e| e.to_string()),
+                    b.map(|x| x.id).map_err(|e| e.to_string()),
+                    list.map(|_| ()).map_err(|e| e.to_string())
+                ),
+            );
+            (check, draft)
+        }
     }
 }
 
@@ -209,7 +240,7 @@ pub fn failure_branch(target: &Target) -> Check {
         model: Some("ultra".into()),
         ..CreateJobRequest::new(target.video_urls[0].clone())
     };
-    match target.client.create_job(&invalid, &CallOptions::default()) {
+    match target.client.create_job(&invalid, &target.call()) {
         Err(e) if e.kind() == ErrorKind::Validation => evidence.push(format!(
             "invalid request: {} at {} (not sent)",
             e.code, e.problems[0].path
@@ -224,7 +255,7 @@ pub fn failure_branch(target: &Target) -> Check {
     }
     match target
         .client
-        .get_job("job_playground_missing", &CallOptions::default())
+        .get_job("job_playground_missing", &target.call())
     {
         Err(e) if e.kind() == ErrorKind::NotFound => evidence.push(format!(
             "missing job: {} {} (request_id {})",
@@ -238,14 +269,22 @@ pub fn failure_branch(target: &Target) -> Check {
         }
     }
     if target.sandbox.is_some() {
-        let failing = CreateJobRequest::new(format!(
-            "{}&scenario=fail&error=sandbox%20decoder%20failure",
-            target.video_urls[0]
+        let failing = CreateJobRequest::new(with_query(
+            &target.video_urls[0],
+            "scenario=fail&error=sandbox%20decoder%20failure",
         ));
         let result = target
             .client
-            .create_job(&failing, &CallOptions::default())
-            .and_then(|a| target.client.wait(&a.id, &WaitOptions::default()));
+            .create_job(&failing, &target.call())
+            .and_then(|a| {
+                target.client.wait(
+                    &a.id,
+                    &WaitOptions {
+                        call: target.call(),
+                        ..WaitOptions::default()
+                    },
+                )
+            });
         match result {
             Err(e) if e.kind() == ErrorKind::JobFailed => evidence.push(format!(
                 "failing job: {} with {:?}",

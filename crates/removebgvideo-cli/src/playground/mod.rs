@@ -2,14 +2,16 @@
 //! (no key, no network) or any server, with a JSON and Markdown report and the SLA baseline.
 
 mod checks;
+mod paths;
 mod report;
 mod scenarios;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use removebgvideo::{Client, Error, PollPolicy};
+use removebgvideo::{CallOptions, CancelToken, Client, Error, ErrorCode, PollPolicy};
 use removebgvideo_sandbox::{Sandbox, SandboxConfig};
 use serde::Serialize;
 
@@ -28,11 +30,25 @@ pub struct Target {
     pub client: Client,
     pub invalid_client: Client,
     pub rate_limited_client: Option<Client>,
+    /// A key without credits: the sandbox's own, or `--no-credits-key` against a server.
+    pub no_credits_client: Option<Client>,
     pub sandbox: Option<Sandbox>,
     pub base_url: String,
     pub video_urls: Vec<String>,
     pub poll: Option<PollPolicy>,
     pub work_dir: PathBuf,
+    /// Raised by Ctrl-C or SIGTERM: every call of the playground stops.
+    pub cancel: CancelToken,
+}
+
+impl Target {
+    /// Options for one call: it stops when the playground is cancelled.
+    pub fn call(&self) -> CallOptions {
+        CallOptions {
+            cancel: Some(self.cancel.clone()),
+            ..CallOptions::default()
+        }
+    }
 }
 
 /// One response, for the observability check.
@@ -42,7 +58,12 @@ pub struct ResponseRecord {
     pub request_id: Option<String>,
 }
 
-fn target(global: &Global, args: &PlaygroundArgs) -> Result<Target, Error> {
+fn target(
+    global: &Global,
+    args: &PlaygroundArgs,
+    speed: f64,
+    cancel: &CancelToken,
+) -> Result<Target, Error> {
     let work_dir =
         std::env::temp_dir().join(format!("removebgvideo-playground-{}", std::process::id()));
     std::fs::create_dir_all(&work_dir).map_err(|e| {
@@ -54,7 +75,7 @@ fn target(global: &Global, args: &PlaygroundArgs) -> Result<Target, Error> {
     match &global.base_url {
         None => {
             let sandbox = Sandbox::start(SandboxConfig {
-                speed: args.speed,
+                speed,
                 ..SandboxConfig::default()
             })
             .map_err(|e| {
@@ -67,10 +88,10 @@ fn target(global: &Global, args: &PlaygroundArgs) -> Result<Target, Error> {
             // The sandbox's clock runs `speed` times faster: poll as much faster, so the figures
             // measure the emulated service, not our polling.
             let poll = PollPolicy {
-                initial_interval: Duration::from_secs_f64(1.0 / args.speed)
+                // `speed` is a checked factor, so these quotients are finite and positive.
+                initial_interval: Duration::from_secs_f64(1.0 / speed)
                     .max(Duration::from_millis(5)),
-                max_interval: Duration::from_secs_f64(10.0 / args.speed)
-                    .max(Duration::from_millis(20)),
+                max_interval: Duration::from_secs_f64(10.0 / speed).max(Duration::from_millis(20)),
                 min_interval: Duration::from_millis(5),
                 ..PollPolicy::default()
             };
@@ -87,11 +108,17 @@ fn target(global: &Global, args: &PlaygroundArgs) -> Result<Target, Error> {
                     Some(&base),
                     Some(sandbox.rate_limited_key()),
                 )?),
+                no_credits_client: Some(client(
+                    global,
+                    Some(&base),
+                    Some(sandbox.no_credits_key()),
+                )?),
                 base_url: base,
                 sandbox: Some(sandbox),
                 video_urls,
                 poll: Some(poll),
                 work_dir,
+                cancel: cancel.clone(),
             })
         }
         Some(base) => {
@@ -106,18 +133,28 @@ fn target(global: &Global, args: &PlaygroundArgs) -> Result<Target, Error> {
                 client: client(global, None, None)?,
                 invalid_client: client(global, None, Some("rbv_playground_invalid_key"))?,
                 rate_limited_client: None,
+                no_credits_client: args
+                    .no_credits_key
+                    .as_deref()
+                    .map(|key| client(global, None, Some(key)))
+                    .transpose()?,
                 base_url: base.clone(),
                 sandbox: None,
                 video_urls: args.video_urls.clone(),
                 poll: None,
                 work_dir,
+                cancel: cancel.clone(),
             })
         }
     }
 }
 
 /// Runs everything and returns the report; the exit status says whether all passed.
-pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error> {
+pub fn run(
+    global: &Global,
+    args: &PlaygroundArgs,
+    cancel: &CancelToken,
+) -> Result<(Report, u8), Error> {
     if args.runs == 0 {
         return Err(usage_error(
             "/runs",
@@ -125,13 +162,21 @@ pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error
             "--runs must be at least 1".into(),
         ));
     }
+    let speed = crate::commands::speed(args.speed)?;
     let started = Instant::now();
-    let target = target(global, args)?;
+    let target = target(global, args, speed, cancel)?;
+    let (idempotency, draft) = checks::idempotency(&target);
     let mut checks = vec![
         checks::authentication(&target),
         checks::rate_limits(&target, args.skip_rate_limit),
-        checks::idempotency(&target),
+        idempotency,
     ];
+    let draft = draft.as_deref();
+
+    // The usage view is watched over the scenario runs. The timeout, retry and
+    // insufficient-credit paths run beside them, to keep the whole command short: only the
+    // timeout check's stuck job is of this key, and it is counted.
+    let usage_before = usage::before(&target);
 
     let responses = Mutex::new(Vec::new());
     let plan: Vec<(String, String)> = args
@@ -145,7 +190,10 @@ pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error
         .collect();
     let records = Mutex::new(Vec::new());
     let next = Mutex::new(plan.into_iter());
-    std::thread::scope(|scope| {
+    let ((timeout, stuck_job), retry, insufficient_credits) = std::thread::scope(|scope| {
+        let timeout = scope.spawn(|| paths::timeout(&target, draft));
+        let retry = scope.spawn(|| paths::retry(&target, draft));
+        let credits = scope.spawn(|| paths::insufficient_credits(&target));
         for _ in 0..PARALLEL_RUNS {
             scope.spawn(|| {
                 loop {
@@ -158,7 +206,36 @@ pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error
                 }
             });
         }
+        (
+            timeout.join().expect("the timeout check"),
+            retry.join().expect("the retry check"),
+            credits.join().expect("the insufficient-credits check"),
+        )
     });
+    let own_jobs: Vec<usage::OwnJob> = records
+        .lock()
+        .expect("records")
+        .iter()
+        .filter_map(|r| {
+            let id = r.job_id.clone()?;
+            let completed = r.final_status == "completed";
+            Some(usage::OwnJob {
+                id,
+                completed,
+                credits: if completed {
+                    r.credits_used.unwrap_or(0.0)
+                } else {
+                    0.0
+                },
+            })
+        })
+        .chain(stuck_job.map(|id| usage::OwnJob {
+            id,
+            completed: false,
+            credits: 0.0,
+        }))
+        .collect();
+    let usage = usage::check_usage(&target, usage_before, &own_jobs);
     let mut records = records.into_inner().expect("records");
     records.sort_by(|a, b| {
         args.models
@@ -170,6 +247,7 @@ pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error
         &responses.into_inner().expect("responses"),
     ));
     checks.push(checks::failure_branch(&target));
+    checks.extend([timeout, retry, insufficient_credits, usage]);
 
     let summaries: Vec<scenarios::ScenarioSummary> = args
         .models
@@ -178,6 +256,13 @@ pub fn run(global: &Global, args: &PlaygroundArgs) -> Result<(Report, u8), Error
         .collect();
     let report = Report::new(&target, args, checks, summaries, records, started.elapsed());
     let _ = std::fs::remove_dir_all(&target.work_dir);
+    if cancel.is_cancelled() {
+        // The checks after the signal failed only because they were stopped: no report.
+        return Err(Error::new(
+            ErrorCode::Cancelled,
+            "the playground was cancelled",
+        ));
+    }
     let all_passed = report
         .checks
         .iter()

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use comfy_table::Table;
+use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
 use super::Target;
@@ -18,6 +18,17 @@ pub struct Baseline {
     pub credits_per_run: Option<f64>,
 }
 
+/// The checks table's width when no terminal says: evidence holds request ids and figures that
+/// are read, not scrolled.
+const CHECKS_WIDTH: u16 = 160;
+
+/// A check that was not run, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub name: &'static str,
+    pub reason: String,
+}
+
 /// Everything the playground found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -28,6 +39,8 @@ pub struct Report {
     pub runs_per_model: u32,
     pub duration_seconds: f64,
     pub checks: Vec<Check>,
+    /// The checks not run here, and why (also in `checks`, with status `skipped`).
+    pub skipped_checks: Vec<Skipped>,
     pub scenarios: Vec<ScenarioSummary>,
     pub sla_baseline: Vec<Baseline>,
     pub jobs: Vec<JobRecord>,
@@ -62,7 +75,16 @@ impl Report {
                 credits_per_run: s.credits_per_run,
             })
             .collect();
+        let skipped_checks = checks
+            .iter()
+            .filter(|c| c.status == Status::Skipped)
+            .map(|c| Skipped {
+                name: c.name,
+                reason: c.evidence.clone(),
+            })
+            .collect();
         Report {
+            skipped_checks,
             base_url: target.base_url.clone(),
             embedded_sandbox: target.sandbox.is_some(),
             sandbox_speed: target.sandbox.as_ref().map(|_| args.speed),
@@ -83,9 +105,13 @@ impl Report {
         }
     }
 
-    /// The checks as a table.
+    /// The checks as a table, the evidence wrapped to the terminal (160 columns off one).
     pub fn checks_table(&self) -> Table {
         let mut table = Table::new();
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+        if table.width().is_none() {
+            table.set_width(CHECKS_WIDTH);
+        }
         table.set_header(["check", "result", "evidence"]);
         for check in &self.checks {
             table.add_row([
@@ -140,12 +166,31 @@ impl Report {
         }
     }
 
+    /// One line naming the skipped checks and why, or nothing.
+    fn skipped_note(&self) -> String {
+        if self.skipped_checks.is_empty() {
+            return String::new();
+        }
+        let list: Vec<String> = self
+            .skipped_checks
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.reason))
+            .collect();
+        format!("Skipped: {}.", list.join("; "))
+    }
+
     /// What the command prints.
     pub fn human(&self) -> String {
+        let skipped = self.skipped_note();
         format!(
-            "API Playground checklist ({})\n\n{}\n\nRecommended scenarios and SLA baseline ({} runs per model)\n{}\n\n{} jobs recorded in {:.1} s",
+            "API Playground checklist ({})\n\n{}\n{}\nRecommended scenarios and SLA baseline ({} runs per model)\n{}\n\n{} jobs recorded in {:.1} s",
             self.clock_note(),
             self.checks_table(),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!("{skipped}\n")
+            },
             self.runs_per_model,
             self.scenarios_table(),
             self.jobs.len(),
@@ -166,6 +211,10 @@ impl Report {
                 Self::status(&c.status),
                 c.evidence.replace('|', "\\|")
             ));
+        }
+        let skipped = self.skipped_note();
+        if !skipped.is_empty() {
+            md.push_str(&format!("\n{}\n", skipped.replace('|', "\\|")));
         }
         md.push_str("\n## Recommended scenarios\n\n| model | scenario | ok/runs | avg s | p50 s | p95 s | credits used | format | avg output bytes |\n|---|---|---|---|---|---|---|---|---|\n");
         for s in &self.scenarios {

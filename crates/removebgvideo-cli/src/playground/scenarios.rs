@@ -2,9 +2,7 @@
 
 use std::time::Instant;
 
-use removebgvideo::{
-    CallOptions, Client, DownloadOptions, ErrorCode, Model, WaitOptions, estimate_credits,
-};
+use removebgvideo::{Client, DownloadOptions, ErrorCode, Model, WaitOptions, estimate_credits};
 use serde::Serialize;
 
 use super::{ResponseRecord, Target};
@@ -20,7 +18,10 @@ pub struct JobRecord {
     pub final_status: String,
     pub error_code: Option<String>,
     pub processing_seconds: Option<f64>,
+    /// Credits charged, as the job says, else as estimated from its duration.
     pub credits: Option<f64>,
+    /// Credits charged, as the job says (the figure the usage view must show).
+    pub credits_used: Option<f64>,
     pub output_bytes: Option<u64>,
     pub request_ids: Vec<String>,
 }
@@ -54,6 +55,7 @@ pub fn run_one(
         error_code: None,
         processing_seconds: None,
         credits: None,
+        credits_used: None,
         output_bytes: None,
         request_ids: Vec::new(),
     };
@@ -66,7 +68,7 @@ pub fn run_one(
         request.text_prompt = Some(text_prompt.into());
     }
     let started = Instant::now();
-    let accepted = match client.create_job(&request, &CallOptions::default()) {
+    let accepted = match client.create_job(&request, &target.call()) {
         Ok(accepted) => accepted,
         Err(error) => {
             record.error_code = Some(error.code.to_string());
@@ -90,6 +92,7 @@ pub fn run_one(
         &accepted.id,
         &WaitOptions {
             poll: target.poll.clone(),
+            call: target.call(),
             ..Default::default()
         },
     ) {
@@ -108,6 +111,7 @@ pub fn run_one(
     remember(job.request_id.clone());
     record.processing_seconds = Some(started.elapsed().as_secs_f64());
     record.final_status = job.status.to_string();
+    record.credits_used = job.credits_used;
     record.credits = job.credits_used.or_else(|| {
         job.duration_seconds
             .and_then(|d| estimate_credits(&Model::from(model), d).ok())
@@ -119,7 +123,7 @@ pub fn run_one(
         &path,
         &DownloadOptions {
             overwrite: true,
-            ..Default::default()
+            call: target.call(),
         },
     ) {
         Ok(download) => {
