@@ -9,11 +9,11 @@ mod signals;
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use removebgvideo::{CancelToken, Error, ErrorCode, ErrorKind};
+use removebgvideo::{CancelToken, Client, Error, ErrorCode, ErrorKind};
 use removebgvideo_sandbox::{Sandbox, SandboxConfig};
 
 use crate::args::{Cli, Command, SandboxArgs, Webhooks};
@@ -61,7 +61,7 @@ fn serve_sandbox(args: &SandboxArgs, cancel: &CancelToken) -> Result<(), Error> 
     Ok(())
 }
 
-fn run(cli: &Cli, cancel: &CancelToken) -> Result<u8, Error> {
+fn run(cli: &Cli, cancel: &CancelToken, in_use: &OnceLock<Client>) -> Result<u8, Error> {
     let global = &cli.global;
     match &cli.command {
         Command::Sandbox(args) => serve_sandbox(args, cancel).map(|_| exit::OK),
@@ -94,14 +94,16 @@ fn run(cli: &Cli, cancel: &CancelToken) -> Result<u8, Error> {
             .map(|_| exit::OK),
         command => {
             let client = commands::client(global, None, None)?;
+            // The main thread can then close its connections on a second signal.
+            let client = in_use.get_or_init(|| client);
             match command {
                 Command::Upload {
                     file,
                     idempotency_key,
-                } => commands::upload(&client, file, idempotency_key.clone(), cancel, global.json),
-                Command::Jobs(jobs) => commands::jobs(&client, jobs, cancel, global.json),
-                Command::Usage(usage) => commands::usage(&client, usage, cancel, global.json),
-                Command::Run(args) => run::run(&client, args, cancel, global.json),
+                } => commands::upload(client, file, idempotency_key.clone(), cancel, global.json),
+                Command::Jobs(jobs) => commands::jobs(client, jobs, cancel, global.json),
+                Command::Usage(usage) => commands::usage(client, usage, cancel, global.json),
+                Command::Run(args) => run::run(client, args, cancel, global.json),
                 Command::Sandbox(_) | Command::Playground(_) | Command::Webhooks(_) => {
                     unreachable!("handled above")
                 }
@@ -119,8 +121,9 @@ enum Message {
 }
 
 /// How long the command may still take after a second signal: it was cancelled at the first,
-/// and every pause of the client wakes at once, but a request blocked in the network notices
-/// only when its read returns (the client's timeouts are up to a minute).
+/// and every pause of the client wakes at once; the second closes the client's connections,
+/// so a request blocked in the network fails at once too. This bounds whatever is left (a
+/// playground's own clients, a file system that hangs).
 const SECOND_SIGNAL_GRACE: Duration = Duration::from_secs(2);
 
 /// The exit status of the command's result, told on the main thread.
@@ -160,13 +163,15 @@ fn main() -> ExitCode {
         eprintln!("warning: {message}; Ctrl-C will stop the command without cleaning up");
     }
     let worker_cancel = cancel.clone();
+    let in_use: Arc<OnceLock<Client>> = Arc::default();
+    let worker_client = in_use.clone();
     let worker = std::thread::Builder::new()
         .name("command".into())
         .spawn(move || {
             // A panic is a bug, already printed by the panic hook; the main thread still has
             // to hear that the command ended.
             let message = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run(&cli, &worker_cancel)
+                run(&cli, &worker_cancel, &worker_client)
             })) {
                 Ok(result) => Message::Finished(result),
                 Err(_) => Message::Panicked,
@@ -199,6 +204,11 @@ fn main() -> ExitCode {
                         );
                     }
                     Some(_) => {
+                        // A request blocked in the network fails now, and the command still
+                        // ends through its normal path (a download removes its part file).
+                        if let Some(client) = in_use.get() {
+                            client.shutdown();
+                        }
                         give_up_at.get_or_insert_with(|| Instant::now() + SECOND_SIGNAL_GRACE);
                     }
                 }

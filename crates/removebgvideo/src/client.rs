@@ -88,6 +88,13 @@ impl Client {
         &self.inner.settings
     }
 
+    /// Closes every connection of this client and its clones, in use or idle, and refuses new
+    /// ones: a call blocked in the network fails at once instead of at its timeout. For a
+    /// process that is stopping (a second Ctrl-C); the client cannot be used afterwards.
+    pub fn shutdown(&self) {
+        self.inner.agent.clone().shutdown();
+    }
+
     /// Tokens left in the retry budget.
     pub fn retry_budget_tokens(&self) -> u32 {
         self.inner.budget.lock().expect("retry budget").tokens()
