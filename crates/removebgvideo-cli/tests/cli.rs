@@ -656,7 +656,8 @@ fn sigterm_cancels_like_ctrl_c_and_exits_143() {
 #[test]
 fn a_second_ctrl_c_stops_waiting_for_a_request_that_never_answers() {
     // A server that accepts and never answers: the request stays blocked (up to the client's
-    // 60 s request timeout), so only the second Ctrl-C's bounded grace can end the command.
+    // 60 s request timeout) whatever the first Ctrl-C cancels; the second closes the
+    // connection, and the call ends cancelled before the grace runs out.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let mut child = binary()

@@ -344,8 +344,7 @@ pub fn verify_webhook(
             Some(ms) => units::unix_millis("/now", ms)?,
             None => removebgvideo_core::Timestamp::from(std::time::SystemTime::now()),
         };
-        removebgvideo_core::webhook::verify(&headers, body, secret, now, tolerance)
-            .map(to_json)
+        removebgvideo_core::webhook::verify(&headers, body, secret, now, tolerance).map(to_json)
     })
 }
 
