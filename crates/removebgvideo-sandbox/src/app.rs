@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::config::SandboxConfig;
 use crate::faults::Faults;
-use crate::idempotency::{Begin, IdempotencyStore, StoredResponse};
+use crate::idempotency::{Begin, IdempotencyStore, StoredResponse, Token};
 use crate::log::RequestLog;
 use crate::ratelimit::Admission;
 use crate::store::{Failure, Store};
@@ -261,7 +261,7 @@ struct InFlightGuard<'a> {
     app: &'a AppState,
     api_key: &'a str,
     idem: &'a str,
-    token: Instant,
+    token: Token,
     settled: bool,
 }
 
