@@ -92,6 +92,7 @@ async fn handle(
     };
     let api_route = path.starts_with("/v1/") || path.starts_with("/api/");
     let plan = app.faults.decide(
+        header(&request, API_KEY_HEADER),
         header(&request, FAULT_HEADER),
         api_route,
         path.starts_with("/sandbox/outputs/"),
