@@ -74,7 +74,8 @@ impl FaultPlan {
     }
 }
 
-/// Parses a fault header; unknown items are errors so a typo does not silently test nothing.
+/// Parses an `X-Sandbox-Fault` value into a plan and its `times`; unknown items are errors so
+/// a typo does not silently test nothing. Never panics, whatever the value (it is fuzzed).
 pub fn parse_header(value: &str) -> Result<(FaultPlan, Option<u32>), String> {
     let mut plan = FaultPlan::default();
     let mut times = None;
@@ -154,7 +155,10 @@ impl Counters {
     /// Counts one use of a plan allowed `times` uses; whether this use gets the fault.
     fn take(&mut self, id: [u8; 32], times: u32) -> bool {
         self.clock += 1;
-        let counter = self.plans.entry(id).or_insert(Counter { count: 0, used: 0 });
+        let counter = self
+            .plans
+            .entry(id)
+            .or_insert(Counter { count: 0, used: 0 });
         counter.used = self.clock;
         let applies = counter.count < times;
         if applies {
@@ -261,7 +265,13 @@ mod tests {
     fn a_plan_in_use_survives_a_flood_of_others() {
         let faults = Faults::new(FaultConfig::default());
         let mine = "status=503; times=2; id=mine";
-        assert!(faults.decide(Some("k"), Some(mine), true, false).unwrap().status.is_some());
+        assert!(
+            faults
+                .decide(Some("k"), Some(mine), true, false)
+                .unwrap()
+                .status
+                .is_some()
+        );
         for i in 0..(2 * MAX_PLANS) {
             let header = format!("status=500; times=1; id={i}");
             faults.decide(None, Some(&header), true, false).unwrap();
@@ -271,7 +281,10 @@ mod tests {
             }
         }
         assert!(
-            faults.decide(Some("k"), Some(mine), true, false).unwrap().is_empty(),
+            faults
+                .decide(Some("k"), Some(mine), true, false)
+                .unwrap()
+                .is_empty(),
             "used up, and remembered as used up"
         );
     }
@@ -288,7 +301,9 @@ mod tests {
         }
         // Plans without `times` always apply and are not stored.
         for _ in 0..3 {
-            let always = faults.decide(None, Some("status=502"), true, false).unwrap();
+            let always = faults
+                .decide(None, Some("status=502"), true, false)
+                .unwrap();
             assert_eq!(always.status, Some(502));
         }
         assert_eq!(faults.applied.lock().unwrap().plans.len(), 3);

@@ -14,6 +14,7 @@ mod idempotency;
 pub mod lifecycle;
 pub mod log;
 pub mod outputs;
+pub mod parsers;
 pub mod ratelimit;
 mod store;
 mod transport;
