@@ -59,7 +59,13 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts a sandbox on `config.port` of 127.0.0.1 (0 lets the OS choose), on its own
     /// threads, and returns once it accepts connections.
+    ///
+    /// A configuration that [`SandboxConfig::check`] refuses is an `InvalidInput` error whose
+    /// message names each unusable field.
     pub fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        config.check().map_err(|error| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, error.message)
+        })?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = watch::channel(false);
         let thread = std::thread::Builder::new()

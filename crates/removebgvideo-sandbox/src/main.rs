@@ -45,6 +45,8 @@ fn parse_args() -> Result<SandboxConfig, String> {
     config.port = port.unwrap_or(config.port);
     config.speed = speed.unwrap_or(config.speed);
     config.log_to_stderr = !quiet;
+    // The same check as Sandbox::start, made here so a bad flag is a usage error (exit 2).
+    config.check().map_err(|error| error.message)?;
     Ok(config)
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use removebgvideo_core::{
     Background, CreateJobRequest, ErrorCode, Job, JobAccepted, JobList, JobStatus, ListJobsQuery,
     Model, OutputFormat, Problem, StartJobRequest, Timestamp, UsageEvent, UsageSummary,
-    WebhookEventType, estimate_credits, webhook,
+    WebhookEventType, estimate_credits, units, webhook,
 };
 use serde_json::{Value, json};
 
@@ -246,6 +246,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<(JobAccepted, Option<Run>), Failure> {
         let hints = hints_from_url(&request.video_url);
+        // An upload's header may claim any duration: only a usable one counts.
+        let upload_duration =
+            upload_duration.filter(|d| units::positive_seconds("/duration", *d).is_ok());
         let duration_secs = hints
             .duration_secs
             .or(upload_duration)
@@ -516,7 +519,8 @@ impl Store {
             let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
             let previous = job.output.replace(OutputLink {
                 token: token.clone(),
-                expires: now_real + ttl,
+                // The TTL is at most a year (checked), so this saturation never shows.
+                expires: now_real.checked_add(ttl).unwrap_or(now_real),
             });
             if let Some(previous) = previous {
                 job.expired_tokens.push_back(previous.token);

@@ -77,3 +77,27 @@ fn quiet_binary_logs_nothing_and_serves_with_its_stdout_closed() {
         .unwrap();
     assert_eq!(logged, "", "--quiet prints no request log");
 }
+
+#[test]
+fn unusable_flags_and_config_numbers_are_usage_errors_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sandbox.json");
+    std::fs::write(&config, r#"{"default_duration_secs": -1}"#).unwrap();
+    let config = config.to_str().unwrap();
+    for (args, field) in [
+        (vec!["--speed", "1e20"], "speed must be"),
+        (vec!["--speed", "0"], "speed must be"),
+        (vec!["--speed", "NaN"], "speed must be"),
+        (vec!["--config", config], "default_duration_secs must be"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_removebgvideo-sandbox"))
+            .args(&args)
+            .arg("--quiet")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(field), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
