@@ -165,6 +165,13 @@ impl Sandbox {
         self.shared.log.snapshot()
     }
 
+    /// Connections being served now (at most `max_connections`).
+    pub fn open_connections(&self) -> usize {
+        self.shared
+            .open_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every job created so far, with the input it was created from, oldest first (the
     /// sandbox's own state, for counting duplicates and losses).
     pub fn created_jobs(&self) -> Vec<CreatedJob> {

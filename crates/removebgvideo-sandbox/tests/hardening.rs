@@ -3,7 +3,9 @@
 
 mod common;
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use common::{Api, PLAYGROUND_VIDEO};
 use removebgvideo_sandbox::{FaultConfig, KeyConfig, Sandbox, SandboxConfig};
@@ -189,4 +191,139 @@ fn an_absurd_duration_hint_neither_panics_nor_breaks_later_requests() {
     for _ in 0..3 {
         assert_eq!(api.get("/v1/jobs").status, 200);
     }
+}
+
+/// Connects and sends part of a request's headers, never their end.
+fn half_open(sandbox: &Sandbox) -> TcpStream {
+    let address = sandbox.base_url().trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: sandbox\r\nX-Slow: ")
+        .unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; fails if it is still open after `bound`.
+fn read_until_closed(stream: &mut TcpStream, bound: Duration) -> (Vec<u8>, Duration) {
+    stream.set_read_timeout(Some(bound)).unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => {}
+        // Closed with our bytes unread: a reset, still the server's doing.
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the server did not close the connection within {bound:?}: {e}"),
+    }
+    (answer, started.elapsed())
+}
+
+#[test]
+fn half_open_and_idle_connections_are_closed_after_the_header_timeout() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        header_read_timeout_ms: 300,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let mut slow = half_open(&sandbox);
+    let (answer, waited) = read_until_closed(&mut slow, Duration::from_secs(10));
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed after {waited:?}"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // A kept-alive connection that sends nothing after its first request.
+    let address = sandbox.base_url().trim_start_matches("http://");
+    let mut idle = TcpStream::connect(address).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: sandbox\r\n\r\n")
+        .unwrap();
+    let (answer, waited) = read_until_closed(&mut idle, Duration::from_secs(10));
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "answered first"
+    );
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed after {waited:?}"
+    );
+}
+
+/// `GET /health` on a connection of its own, closed after the answer; the whole answer.
+fn health(sandbox: &Sandbox, bound: Duration) -> String {
+    let address = sandbox.base_url().trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut stream, bound);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_until_one_closes() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        max_connections: 2,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let first = half_open(&sandbox);
+    let _second = half_open(&sandbox);
+    let address = sandbox.base_url().trim_start_matches("http://");
+    let mut third = TcpStream::connect(address).unwrap();
+    third
+        .write_all(b"GET /health HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // Proving an absence takes a wait: a short one, as long as the answer would take many times.
+    third
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = third.read(&mut byte);
+    assert!(
+        early
+            .as_ref()
+            .is_err_and(|e| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "served beyond the cap of 2: {early:?}"
+    );
+    drop(first);
+    let (answer, _) = read_until_closed(&mut third, Duration::from_secs(10));
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+}
+
+/// Polls `done` every few milliseconds, failing after `bound`.
+fn wait_for(what: &str, bound: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < bound, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_thousand_half_open_connections_do_not_stop_health() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        header_read_timeout_ms: 60_000,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let held: Vec<TcpStream> = (0..1000).map(|_| half_open(&sandbox)).collect();
+    wait_for("all 1000 are being served", Duration::from_secs(10), || {
+        sandbox.open_connections() >= 1000
+    });
+    let started = Instant::now();
+    let answer = health(&sandbox, Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let waited = started.elapsed();
+    eprintln!("/health answered in {waited:?} beside 1000 half-open connections");
+    assert!(waited < Duration::from_secs(5));
+    drop(held);
+    wait_for(
+        "the closed ones are released",
+        Duration::from_secs(10),
+        || sandbox.open_connections() == 0,
+    );
 }
