@@ -16,10 +16,13 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// First pause between attempts; doubles each time.
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The HTTP client deliveries use (plain HTTP: the sandbox only delivers to loopback).
+/// The HTTP client deliveries use (plain HTTP: the sandbox only delivers to loopback). It
+/// follows no redirect: the loopback rule is checked on the URL the job was given, and a
+/// redirect could send the signed event anywhere. A 3xx is a failed delivery.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(ATTEMPT_TIMEOUT))
+        .max_redirects(0)
         .http_status_as_error(false)
         .build()
         .into()

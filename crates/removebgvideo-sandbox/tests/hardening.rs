@@ -327,3 +327,67 @@ fn a_thousand_half_open_connections_do_not_stop_health() {
         || sandbox.open_connections() == 0,
     );
 }
+
+/// A local HTTP server answering every request with `status` and `headers`; counts requests.
+fn server(
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/hook",
+        server.server_addr().to_ip().unwrap().port()
+    );
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut response = tiny_http::Response::empty(status);
+            for (name, value) in &headers {
+                response.add_header(tiny_http::Header::from_bytes(*name, value.as_str()).unwrap());
+            }
+            let _ = request.respond(response);
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn webhook_deliveries_do_not_follow_redirects() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 1000.0,
+        webhook_retries: 0,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    // The loopback rule checks the first URL only: a redirect could send it anywhere.
+    let (elsewhere, reached) = server(200, vec![]);
+    let (redirecting, asked) = server(302, vec![("Location", elsewhere)]);
+    let api = Api::new(&sandbox, sandbox.demo_key());
+    let created = api.post(
+        "/v1/jobs",
+        &json!({"video_url": PLAYGROUND_VIDEO, "webhook_url": redirecting}),
+    );
+    assert_eq!(created.status, 200);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/jobs/{id}");
+    wait_for(
+        "the completion delivery ends",
+        Duration::from_secs(10),
+        || {
+            let status = &api.get(&path).json()["webhook_events"]["job.completed"]["status"];
+            status == "failed" || status == "sent"
+        },
+    );
+    let state = api.get(&path).json()["webhook_events"]["job.completed"].clone();
+    assert_eq!(state["status"], "failed", "{state}");
+    assert_eq!(state["last_status"], 302, "{state}");
+    assert_eq!(state["attempts"], 1, "{state}");
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the redirect target got nothing"
+    );
+}
