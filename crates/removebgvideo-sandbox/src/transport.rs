@@ -22,7 +22,7 @@ use tower::ServiceExt;
 
 use crate::app::Shared;
 use crate::faults::FAULT_HEADER;
-use crate::log::{RequestRecord, key_prefix};
+use crate::log::{RequestRecord, key_prefix, redact_path};
 use crate::store::Failure;
 
 /// How long the accept loop pauses after an accept error such as running out of descriptors.
@@ -126,10 +126,11 @@ async fn handle(
         at: webhook::format_timestamp(Timestamp::from(SystemTime::now())),
         request_id: request_id.clone(),
         method: request.method().to_string(),
+        // Output tokens and file query strings are secrets: never logged.
         path: request
             .uri()
             .path_and_query()
-            .map(|p| p.to_string())
+            .map(|p| redact_path(p.as_str()))
             .unwrap_or_default(),
         status: None,
         key_prefix: header(&request, API_KEY_HEADER).map(key_prefix),

@@ -101,3 +101,77 @@ fn unusable_flags_and_config_numbers_are_usage_errors_naming_the_field() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn the_stderr_log_never_shows_an_output_token() {
+    let (mut child, _stdout, base_url) = start(&["--port", "0", "--speed", "1000"]);
+    let key = removebgvideo_sandbox::DEMO_KEY;
+    let created: serde_json::Value = agent()
+        .post(format!("{base_url}/v1/jobs"))
+        .header("X-Api-Key", key)
+        .send_json(serde_json::json!({"video_url": "https://cdn.example.com/v.mp4"}))
+        .unwrap()
+        .into_body()
+        .read_json()
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    let url = loop {
+        let job: serde_json::Value = agent()
+            .get(format!("{base_url}/v1/jobs/{id}"))
+            .header("X-Api-Key", key)
+            .call()
+            .unwrap()
+            .into_body()
+            .read_json()
+            .unwrap();
+        if let Some(url) = job["output_url"].as_str() {
+            break url.to_owned();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{job}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let token = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let status = agent()
+        .get(format!("{url}?signature=s3cr3t"))
+        .call()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 200);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{lines:#?}");
+        let record: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+        let done = record["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/sandbox/outputs/");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for line in &lines {
+        assert!(!line.contains(&token) && !line.contains("s3cr3t"), "{line}");
+    }
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(
+        last["path"],
+        format!("/sandbox/outputs/{id}/<redacted>.webm?<redacted>")
+    );
+}

@@ -391,3 +391,83 @@ fn webhook_deliveries_do_not_follow_redirects() {
         "the redirect target got nothing"
     );
 }
+
+#[test]
+fn output_tokens_query_strings_and_call_headers_stay_out_of_the_log() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 1000.0,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let api = Api::new(&sandbox, sandbox.demo_key());
+    let id = api
+        .post("/v1/jobs", &json!({"video_url": PLAYGROUND_VIDEO}))
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = api.wait_terminal(&id);
+    let url = job["output_url"].as_str().unwrap().to_owned();
+    let token = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(token.len() >= 16, "{url}");
+    let presigned = format!("{url}?X-Amz-Signature=s3cr3tsignature");
+    let reply = common::agent()
+        .get(&presigned)
+        .header("Authorization", "Bearer s3cr3tbearer")
+        .header("X-Custom", "s3cr3tcustom")
+        .header("X-Sandbox-Fault", "latency-ms=1; id=s3cr3tid")
+        .call()
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let unknown = format!(
+        "{}/sandbox/outputs/{id}/{}0.webm",
+        sandbox.base_url(),
+        &token[1..]
+    );
+    assert_eq!(
+        common::agent()
+            .get(&unknown)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    // A short key is shown by half, never whole.
+    let short = Api::new(&sandbox, "s3cr3t");
+    assert_eq!(short.get("/v1/jobs").status, 401);
+
+    let log = sandbox.request_log();
+    let lines: Vec<String> = log
+        .iter()
+        .map(|record| serde_json::to_string(record).unwrap())
+        .collect();
+    let outputs: Vec<&str> = log
+        .iter()
+        .filter(|r| r.path.starts_with("/sandbox/outputs/"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            format!("/sandbox/outputs/{id}/<redacted>.webm?<redacted>"),
+            format!("/sandbox/outputs/{id}/<redacted>.webm"),
+        ]
+    );
+    for line in &lines {
+        for secret in [token.as_str(), &token[1..], "s3cr3t", sandbox.demo_key()] {
+            assert!(!line.contains(secret), "{secret:?} in the log: {line}");
+        }
+    }
+    assert!(
+        log.iter().any(|r| r.key_prefix.as_deref() == Some("s3c…")),
+        "{lines:#?}"
+    );
+}
