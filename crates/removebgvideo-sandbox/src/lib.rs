@@ -189,6 +189,9 @@ impl Sandbox {
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+            // Now, not when the last reference to the state goes: a delivery still blocked
+            // in a worker thread after the runtime stopped may hold one for seconds.
+            let _ = std::fs::remove_dir_all(self.shared.upload_dir.path());
         }
     }
 }

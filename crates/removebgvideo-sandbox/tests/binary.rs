@@ -175,3 +175,70 @@ fn the_stderr_log_never_shows_an_output_token() {
         format!("/sandbox/outputs/{id}/<redacted>.webm?<redacted>")
     );
 }
+
+/// Reads stdout lines until the one starting with `prefix`; the rest of that line.
+fn line_after(stdout: &mut BufReader<ChildStdout>, prefix: &str) -> String {
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no {prefix:?} line"
+        );
+        if let Some(rest) = line.trim_end().strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+}
+
+/// Waits for the child to exit, at most `bound`.
+fn exit_status(child: &mut Child, bound: std::time::Duration) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            panic!("still running {bound:?} after the signal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sigint_stop_cleanly_and_remove_the_uploads_folder() {
+    for signal in ["TERM", "INT"] {
+        let (mut child, mut stdout, base_url) = start(&["--port", "0", "--quiet"]);
+        let uploads = std::path::PathBuf::from(line_after(&mut stdout, "uploads folder: "));
+        assert!(uploads.is_dir(), "{}", uploads.display());
+        // Something stored, so the folder is not empty.
+        let boundary = "b0undary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\nContent-Type: video/mp4\r\n\r\nnot really a video\r\n--{boundary}--\r\n"
+        );
+        let status = agent()
+            .post(format!("{base_url}/v1/uploads"))
+            .header("X-Api-Key", removebgvideo_sandbox::DEMO_KEY)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(body.as_bytes())
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 200);
+        assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 1);
+
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = exit_status(&mut child, std::time::Duration::from_secs(10));
+        assert!(status.success(), "SIG{signal}: {status:?}");
+        assert!(!uploads.exists(), "SIG{signal} left {}", uploads.display());
+    }
+}

@@ -471,3 +471,12 @@ fn output_tokens_query_strings_and_call_headers_stay_out_of_the_log() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn shutdown_removes_the_uploads_folder_at_once() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let uploads = sandbox.upload_dir().to_owned();
+    std::fs::write(uploads.join("left-behind"), b"x").unwrap();
+    sandbox.shutdown();
+    assert!(!uploads.exists(), "{}", uploads.display());
+}
