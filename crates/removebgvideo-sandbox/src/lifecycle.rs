@@ -94,7 +94,8 @@ pub fn processing_time(model: &Model, duration_secs: f64, scenario: &Scenario) -
     };
     // Saturating: computed under the state lock, where a panic would fail every later request.
     let seconds = duration_secs * factor * slow;
-    if !(seconds > 0.0) {
+    // NaN, zero and negatives (refused before they get here) take the shortest time.
+    if seconds.is_nan() || seconds <= 0.0 {
         return MIN_PROCESSING;
     }
     Duration::try_from_secs_f64(seconds)
