@@ -175,7 +175,7 @@ impl SandboxConfig {
         keep(
             units::positive_seconds("/default_duration_secs", self.default_duration_secs).map(drop),
         );
-        keep(millis("/output_url_ttl_ms", self.output_url_ttl_ms));
+        keep(millis("/output_url_ttl_ms", self.output_url_ttl_ms, 0));
         keep(units::seconds("/idempotency_ttl_secs", self.idempotency_ttl_secs as f64).map(drop));
         keep(whole(
             "/webhook_retries",
@@ -186,12 +186,7 @@ impl SandboxConfig {
         keep(millis(
             "/header_read_timeout_ms",
             self.header_read_timeout_ms,
-        ));
-        keep(whole(
-            "/header_read_timeout_ms",
-            self.header_read_timeout_ms,
             1,
-            u64::MAX,
         ));
         keep(whole(
             "/max_connections",
@@ -227,7 +222,7 @@ impl SandboxConfig {
         ] {
             keep(within(&format!("/faults/{name}"), rate, 0.0, 1.0));
         }
-        keep(millis("/faults/latency_ms", faults.latency_ms));
+        keep(millis("/faults/latency_ms", faults.latency_ms, 0));
         if problems.is_empty() {
             return Ok(());
         }
@@ -268,11 +263,6 @@ fn within(path: &str, value: f64, min: f64, max: f64) -> Result<(), Problem> {
 fn whole(path: &str, value: u64, min: u64, max: u64) -> Result<(), Problem> {
     if (min..=max).contains(&value) {
         Ok(())
-    } else if max == u64::MAX {
-        Err(out_of_range(
-            path,
-            format_args!("at least {min} (got {value})"),
-        ))
     } else {
         Err(out_of_range(
             path,
@@ -281,15 +271,15 @@ fn whole(path: &str, value: u64, min: u64, max: u64) -> Result<(), Problem> {
     }
 }
 
-/// Milliseconds of at most one year, the bound of every duration from outside.
-fn millis(path: &str, value: u64) -> Result<(), Problem> {
+/// Milliseconds from `min` to one year, the bound of every duration from outside.
+fn millis(path: &str, value: u64, min: u64) -> Result<(), Problem> {
     let max = (MAX_SECONDS * 1000.0) as u64;
-    if value <= max {
+    if (min..=max).contains(&value) {
         Ok(())
     } else {
         Err(out_of_range(
             path,
-            format_args!("a number of milliseconds from 0 to {max} (one year) (got {value})"),
+            format_args!("a number of milliseconds from {min} to {max} (one year) (got {value})"),
         ))
     }
 }
