@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::config::SandboxConfig;
 use crate::faults::Faults;
-use crate::idempotency::{Begin, IdempotencyStore, StoredResponse};
+use crate::idempotency::{Begin, IdempotencyStore, StoredResponse, Token};
 use crate::log::RequestLog;
 use crate::ratelimit::Admission;
 use crate::store::{Failure, Store};
@@ -56,6 +56,10 @@ pub struct Shared {
     pub log: RequestLog,
     /// The webhook HTTP client.
     pub webhook_agent: ureq::Agent,
+    /// One permit per connection served at once (`max_connections`).
+    pub connections: Arc<tokio::sync::Semaphore>,
+    /// Connections being served now.
+    pub open_connections: std::sync::atomic::AtomicUsize,
     next_request: AtomicU64,
 }
 
@@ -74,6 +78,8 @@ impl Shared {
             idempotency: Mutex::new(IdempotencyStore::default()),
             log: RequestLog::new(config.log_to_stderr),
             webhook_agent: webhooks::agent(),
+            connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+            open_connections: std::sync::atomic::AtomicUsize::new(0),
             next_request: AtomicU64::new(1),
             config,
         })
@@ -261,7 +267,7 @@ struct InFlightGuard<'a> {
     app: &'a AppState,
     api_key: &'a str,
     idem: &'a str,
-    token: Instant,
+    token: Token,
     settled: bool,
 }
 

@@ -2,7 +2,15 @@
 
 use std::time::Duration;
 
+use removebgvideo_core::units::{self, MAX_SECONDS};
+use removebgvideo_core::validate::display_path;
+use removebgvideo_core::{Error, Problem, ProblemCode};
 use serde::{Deserialize, Serialize};
+
+/// The fastest clock accepted: a million times real time (a 10 minute video in 0.6 ms).
+pub const MAX_SPEED: f64 = 1e6;
+/// The most extra attempts of a webhook delivery (the pause doubles each time).
+pub const MAX_WEBHOOK_RETRIES: u32 = 10;
 
 /// The preset key with ample credits; printed on start.
 pub const DEMO_KEY: &str = "rbv_sandbox_demo";
@@ -79,6 +87,12 @@ pub struct SandboxConfig {
     pub faults: FaultConfig,
     /// Print one JSON line per request on stderr.
     pub log_to_stderr: bool,
+    /// How long a connection may take to send a request's headers, in real milliseconds, and
+    /// how long a kept-alive connection may sit idle before its next request; then it is
+    /// closed (10 s by default: a client trickling headers cannot hold a connection).
+    pub header_read_timeout_ms: u64,
+    /// Connections served at once; further ones wait to be accepted until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for SandboxConfig {
@@ -97,6 +111,8 @@ impl Default for SandboxConfig {
             honour_idempotency_keys: true,
             faults: FaultConfig::default(),
             log_to_stderr: false,
+            header_read_timeout_ms: 10_000,
+            max_connections: 10_000,
         }
     }
 }
@@ -134,14 +150,136 @@ impl SandboxConfig {
         keys
     }
 
+    /// The header read and idle keep-alive timeout.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
     /// The output URL lifetime.
     pub fn output_url_ttl(&self) -> Duration {
         Duration::from_millis(self.output_url_ttl_ms)
+    }
+
+    /// Checks every number the sandbox computes times and amounts from, before it starts: an
+    /// unusable one (NaN, infinite, negative, out of range) would otherwise panic in the
+    /// clock or the lifecycle, under the state lock, and fail every later request. The error
+    /// is a `validation_error` with one problem per field, each naming its field and rule.
+    pub fn check(&self) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        let mut keep = |result: Result<(), Problem>| {
+            if let Err(problem) = result {
+                problems.push(problem);
+            }
+        };
+        keep(units::factor("/speed", self.speed, 0.0, MAX_SPEED).map(drop));
+        keep(
+            units::positive_seconds("/default_duration_secs", self.default_duration_secs).map(drop),
+        );
+        keep(millis("/output_url_ttl_ms", self.output_url_ttl_ms, 0));
+        keep(units::seconds("/idempotency_ttl_secs", self.idempotency_ttl_secs as f64).map(drop));
+        keep(whole(
+            "/webhook_retries",
+            u64::from(self.webhook_retries),
+            0,
+            u64::from(MAX_WEBHOOK_RETRIES),
+        ));
+        keep(millis(
+            "/header_read_timeout_ms",
+            self.header_read_timeout_ms,
+            1,
+        ));
+        keep(whole(
+            "/max_connections",
+            self.max_connections as u64,
+            1,
+            1_000_000,
+        ));
+        for (i, key) in self.keys.iter().enumerate() {
+            keep(within(
+                &format!("/keys/{i}/credits"),
+                key.credits,
+                0.0,
+                1e15,
+            ));
+            keep(
+                units::factor(
+                    &format!("/keys/{i}/rate_per_second"),
+                    key.rate_per_second,
+                    0.0,
+                    1e9,
+                )
+                .map(drop),
+            );
+        }
+        let faults = &self.faults;
+        for (name, rate) in [
+            ("error_rate", faults.error_rate),
+            ("drop_before_rate", faults.drop_before_rate),
+            ("drop_after_rate", faults.drop_after_rate),
+            ("status_after_rate", faults.status_after_rate),
+            ("malformed_rate", faults.malformed_rate),
+            ("truncate_download_rate", faults.truncate_download_rate),
+        ] {
+            keep(within(&format!("/faults/{name}"), rate, 0.0, 1.0));
+        }
+        keep(millis("/faults/latency_ms", faults.latency_ms, 0));
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let mut error = Error::validation(problems);
+        let rules: Vec<&str> = error.problems.iter().map(|p| p.message.as_str()).collect();
+        error.message = format!("invalid sandbox configuration: {}", rules.join("; "));
+        Err(error)
     }
 
     /// Reads a JSON configuration file; absent fields keep their defaults.
     pub fn from_json_file(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+fn out_of_range(path: &str, rule: impl std::fmt::Display) -> Problem {
+    Problem::error(
+        path,
+        ProblemCode::OutOfRange,
+        format!("{} must be {rule}", display_path(path)),
+    )
+}
+
+/// A finite number from `min` to `max`, both included (credits, probabilities).
+fn within(path: &str, value: f64, min: f64, max: f64) -> Result<(), Problem> {
+    if value.is_finite() && (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(out_of_range(
+            path,
+            format_args!("a number from {min} to {max} (got {value})"),
+        ))
+    }
+}
+
+/// A whole number from `min` to `max`, both included.
+fn whole(path: &str, value: u64, min: u64, max: u64) -> Result<(), Problem> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(out_of_range(
+            path,
+            format_args!("a whole number from {min} to {max} (got {value})"),
+        ))
+    }
+}
+
+/// Milliseconds from `min` to one year, the bound of every duration from outside.
+fn millis(path: &str, value: u64, min: u64) -> Result<(), Problem> {
+    let max = (MAX_SECONDS * 1000.0) as u64;
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(out_of_range(
+            path,
+            format_args!("a number of milliseconds from {min} to {max} (one year) (got {value})"),
+        ))
     }
 }

@@ -1,18 +1,26 @@
 //! Fault injection: random faults from the configuration, and planned ones from a header.
 //!
 //! A test asks for a fault with `X-Sandbox-Fault`, for example `status=503; times=2`. The
-//! whole header value identifies the plan: the first `times` requests carrying that exact
-//! value get the fault, later ones (a client's retries) do not. Without `times` every request
-//! carrying it does. Add a unique `id=...` to keep plans of different tests apart.
+//! API key sent (any, even a wrong one, or none) and the whole header value identify the plan:
+//! the first `times` requests carrying that exact value with that key get the fault, later ones
+//! (a client's retries) do not. Without `times` every request carrying it does. Add a unique
+//! `id=...` to keep plans of different tests apart. Counters are kept for the `MAX_PLANS`
+//! plans used most recently; one forgotten starts again from zero.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
 use crate::config::FaultConfig;
 
 /// The header that asks for a fault.
 pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
+
+/// Planned faults whose use count is remembered; the least recently used are forgotten
+/// beyond this, so a stream of distinct headers cannot grow the sandbox without bound.
+pub const MAX_PLANS: usize = 10_000;
 
 /// What to do wrong with one request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,7 +74,8 @@ impl FaultPlan {
     }
 }
 
-/// Parses a fault header; unknown items are errors so a typo does not silently test nothing.
+/// Parses an `X-Sandbox-Fault` value into a plan and its `times`; unknown items are errors so
+/// a typo does not silently test nothing. Never panics, whatever the value (it is fuzzed).
 pub fn parse_header(value: &str) -> Result<(FaultPlan, Option<u32>), String> {
     let mut plan = FaultPlan::default();
     let mut times = None;
@@ -113,12 +122,70 @@ pub fn parse_header(value: &str) -> Result<(FaultPlan, Option<u32>), String> {
     Ok((plan, times))
 }
 
+/// How often a plan was applied, and when it was last used.
+#[derive(Debug)]
+struct Counter {
+    count: u32,
+    used: u64,
+}
+
+/// Use counters of planned faults, keyed by a digest of (API key, header value), so an entry
+/// has a fixed size whatever the header's length.
+#[derive(Debug, Default)]
+struct Counters {
+    plans: HashMap<[u8; 32], Counter>,
+    clock: u64,
+}
+
+impl Counters {
+    fn id(api_key: Option<&str>, header: &str) -> [u8; 32] {
+        let mut digest = Sha256::new();
+        // Length-prefixed, so no (key, header) pair can be confused with another.
+        match api_key {
+            Some(key) => {
+                digest.update((key.len() as u64).to_le_bytes());
+                digest.update(key.as_bytes());
+            }
+            None => digest.update(u64::MAX.to_le_bytes()),
+        }
+        digest.update(header.as_bytes());
+        digest.finalize().into()
+    }
+
+    /// Counts one use of a plan allowed `times` uses; whether this use gets the fault.
+    fn take(&mut self, id: [u8; 32], times: u32) -> bool {
+        self.clock += 1;
+        let counter = self
+            .plans
+            .entry(id)
+            .or_insert(Counter { count: 0, used: 0 });
+        counter.used = self.clock;
+        let applies = counter.count < times;
+        if applies {
+            counter.count += 1;
+        }
+        if self.plans.len() > MAX_PLANS {
+            self.forget_least_recent();
+        }
+        applies
+    }
+
+    /// Forgets the least recently used quarter: a sort every `MAX_PLANS / 4` new plans.
+    fn forget_least_recent(&mut self) {
+        let mut uses: Vec<u64> = self.plans.values().map(|c| c.used).collect();
+        let cut = self.plans.len() - MAX_PLANS * 3 / 4;
+        uses.select_nth_unstable(cut);
+        let oldest_kept = uses[cut];
+        self.plans.retain(|_, c| c.used >= oldest_kept);
+    }
+}
+
 /// Decides the faults of each request.
 #[derive(Debug)]
 pub struct Faults {
     config: FaultConfig,
     rng: Mutex<fastrand::Rng>,
-    applied: Mutex<HashMap<String, u32>>,
+    applied: Mutex<Counters>,
 }
 
 impl Faults {
@@ -128,27 +195,28 @@ impl Faults {
         Faults {
             config,
             rng: Mutex::new(rng),
-            applied: Mutex::new(HashMap::new()),
+            applied: Mutex::new(Counters::default()),
         }
     }
 
-    /// The faults of one request: the header's plan if it has one (and it is not used up),
-    /// else random faults for API routes.
+    /// The faults of one request: the header's plan if it has one (and it is not used up for
+    /// this API key), else random faults for API routes.
     pub fn decide(
         &self,
+        api_key: Option<&str>,
         header: Option<&str>,
         api_route: bool,
         download: bool,
     ) -> Result<FaultPlan, String> {
         if let Some(value) = header {
             let (plan, times) = parse_header(value)?;
-            let mut applied = self.applied.lock().expect("fault counters");
-            let count = applied.entry(value.to_owned()).or_insert(0);
-            if times.is_none_or(|t| *count < t) {
-                *count += 1;
+            // A plan without `times` applies every time: nothing to count.
+            let Some(times) = times else {
                 return Ok(plan);
-            }
-            return Ok(FaultPlan::default());
+            };
+            let id = Counters::id(api_key, value);
+            let applies = self.applied.lock().expect("fault counters").take(id, times);
+            return Ok(if applies { plan } else { FaultPlan::default() });
         }
         let config = &self.config;
         let mut plan = FaultPlan {
@@ -174,5 +242,70 @@ impl Faults {
             }
         }
         Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planned_fault_counters_are_bounded() {
+        let faults = Faults::new(FaultConfig::default());
+        for i in 0..(2 * MAX_PLANS) {
+            let header = format!("status=503; times=1; id={i}");
+            let plan = faults.decide(None, Some(&header), true, false).unwrap();
+            assert_eq!(plan.status, Some(503));
+        }
+        let kept = faults.applied.lock().unwrap().plans.len();
+        assert!(kept <= MAX_PLANS, "{kept} plans kept");
+    }
+
+    #[test]
+    fn a_plan_in_use_survives_a_flood_of_others() {
+        let faults = Faults::new(FaultConfig::default());
+        let mine = "status=503; times=2; id=mine";
+        assert!(
+            faults
+                .decide(Some("k"), Some(mine), true, false)
+                .unwrap()
+                .status
+                .is_some()
+        );
+        for i in 0..(2 * MAX_PLANS) {
+            let header = format!("status=500; times=1; id={i}");
+            faults.decide(None, Some(&header), true, false).unwrap();
+            if i % 1000 == 0 {
+                // Used now and then, so it is never the least recent.
+                let _ = faults.decide(Some("k"), Some(mine), true, false).unwrap();
+            }
+        }
+        assert!(
+            faults
+                .decide(Some("k"), Some(mine), true, false)
+                .unwrap()
+                .is_empty(),
+            "used up, and remembered as used up"
+        );
+    }
+
+    #[test]
+    fn plans_are_counted_per_api_key() {
+        let faults = Faults::new(FaultConfig::default());
+        let plan = "status=503; times=1; id=shared";
+        for key in [Some("a"), Some("b"), None] {
+            let first = faults.decide(key, Some(plan), true, false).unwrap();
+            assert_eq!(first.status, Some(503), "{key:?}");
+            let second = faults.decide(key, Some(plan), true, false).unwrap();
+            assert!(second.is_empty(), "{key:?}");
+        }
+        // Plans without `times` always apply and are not stored.
+        for _ in 0..3 {
+            let always = faults
+                .decide(None, Some("status=502"), true, false)
+                .unwrap();
+            assert_eq!(always.status, Some(502));
+        }
+        assert_eq!(faults.applied.lock().unwrap().plans.len(), 3);
     }
 }

@@ -14,6 +14,7 @@ mod idempotency;
 pub mod lifecycle;
 pub mod log;
 pub mod outputs;
+pub mod parsers;
 pub mod ratelimit;
 mod store;
 mod transport;
@@ -58,7 +59,13 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts a sandbox on `config.port` of 127.0.0.1 (0 lets the OS choose), on its own
     /// threads, and returns once it accepts connections.
+    ///
+    /// A configuration that [`SandboxConfig::check`] refuses is an `InvalidInput` error whose
+    /// message names each unusable field.
     pub fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        config.check().map_err(|error| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, error.message)
+        })?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = watch::channel(false);
         let thread = std::thread::Builder::new()
@@ -158,6 +165,13 @@ impl Sandbox {
         self.shared.log.snapshot()
     }
 
+    /// Connections being served now (at most `max_connections`).
+    pub fn open_connections(&self) -> usize {
+        self.shared
+            .open_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every job created so far, with the input it was created from, oldest first (the
     /// sandbox's own state, for counting duplicates and losses).
     pub fn created_jobs(&self) -> Vec<CreatedJob> {
@@ -175,6 +189,9 @@ impl Sandbox {
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+            // Now, not when the last reference to the state goes: a delivery still blocked
+            // in a worker thread after the runtime stopped may hold one for seconds.
+            let _ = std::fs::remove_dir_all(self.shared.upload_dir.path());
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use removebgvideo_core::{JobStatus, Model, Timestamp};
+use removebgvideo_core::{JobStatus, Model, Timestamp, units};
 
 /// Time a started job waits in `pending` before processing.
 pub const QUEUE_TIME: Duration = Duration::from_secs(1);
@@ -53,11 +53,13 @@ pub fn hints_from_url(video_url: &str) -> VideoHints {
         .unwrap_or_default();
     for (key, value) in &pairs {
         match key.as_str() {
+            // Above 0 and at most a year, like every duration from outside; anything else
+            // is no hint (the default duration applies).
             "duration" => {
                 duration_secs = value
                     .parse::<f64>()
                     .ok()
-                    .filter(|d| d.is_finite() && *d > 0.0)
+                    .filter(|d| units::positive_seconds("/duration", *d).is_ok())
             }
             "scenario" => scenario = value.as_str(),
             "error" => message = value.clone(),
@@ -90,7 +92,15 @@ pub fn processing_time(model: &Model, duration_secs: f64, scenario: &Scenario) -
     } else {
         1.0
     };
-    Duration::from_secs_f64(duration_secs * factor * slow).max(MIN_PROCESSING)
+    // Saturating: computed under the state lock, where a panic would fail every later request.
+    let seconds = duration_secs * factor * slow;
+    // NaN, zero and negatives (refused before they get here) take the shortest time.
+    if seconds.is_nan() || seconds <= 0.0 {
+        return MIN_PROCESSING;
+    }
+    Duration::try_from_secs_f64(seconds)
+        .unwrap_or(Duration::MAX)
+        .max(MIN_PROCESSING)
 }
 
 /// How one run of a job ends.
@@ -159,5 +169,31 @@ impl Run {
             RunOutcome::Complete if fraction >= 1.0 => (JobStatus::Completed, 100.0),
             _ => (JobStatus::Processing, progress.min(99.0)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_durations_neither_panic_nor_count_as_hints() {
+        for duration in [f64::NAN, -1.0, 0.0, f64::INFINITY, 1e300, f64::MAX] {
+            let time = processing_time(&Model::Pro, duration, &Scenario::Slow);
+            assert!(time >= MIN_PROCESSING, "{duration}");
+            let run = Run {
+                started_at: Timestamp::from_unix_millis(0),
+                processing: time,
+                outcome: RunOutcome::Fail("x".into()),
+            };
+            let _ = run.ends_at();
+            let _ = run.status_at(Timestamp::from_unix_millis(u64::MAX));
+        }
+        for hint in ["1e300", "-1", "NaN", "inf", "0", "31536001"] {
+            let url = format!("https://cdn.example.com/v.mp4?duration={hint}");
+            assert_eq!(hints_from_url(&url).duration_secs, None, "{hint}");
+        }
+        let url = "https://cdn.example.com/v.mp4?duration=12.5";
+        assert_eq!(hints_from_url(url).duration_secs, Some(12.5));
     }
 }

@@ -1,4 +1,9 @@
 //! The request log: one JSON record per request, kept in memory and optionally on stderr.
+//!
+//! A record holds fixed fields only, never a header as sent: the API key shows as a short
+//! prefix, output tokens and file query strings as `<redacted>`, a fault as the plan applied
+//! (not its header, whose `id=` is the caller's). The one header value kept whole is the
+//! `Idempotency-Key`, a protocol value the client draws, which tests use to follow retries.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -83,8 +88,100 @@ impl RequestLog {
     }
 }
 
-/// A key shown in logs: enough to tell keys apart, never enough to use one.
+/// A key shown in logs: enough to tell keys apart, never enough to use one (at most 8
+/// characters, and never more than half of a short key).
 pub fn key_prefix(key: &str) -> String {
-    let shown: String = key.chars().take(8).collect();
+    let shown: String = key.chars().take(8.min(key.chars().count() / 2)).collect();
     format!("{shown}…")
+}
+
+/// What stands in the log for a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// A request's path and query as logged. An output path's token is a bearer secret, and so
+/// is the query string of a presigned URL: `/sandbox/outputs/job_1/<token>.webm?X-Amz-...`
+/// becomes `/sandbox/outputs/job_1/<redacted>.webm?<redacted>`. Every `/sandbox/` file path
+/// loses its query; API paths keep theirs (filters and paging, no secrets).
+pub fn redact_path(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let mut logged = match path.strip_prefix("/sandbox/outputs/") {
+        Some(rest) => {
+            let (job, file) = rest.split_once('/').unwrap_or((rest, ""));
+            if file.is_empty() {
+                format!("/sandbox/outputs/{job}/")
+            } else {
+                // The extension says what was fetched and is no secret; a short one only.
+                let extension = file.rsplit_once('.').map(|(_, ext)| ext).filter(|ext| {
+                    (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+                });
+                match extension {
+                    Some(ext) => format!("/sandbox/outputs/{job}/{REDACTED}.{ext}"),
+                    None => format!("/sandbox/outputs/{job}/{REDACTED}"),
+                }
+            }
+        }
+        None => path.to_owned(),
+    };
+    match query {
+        Some(_) if path.starts_with("/sandbox/") => {
+            logged.push('?');
+            logged.push_str(REDACTED);
+        }
+        Some(query) => {
+            logged.push('?');
+            logged.push_str(query);
+        }
+        None => {}
+    }
+    logged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_tokens_and_file_queries_are_redacted() {
+        for (path, logged) in [
+            (
+                "/sandbox/outputs/job_1/0123456789abcdef.webm",
+                "/sandbox/outputs/job_1/<redacted>.webm",
+            ),
+            (
+                "/sandbox/outputs/job_1/0123456789abcdef.zip?X-Amz-Signature=abc",
+                "/sandbox/outputs/job_1/<redacted>.zip?<redacted>",
+            ),
+            (
+                "/sandbox/outputs/job_1/secret",
+                "/sandbox/outputs/job_1/<redacted>",
+            ),
+            (
+                "/sandbox/outputs/job_1/secret/deeper.secret-too",
+                "/sandbox/outputs/job_1/<redacted>",
+            ),
+            ("/sandbox/outputs/job_1", "/sandbox/outputs/job_1/"),
+            (
+                "/sandbox/uploads/vid_1/a.mp4?sig=x",
+                "/sandbox/uploads/vid_1/a.mp4?<redacted>",
+            ),
+            (
+                "/v1/jobs?limit=5&status=failed",
+                "/v1/jobs?limit=5&status=failed",
+            ),
+            ("/v1/jobs/job_1", "/v1/jobs/job_1"),
+        ] {
+            assert_eq!(redact_path(path), logged, "{path}");
+        }
+    }
+
+    #[test]
+    fn key_prefixes_never_show_a_short_key_whole() {
+        assert_eq!(key_prefix("rbv_sandbox_demo"), "rbv_sand…");
+        assert_eq!(key_prefix("s3cr3t"), "s3c…");
+        assert_eq!(key_prefix("a"), "…");
+        assert_eq!(key_prefix(""), "…");
+    }
 }

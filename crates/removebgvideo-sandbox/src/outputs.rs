@@ -45,26 +45,32 @@ fn content_type(format: &OutputFormat) -> &'static str {
     }
 }
 
-/// A single byte range, or `Err` when it cannot be satisfied. Multiple ranges are not
-/// supported: the whole file is sent instead, as RFC 9110 allows.
-fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
+/// Reads an HTTP `Range` header value for a file of `size` bytes: `None` when it is not a
+/// single `bytes=` range the sandbox understands (the whole file is then sent, as RFC 9110
+/// allows for multiple ranges or other units), `Some(Err(()))` when the range cannot be
+/// satisfied (answered 416), else `Some(Ok((first, last)))`, both inclusive and within the file.
+///
+/// Never panics, whatever the value and size (it is fuzzed).
+pub fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
     let spec = value.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;
     }
     let (start, end) = spec.split_once('-')?;
+    let last = size.checked_sub(1);
     let range = match (start.trim(), end.trim()) {
         ("", suffix) => {
             let n: u64 = suffix.parse().ok()?;
-            if n == 0 {
+            // An empty file has no last byte: no suffix of it can be sent.
+            let Some(last) = last.filter(|_| n > 0) else {
                 return Some(Err(()));
-            }
-            (size.saturating_sub(n), size - 1)
+            };
+            (size.saturating_sub(n), last)
         }
-        (start, "") => (start.parse().ok()?, size.saturating_sub(1)),
+        (start, "") => (start.parse().ok()?, last.unwrap_or(0)),
         (start, end) => (
             start.parse().ok()?,
-            end.parse::<u64>().ok()?.min(size.saturating_sub(1)),
+            end.parse::<u64>().ok()?.min(last.unwrap_or(0)),
         ),
     };
     if range.0 >= size || range.0 > range.1 {
@@ -152,4 +158,31 @@ pub async fn serve_output(
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_read_as_before() {
+        assert_eq!(parse_range("bytes=100-199", 1000), Some(Ok((100, 199))));
+        assert_eq!(parse_range("bytes=-10", 1000), Some(Ok((990, 999))));
+        assert_eq!(parse_range("bytes=-5000", 1000), Some(Ok((0, 999))));
+        assert_eq!(parse_range("bytes=990-", 1000), Some(Ok((990, 999))));
+        assert_eq!(parse_range("bytes=900-5000", 1000), Some(Ok((900, 999))));
+        assert_eq!(parse_range("bytes=1000-", 1000), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 1000), Some(Err(())));
+        assert_eq!(parse_range("bytes=5-4", 1000), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
+        assert_eq!(parse_range("items=0-1", 1000), None);
+        assert_eq!(parse_range("bytes=x-1", 1000), None);
+    }
+
+    #[test]
+    fn an_empty_file_has_no_satisfiable_range_and_no_panic() {
+        for value in ["bytes=-1", "bytes=0-", "bytes=0-0", "bytes=-0", "bytes=5-"] {
+            assert_eq!(parse_range(value, 0), Some(Err(())), "{value}");
+        }
+    }
 }

@@ -3,19 +3,23 @@
 //! Pure logic: every method takes the virtual `now`, so the HTTP layer stays thin and the
 //! lifecycle is computed, not simulated by timers (timers only trigger webhook deliveries).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use removebgvideo_core::{
     Background, CreateJobRequest, ErrorCode, Job, JobAccepted, JobList, JobStatus, ListJobsQuery,
     Model, OutputFormat, Problem, StartJobRequest, Timestamp, UsageEvent, UsageSummary,
-    WebhookEventType, estimate_credits, webhook,
+    WebhookEventType, estimate_credits, units, webhook,
 };
 use serde_json::{Value, json};
 
 use crate::config::{KeyConfig, SandboxConfig};
 use crate::lifecycle::{Run, RunOutcome, Scenario, hints_from_url, processing_time};
 use crate::ratelimit::TokenBucket;
+
+/// Expired output tokens remembered per job, so a recently expired link answers 403
+/// (expired) rather than 404; older ones are forgotten, so refreshing cannot grow the state.
+const KEPT_EXPIRED_TOKENS: usize = 3;
 
 /// An error answer: HTTP status, code, message and the problems of a rejected request.
 #[derive(Clone, Debug, PartialEq)]
@@ -138,6 +142,8 @@ struct JobRecord {
     webhook_url: Option<String>,
     webhook_events: BTreeMap<String, Value>,
     output: Option<OutputLink>,
+    /// The most recent expired output tokens, oldest first (at most `KEPT_EXPIRED_TOKENS`).
+    expired_tokens: VecDeque<String>,
 }
 
 /// The whole state behind one mutex.
@@ -240,6 +246,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<(JobAccepted, Option<Run>), Failure> {
         let hints = hints_from_url(&request.video_url);
+        // An upload's header may claim any duration: only a usable one counts.
+        let upload_duration =
+            upload_duration.filter(|d| units::positive_seconds("/duration", *d).is_ok());
         let duration_secs = hints
             .duration_secs
             .or(upload_duration)
@@ -265,6 +274,7 @@ impl Store {
             webhook_url: request.webhook_url.clone(),
             webhook_events: BTreeMap::new(),
             output: None,
+            expired_tokens: VecDeque::new(),
             request,
         };
         let auto_start = record.request.auto_start.unwrap_or(true);
@@ -304,26 +314,29 @@ impl Store {
         ))
     }
 
-    /// Reserves credits and starts a run; the caller has checked the state allows it.
-    fn begin_run(&mut self, id: &str, now: Timestamp) -> Result<Run, Failure> {
+    /// The credits a run of `model` on job `id` costs, or the 402 when its key cannot pay.
+    fn affordable(&self, id: &str, model: &Model) -> Result<f64, Failure> {
         let job = &self.jobs[id];
-        let cost = estimate_credits(&job.model, job.duration_secs).unwrap_or(0) as f64;
-        let key = job.key.clone();
-        let account = self
-            .accounts
-            .get_mut(&key)
-            .expect("jobs belong to existing keys");
-        if account.credits < cost {
+        let cost = estimate_credits(model, job.duration_secs).unwrap_or(0) as f64;
+        let credits = self.accounts.get(&job.key).map_or(0.0, |a| a.credits);
+        if credits < cost {
             return Err(Failure::new(
                 402,
                 ErrorCode::InsufficientCredits,
-                format!(
-                    "This job needs {cost} credits and the key has {}",
-                    account.credits
-                ),
+                format!("This job needs {cost} credits and the key has {credits}"),
             ));
         }
-        account.credits -= cost;
+        Ok(cost)
+    }
+
+    /// Reserves credits and starts a run; the caller has checked the state allows it.
+    fn begin_run(&mut self, id: &str, now: Timestamp) -> Result<Run, Failure> {
+        let model = self.jobs[id].model.clone();
+        let cost = self.affordable(id, &model)?;
+        let key = self.jobs[id].key.clone();
+        if let Some(account) = self.accounts.get_mut(&key) {
+            account.credits -= cost;
+        }
         let job = self.jobs.get_mut(id).expect("checked above");
         let run = Run {
             started_at: now,
@@ -368,6 +381,10 @@ impl Store {
                 ),
             ));
         }
+        // A refused start changes nothing: the credits are checked for the model it would
+        // run with before any of the request is applied.
+        let model = request.model.clone().unwrap_or_else(|| job.model.clone());
+        self.affordable(id, &model)?;
         let job = self.jobs.get_mut(id).expect("checked above");
         if let Some(model) = request.model.clone() {
             job.model = model;
@@ -500,10 +517,19 @@ impl Store {
             .is_some_and(|link| link.expires > now_real);
         if !fresh {
             let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-            job.output = Some(OutputLink {
+            let previous = job.output.replace(OutputLink {
                 token: token.clone(),
-                expires: now_real + ttl,
+                // The TTL is at most a year (checked), so this saturation never shows.
+                expires: now_real.checked_add(ttl).unwrap_or(now_real),
             });
+            if let Some(previous) = previous {
+                job.expired_tokens.push_back(previous.token);
+            }
+            while job.expired_tokens.len() > KEPT_EXPIRED_TOKENS {
+                if let Some(forgotten) = job.expired_tokens.pop_front() {
+                    self.outputs.remove(&forgotten);
+                }
+            }
             self.outputs.insert(token, id.to_owned());
         }
         let job = &self.jobs[id];
@@ -661,5 +687,91 @@ impl Store {
         self.jobs
             .get(id)
             .and_then(|j| j.request.effective_background())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{DEMO_KEY, NO_CREDITS_KEY};
+
+    const VIDEO: &str = "https://cdn.example.com/v.mp4";
+
+    fn at(seconds: u64) -> Timestamp {
+        Timestamp::from_unix_millis(1_700_000_000_000 + seconds * 1000)
+    }
+
+    fn draft(store: &mut Store, key: &str) -> String {
+        let request: CreateJobRequest =
+            serde_json::from_value(json!({"video_url": VIDEO, "auto_start": false})).unwrap();
+        let (accepted, run) = store.create_job(key, request, None, at(0)).unwrap();
+        assert!(run.is_none());
+        accepted.id
+    }
+
+    #[test]
+    fn a_start_refused_for_credits_changes_nothing() {
+        let real = Instant::now();
+        let mut store = Store::new(&SandboxConfig::default(), real);
+        let id = draft(&mut store, NO_CREDITS_KEY);
+        let before = store.get_job(NO_CREDITS_KEY, &id, real).unwrap();
+        let start: StartJobRequest = serde_json::from_value(json!({
+            "model": "pro",
+            "output_format": "mov",
+            "webhook_url": "http://127.0.0.1:9/hook",
+            "text_prompt": "the dog"
+        }))
+        .unwrap();
+        let refused = store
+            .start_job(NO_CREDITS_KEY, &id, start, at(1))
+            .unwrap_err();
+        assert_eq!(refused.status, 402);
+        assert_eq!(store.get_job(NO_CREDITS_KEY, &id, real).unwrap(), before);
+        assert_eq!(store.jobs[&id].request.text_prompt, None);
+        assert_eq!(store.accounts[NO_CREDITS_KEY].credits, 0.0);
+    }
+
+    #[test]
+    fn the_cost_of_a_start_is_that_of_the_model_it_starts_with() {
+        let real = Instant::now();
+        let mut store = Store::new(&SandboxConfig::default(), real);
+        let id = draft(&mut store, DEMO_KEY);
+        let credits = store.accounts[DEMO_KEY].credits;
+        let start: StartJobRequest = serde_json::from_value(json!({"model": "pro"})).unwrap();
+        store.start_job(DEMO_KEY, &id, start, at(1)).unwrap();
+        let cost = estimate_credits(&Model::Pro, 10.0).unwrap() as f64;
+        assert_eq!(store.accounts[DEMO_KEY].credits, credits - cost);
+        assert_eq!(store.jobs[&id].reserved_credits, cost);
+    }
+
+    #[test]
+    fn output_tokens_kept_per_job_are_bounded() {
+        let config = SandboxConfig {
+            output_url_ttl_ms: 1,
+            ..SandboxConfig::default()
+        };
+        let real = Instant::now();
+        let mut store = Store::new(&config, real);
+        let request: CreateJobRequest =
+            serde_json::from_value(json!({"video_url": VIDEO})).unwrap();
+        let (accepted, _) = store.create_job(DEMO_KEY, request, None, at(0)).unwrap();
+        store.materialize(at(3600));
+        let mut links = Vec::new();
+        for i in 0..100 {
+            // Each read comes after the previous link expired: a refresh every time.
+            let job = store
+                .get_job(DEMO_KEY, &accepted.id, real + Duration::from_millis(2 * i))
+                .unwrap();
+            links.push(job.output_url.expect("a completed job has a link"));
+        }
+        links.dedup();
+        assert_eq!(links.len(), 100, "every read refreshed the link");
+        assert!(
+            store.outputs.len() <= 1 + KEPT_EXPIRED_TOKENS,
+            "{} tokens kept for one job",
+            store.outputs.len()
+        );
     }
 }

@@ -3,13 +3,14 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use removebgvideo_core::http::{
     API_KEY_HEADER, IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, REQUEST_ID_HEADER,
 };
@@ -21,8 +22,11 @@ use tower::ServiceExt;
 
 use crate::app::Shared;
 use crate::faults::FAULT_HEADER;
-use crate::log::{RequestRecord, key_prefix};
+use crate::log::{RequestRecord, key_prefix, redact_path};
 use crate::store::Failure;
+
+/// How long the accept loop pauses after an accept error such as running out of descriptors.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Returned to hyper to close the connection without an answer (a dropped-connection fault).
 #[derive(Debug)]
@@ -37,28 +41,72 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 /// Accepts connections until `shutdown` turns true.
+///
+/// Hostile clients are bounded three ways: hyper gets a timer, so its header read timeout
+/// (which also ends kept-alive connections idle that long) is on, and a client trickling
+/// headers cannot hold a connection; at most `max_connections` are served at once, the
+/// next ones waiting in the listen backlog until one closes; and an accept error (out of
+/// file descriptors) pauses the loop instead of spinning it.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<Shared>,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(app.config.header_read_timeout());
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                // Small JSON exchanges: do not wait to fill packets.
-                let _ = stream.set_nodelay(true);
-                let (app, router) = (app.clone(), router.clone());
-                let service = hyper::service::service_fn(move |request| handle(app.clone(), router.clone(), request));
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let permit = tokio::select! {
+            permit = app.connections.clone().acquire_owned() => permit,
             _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        // Small JSON exchanges: do not wait to fill packets.
+        let _ = stream.set_nodelay(true);
+        let served = Served::new(&app, permit);
+        let (app, router) = (app.clone(), router.clone());
+        let service =
+            hyper::service::service_fn(move |request| handle(app.clone(), router.clone(), request));
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(served);
+        });
+    }
+}
+
+/// A connection being served: its slot under the cap, and its place in the count, both
+/// released when the connection ends, however it ends.
+struct Served {
+    app: Arc<Shared>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Served {
+    fn new(app: &Arc<Shared>, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        app.open_connections.fetch_add(1, Ordering::Relaxed);
+        Served {
+            app: app.clone(),
+            _permit: permit,
         }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.app.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -78,10 +126,11 @@ async fn handle(
         at: webhook::format_timestamp(Timestamp::from(SystemTime::now())),
         request_id: request_id.clone(),
         method: request.method().to_string(),
+        // Output tokens and file query strings are secrets: never logged.
         path: request
             .uri()
             .path_and_query()
-            .map(|p| p.to_string())
+            .map(|p| redact_path(p.as_str()))
             .unwrap_or_default(),
         status: None,
         key_prefix: header(&request, API_KEY_HEADER).map(key_prefix),
@@ -92,6 +141,7 @@ async fn handle(
     };
     let api_route = path.starts_with("/v1/") || path.starts_with("/api/");
     let plan = app.faults.decide(
+        header(&request, API_KEY_HEADER),
         header(&request, FAULT_HEADER),
         api_route,
         path.starts_with("/sandbox/outputs/"),

@@ -16,10 +16,13 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// First pause between attempts; doubles each time.
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The HTTP client deliveries use (plain HTTP: the sandbox only delivers to loopback).
+/// The HTTP client deliveries use (plain HTTP: the sandbox only delivers to loopback). It
+/// follows no redirect: the loopback rule is checked on the URL the job was given, and a
+/// redirect could send the signed event anywhere. A 3xx is a failed delivery.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(ATTEMPT_TIMEOUT))
+        .max_redirects(0)
         .http_status_as_error(false)
         .build()
         .into()
@@ -40,7 +43,7 @@ pub fn send(app: &Arc<Shared>, deliveries: Vec<Delivery>) {
 
 async fn deliver(app: &Arc<Shared>, delivery: Delivery) {
     let delivery_id = format!("dlv_{:016x}", fastrand::u64(..));
-    let attempts = 1 + app.config.webhook_retries;
+    let attempts = app.config.webhook_retries.saturating_add(1);
     let mut pause = FIRST_RETRY_PAUSE;
     for attempt in 1..=attempts {
         let timestamp = webhook::format_timestamp(Timestamp::from(SystemTime::now()));
@@ -82,7 +85,7 @@ async fn deliver(app: &Arc<Shared>, delivery: Delivery) {
         }
         if attempt < attempts {
             tokio::time::sleep(pause).await;
-            pause *= 2;
+            pause = pause.saturating_mul(2);
         }
     }
 }
@@ -96,7 +99,7 @@ pub fn schedule_run(app: &Arc<Shared>, run: &Run) {
         let wait = app.clock.real_until(at);
         tokio::spawn(async move {
             // A hair past the moment, so the virtual clock has surely reached it.
-            tokio::time::sleep(wait + Duration::from_millis(1)).await;
+            tokio::time::sleep(wait.saturating_add(Duration::from_millis(1))).await;
             app.advance();
         });
     }
