@@ -20,7 +20,7 @@ tasks:
   sans-io           fail if removebgvideo-core gains an I/O dependency or call
   ci                the one test command: formatting, lints, codegen --check, sans-io, every test
   bench             benchmarks next to the alternatives: bench/results, docs/benchmarks.md
-  bench --smoke     the same with tiny counts on debug builds, into target/bench-smoke";
+  bench --smoke     the same with tiny counts on debug builds, into <target dir>/bench-smoke";
 
 /// The repository root (xtask lives one level below it).
 pub fn repo_root() -> PathBuf {
