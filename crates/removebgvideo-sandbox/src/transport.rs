@@ -122,8 +122,7 @@ async fn handle(
                 // The work is done; the answer is lost behind a failing gateway.
                 drop(response);
                 injected_error(status)
-            } else
-            if plan.malformed {
+            } else if plan.malformed {
                 malformed(response)
             } else {
                 response
