@@ -51,6 +51,12 @@ const STEPS: &[(&str, StepFn)] = &[
     }),
     ("Rust tests", |root| rust_tests(root, "--all-targets")),
     ("Rust doc tests", |root| rust_tests(root, "--doc")),
+    // The published contract against tools that are not ours: validators, a linter, and
+    // schemathesis's generated requests against a running sandbox.
+    (
+        "Contract (OpenAPI validators, schemathesis)",
+        crate::contract::run,
+    ),
     ("Python package", python_package),
     ("Node package", node_package),
     // Tiny counts on the debug builds above: the harness must keep working; speed is not

@@ -6,7 +6,7 @@
 
 mod measure;
 mod report;
-mod sandbox;
+pub(crate) mod sandbox;
 mod tools;
 
 use std::path::{Path, PathBuf};
