@@ -1,13 +1,13 @@
 //! `cargo xtask ci`: the one test command. Runs every check a change must pass, in order,
 //! stops at the first failure, and installs what the checks need (Python tools into venvs
-//! under `target/`).
+//! under cargo's target directory).
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use crate::process::{
-    build_node_addon, build_wheel, cargo, fresh_venv, npm, pip_install, run_command,
+    build_node_addon, build_wheel, cargo, fresh_venv, npm, pip_install, run_command, target_dir,
 };
 
 type StepFn = fn(&Path) -> Result<(), String>;
@@ -51,6 +51,12 @@ const STEPS: &[(&str, StepFn)] = &[
     }),
     ("Rust tests", |root| rust_tests(root, "--all-targets")),
     ("Rust doc tests", |root| rust_tests(root, "--doc")),
+    // The published contract against tools that are not ours: validators, a linter, and
+    // schemathesis's generated requests against a running sandbox.
+    (
+        "Contract (OpenAPI validators, schemathesis)",
+        crate::contract::run,
+    ),
     ("Python package", python_package),
     ("Node package", node_package),
     // Tiny counts on the debug builds above: the harness must keep working; speed is not
@@ -93,7 +99,7 @@ pub fn run(root: &Path) -> Result<(), String> {
 /// Builds the wheel with maturin, proves it imports in an empty venv (and how fast), then runs
 /// the pytest suite in another fresh venv.
 fn python_package(root: &Path) -> Result<(), String> {
-    let target = root.join("target");
+    let target = target_dir(root)?;
     let wheel = build_wheel(root, "ci", false)?;
     let wheel = wheel.to_str().ok_or("wheel path is not UTF-8")?.to_owned();
 
@@ -130,8 +136,9 @@ fn node_package(root: &Path) -> Result<(), String> {
             .current_dir(&package),
     )?;
 
-    let packs = root.join("target/npm");
-    let smoke = root.join("target/npm-smoke");
+    let target = target_dir(root)?;
+    let packs = target.join("npm");
+    let smoke = target.join("npm-smoke");
     let _ = std::fs::remove_dir_all(&packs);
     let _ = std::fs::remove_dir_all(&smoke);
     std::fs::create_dir_all(&packs).map_err(|e| e.to_string())?;

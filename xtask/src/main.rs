@@ -1,9 +1,10 @@
-//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `sans-io`, `ci`,
-//! `bench [--smoke]`.
+//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `sans-io`, `contract`,
+//! `ci`, `bench [--smoke]`.
 
 mod bench;
 mod ci;
 mod codegen;
+mod contract;
 mod node_types;
 mod process;
 mod python_models;
@@ -18,9 +19,10 @@ tasks:
   codegen           write the generated files (schema/, OpenAPI)
   codegen --check   fail if a committed generated file is stale
   sans-io           fail if removebgvideo-core gains an I/O dependency or call
+  contract          OpenAPI validators and linter, and schemathesis against a sandbox
   ci                the one test command: formatting, lints, codegen --check, sans-io, every test
   bench             benchmarks next to the alternatives: bench/results, docs/benchmarks.md
-  bench --smoke     the same with tiny counts on debug builds, into target/bench-smoke";
+  bench --smoke     the same with tiny counts on debug builds, into <target dir>/bench-smoke";
 
 /// The repository root (xtask lives one level below it).
 pub fn repo_root() -> PathBuf {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
             }
         }
         ["ci"] => ci::run(&repo_root()),
+        ["contract"] => contract::run(&repo_root()),
         ["bench"] => bench::run(&repo_root(), false),
         ["bench", "--smoke"] => bench::run(&repo_root(), true),
         ["sans-io"] => sans_io::check(&repo_root()),

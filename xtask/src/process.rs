@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 pub fn run_command(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
@@ -24,6 +25,40 @@ pub fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
             .current_dir(root)
             .env("INSTA_UPDATE", "no"),
     )
+}
+
+/// Cargo's target directory for this workspace, asked of cargo once per run: it honours
+/// `CARGO_TARGET_DIR` and `build.target-dir`, which a fixed `target/` would not (a developer who
+/// sets either would find nothing where xtask looks). Every path xtask builds under the target
+/// directory starts here.
+pub fn target_dir(root: &Path) -> Result<PathBuf, String> {
+    static TARGET: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    TARGET
+        .get_or_init(|| ask_cargo_for_target_dir(root, &[]))
+        .clone()
+}
+
+/// `cargo metadata`'s `target_directory`, with `env` added to cargo's environment.
+pub fn ask_cargo_for_target_dir(root: &Path, env: &[(&str, &str)]) -> Result<PathBuf, String> {
+    let mut command = Command::new("cargo");
+    command
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root)
+        .stdout(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let metadata = capture_json(&mut command)?;
+    metadata["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("cargo metadata named no target_directory: {metadata}"))
 }
 
 /// A fresh virtual environment (removed first) and its python.
@@ -71,10 +106,10 @@ pub fn capture_json(command: &mut Command) -> Result<serde_json::Value, String> 
     })
 }
 
-/// Builds the Python wheel with maturin (installed into `target/py-tools` when missing) into
-/// `target/wheels/<name>`, emptied first; returns the wheel's path.
+/// Builds the Python wheel with maturin (installed into `<target>/py-tools` when missing) into
+/// `<target>/wheels/<name>`, emptied first; returns the wheel's path.
 pub fn build_wheel(root: &Path, name: &str, release: bool) -> Result<PathBuf, String> {
-    let target = root.join("target");
+    let target = target_dir(root)?;
     let tools = target.join("py-tools");
     let tools_python = tools.join("bin").join("python");
     if !tools_python.exists() {
@@ -115,4 +150,30 @@ pub fn build_node_addon(package: &Path, release: bool) -> Result<(), String> {
         args.push("--release");
     }
     npm(package, &args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_directory_is_the_one_cargo_uses() {
+        let root = crate::repo_root();
+        let elsewhere = std::env::temp_dir().join("xtask-target-dir-test");
+        let elsewhere = elsewhere.to_str().expect("a UTF-8 temp dir");
+        assert_eq!(
+            ask_cargo_for_target_dir(&root, &[("CARGO_TARGET_DIR", elsewhere)]).unwrap(),
+            PathBuf::from(elsewhere)
+        );
+        // Without an override: the directory this very test binary was built into, however
+        // this machine configures it.
+        let exe = std::env::current_exe().unwrap();
+        let target = target_dir(&root).unwrap();
+        assert!(
+            exe.starts_with(&target),
+            "{} is not under {}",
+            exe.display(),
+            target.display()
+        );
+    }
 }

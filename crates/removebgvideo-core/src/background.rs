@@ -200,7 +200,7 @@ pub struct NestedBackground {
     pub color: Option<ColorValue>,
     /// The image URL, with `type` `image`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[hH][tT][tT][pP][sS]?://"))]
+    #[schemars(pattern(crate::validate::http_url_pattern()))]
     pub image_url: Option<String>,
 }
 
@@ -339,7 +339,10 @@ impl Background {
     }
 }
 
+/// What `check_nested` enforces, with null read as absent: `color` exactly with type `color`,
+/// `image_url` exactly with type `image`.
 fn nested_background_rules(schema: &mut schemars::Schema) {
+    use crate::validate::given;
     use serde_json::json;
     if let Some(properties) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
         properties.insert(
@@ -351,18 +354,14 @@ fn nested_background_rules(schema: &mut schemars::Schema) {
             }),
         );
     }
+    let kind = |kind: &str| json!({ "properties": { "type": { "const": kind } } });
     schema.insert(
         "allOf".into(),
         json!([
-            { "if": { "properties": { "type": { "const": "color" } } }, "then": { "required": ["color"] } },
-            { "if": { "properties": { "type": { "const": "image" } } }, "then": { "required": ["image_url"] } }
+            { "if": kind("color"), "then": given("color") },
+            { "if": kind("image"), "then": given("image_url") },
+            { "if": given("color"), "then": kind("color") },
+            { "if": given("image_url"), "then": kind("image") }
         ]),
-    );
-    schema.insert(
-        "dependentSchemas".into(),
-        json!({
-            "color": { "properties": { "type": { "const": "color" } } },
-            "image_url": { "properties": { "type": { "const": "image" } } }
-        }),
     );
 }

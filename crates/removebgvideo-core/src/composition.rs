@@ -28,9 +28,11 @@ pub struct Composition {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Canvas {
     /// Width in pixels, 16 to 7680.
+    #[serde(deserialize_with = "crate::whole_number::required")]
     #[schemars(range(min = 16, max = 7680))]
     pub width: i64,
     /// Height in pixels, 16 to 7680.
+    #[serde(deserialize_with = "crate::whole_number::required")]
     #[schemars(range(min = 16, max = 7680))]
     pub height: i64,
 }

@@ -21,6 +21,9 @@ use crate::validate::{Problem, Validate};
 pub const API_KEY_HEADER: &str = "X-Api-Key";
 /// Header carrying the idempotency key of a POST.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+/// The longest `Idempotency-Key` a server must remember, in bytes (the published limit; longer
+/// keys are refused with 400 rather than stored).
+pub const IDEMPOTENCY_KEY_MAX_BYTES: usize = 255;
 /// Response header carrying the request id.
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 /// Response header by which a server says it replayed a stored answer for an Idempotency-Key.
@@ -660,7 +663,10 @@ fn checked(problems: Vec<Problem>, idempotency_key: &str) -> Result<Vec<Problem>
     crate::validate::into_result(
         problems
             .into_iter()
-            .chain(crate::requests::idempotency_key_problems(idempotency_key))
+            .chain(crate::requests::idempotency_key_problems(
+                "/idempotency_key",
+                idempotency_key.as_bytes(),
+            ))
             .collect(),
     )
 }

@@ -28,6 +28,7 @@ pub mod timestamp;
 pub mod units;
 pub mod validate;
 pub mod webhook;
+mod whole_number;
 
 pub use background::{Background, BackgroundType, ColorValue, NestedBackground, PresetColor, Rgb};
 pub use composition::{Canvas, Composition, Foreground, Offset};

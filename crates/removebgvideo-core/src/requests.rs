@@ -9,7 +9,7 @@ use crate::composition::Composition;
 use crate::error::Error;
 use crate::job::JobStatus;
 use crate::options::{Model, OutputFormat};
-use crate::validate::{Checker, Problem, ProblemCode, Validate};
+use crate::validate::{Checker, Problem, ProblemCode, Validate, given};
 
 /// The largest upload the API accepts: 500 MB, counted in decimal megabytes so that a file the
 /// SDK lets through is never over the server's limit whichever way it counts.
@@ -36,7 +36,7 @@ pub const PREVIEW_MAX_SECONDS: f64 = 60.0;
 pub struct CreateJobRequest {
     /// The input video: an absolute http(s) URL, for example the `video_url` an upload returned.
     #[serde(default)]
-    #[schemars(regex(pattern = r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"), extend("format" = "uri"))]
+    #[schemars(pattern(crate::validate::http_url_pattern()))]
     pub video_url: String,
     /// The model; `original` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,18 +53,18 @@ pub struct CreateJobRequest {
     pub bg_color: Option<Vec<f64>>,
     /// Background image URL; with `bg_type` `image`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"), extend("format" = "uri"))]
+    #[schemars(pattern(crate::validate::http_url_pattern()))]
     pub bg_image_url: Option<String>,
     /// The nested background shape of the API Playground; must agree with the flat fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<NestedBackground>,
     /// What to keep, in words; only the `pro` model uses it (a warning otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"\S"))]
+    #[schemars(pattern(crate::validate::not_blank_pattern()))]
     pub text_prompt: Option<String>,
     /// URL that receives `job.started`, `job.completed` and `job.failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"), extend("format" = "uri"))]
+    #[schemars(pattern(crate::validate::http_url_pattern()))]
     pub webhook_url: Option<String>,
     /// Start processing at once (the default); false makes a draft that waits for start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,7 +148,7 @@ pub struct StartJobRequest {
     pub model: Option<Model>,
     /// What to keep, in words; only the `pro` model uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"\S"))]
+    #[schemars(pattern(crate::validate::not_blank_pattern()))]
     pub text_prompt: Option<String>,
     /// The background, nested (as the start page documents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,11 +172,11 @@ pub struct StartJobRequest {
     pub bg_color: Option<Vec<f64>>,
     /// Flat background image URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"), extend("format" = "uri"))]
+    #[schemars(pattern(crate::validate::http_url_pattern()))]
     pub bg_image_url: Option<String>,
     /// Change the webhook URL (sent by the official SDKs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[hH][tT][tT][pP][sS]?://[^\s/?#]+([/?#]\S*)?$"), extend("format" = "uri"))]
+    #[schemars(pattern(crate::validate::http_url_pattern()))]
     pub webhook_url: Option<String>,
 }
 
@@ -235,11 +235,19 @@ impl Validate for StartJobRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ListJobsQuery {
     /// Page size, 1 to 100.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole_number::optional"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
     /// How many jobs to skip.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole_number::optional"
+    )]
     pub offset: Option<u32>,
     /// Only jobs in this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,7 +276,11 @@ impl Validate for ListJobsQuery {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UsageSummaryQuery {
     /// How many days back, 1 to 90.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole_number::optional"
+    )]
     #[schemars(range(min = 1, max = 90))]
     pub days: Option<u32>,
 }
@@ -287,7 +299,11 @@ impl Validate for UsageSummaryQuery {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UsageEventsQuery {
     /// How many events, 1 to 100.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole_number::optional"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
 }
@@ -311,6 +327,7 @@ pub struct UploadFile {
     #[schemars(extend("enum" = UPLOAD_MIME_TYPES))]
     pub content_type: String,
     /// The size in bytes: above 0, at most 500 MB.
+    #[serde(deserialize_with = "crate::whole_number::required")]
     #[schemars(range(min = 1, max = 500_000_000))]
     pub size: u64,
 }
@@ -407,27 +424,35 @@ pub fn validate_job_id(job_id: &str) -> Result<(), Error> {
     crate::validate::into_result(c.finish()).map(|_| ())
 }
 
-/// The longest Idempotency-Key accepted (as Stripe's).
-pub const MAX_IDEMPOTENCY_KEY_LENGTH: usize = 255;
-
-/// Checks an Idempotency-Key: 1 to 255 printable ASCII characters, so it travels unchanged
-/// in a header and derived keys (`KEY:create`) stay within what servers accept.
-pub fn idempotency_key_problems(key: &str) -> Vec<Problem> {
+/// Checks an `Idempotency-Key` as sent: 1 to
+/// [`IDEMPOTENCY_KEY_MAX_BYTES`](crate::http::IDEMPOTENCY_KEY_MAX_BYTES) printable ASCII
+/// characters, so it travels unchanged in a header, a server remembers it whole, and derived
+/// keys (`KEY:create`) stay valid. `path` names it as the caller gave it.
+pub fn idempotency_key_problems(path: &str, key: &[u8]) -> Vec<Problem> {
+    let max = crate::http::IDEMPOTENCY_KEY_MAX_BYTES;
     let mut c = Checker::default();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LENGTH {
+    if key.is_empty() || key.len() > max {
         c.error(
-            "/idempotency_key",
+            path,
             ProblemCode::InvalidIdempotencyKey,
-            "must have 1 to 255 characters",
+            format!(
+                "must have 1 to {max} bytes (got {}); use a UUID or another short unique key",
+                key.len()
+            ),
         );
-    } else if !key.bytes().all(|b| b.is_ascii_graphic()) {
+    } else if !key.iter().all(u8::is_ascii_graphic) {
         c.error(
-            "/idempotency_key",
+            path,
             ProblemCode::InvalidIdempotencyKey,
             "must be printable ASCII without spaces",
         );
     }
     c.finish()
+}
+
+/// [`idempotency_key_problems`] of a received header, as a `validation_error`.
+pub fn validate_idempotency_key(key: &[u8]) -> Result<(), Error> {
+    crate::validate::into_result(idempotency_key_problems("/Idempotency-Key", key)).map(|_| ())
 }
 
 fn check_options(c: &mut Checker, model: Option<&Model>, format: Option<&OutputFormat>) {
@@ -595,53 +620,74 @@ fn check_nested(c: &mut Checker, nested: &NestedBackground) {
     }
 }
 
-/// The rules between flat background fields, in JSON Schema (shared by create and start).
+/// The rules between flat background fields, in JSON Schema (shared by create and start): what
+/// `check_background` enforces, with null read as absent.
 fn flat_background_rules() -> Vec<serde_json::Value> {
+    let colour_kind = json!({ "required": ["bg_type"], "properties": { "bg_type": { "enum": ["custom", "color"] } } });
+    let image_kind =
+        json!({ "required": ["bg_type"], "properties": { "bg_type": { "const": "image" } } });
     vec![
+        json!({ "if": colour_kind, "then": given("bg_color") }),
+        json!({ "if": image_kind, "then": given("bg_image_url") }),
+        json!({ "if": given("bg_color"), "then": colour_kind }),
+        json!({ "if": given("bg_image_url"), "then": image_kind }),
+        // Both shapes at once must agree. JSON Schema cannot compare two colours or two URLs,
+        // so it accepts both together only when both say transparent; the server also accepts
+        // the same colour or image given twice.
         json!({
-            "if": { "required": ["bg_type"], "properties": { "bg_type": { "enum": ["custom", "color"] } } },
-            "then": { "required": ["bg_color"] }
-        }),
-        json!({
-            "if": { "required": ["bg_type"], "properties": { "bg_type": { "const": "image" } } },
-            "then": { "required": ["bg_image_url"] }
+            "if": { "allOf": [
+                given("background"),
+                { "anyOf": [given("bg_type"), given("bg_color"), given("bg_image_url")] }
+            ] },
+            "then": {
+                "required": ["bg_type"],
+                "properties": {
+                    "bg_type": { "const": "transparent" },
+                    "background": { "properties": { "type": { "const": "transparent" } } }
+                }
+            }
         }),
     ]
 }
 
-fn flat_background_dependencies() -> serde_json::Value {
-    json!({
-        "bg_color": { "required": ["bg_type"], "properties": { "bg_type": { "enum": ["custom", "color"] } } },
-        "bg_image_url": { "required": ["bg_type"], "properties": { "bg_type": { "const": "image" } } }
-    })
+/// `output_format` is `mp4`, which has no alpha channel.
+fn mp4() -> serde_json::Value {
+    json!({ "required": ["output_format"], "properties": { "output_format": { "const": "mp4" } } })
 }
 
 fn create_job_rules(schema: &mut Schema) {
     let mut rules = flat_background_rules();
     // mp4 has no alpha: with mp4, one of the shapes must name an opaque background, because
-    // an absent background means transparent.
+    // an absent (or null) background means transparent.
     rules.push(json!({
-        "if": { "required": ["output_format"], "properties": { "output_format": { "const": "mp4" } } },
+        "if": mp4(),
         "then": { "anyOf": [
-            { "required": ["bg_type"], "properties": { "bg_type": { "not": { "const": "transparent" } } } },
-            { "required": ["background"], "properties": { "background": { "properties": { "type": { "not": { "const": "transparent" } } } } } }
+            { "required": ["bg_type"], "properties": { "bg_type": { "type": "string", "not": { "const": "transparent" } } } },
+            { "required": ["background"], "properties": { "background": { "type": "object", "properties": { "type": { "not": { "const": "transparent" } } } } } }
         ] }
     }));
     schema.insert("required".into(), json!(["video_url"]));
     schema.insert("allOf".into(), serde_json::Value::Array(rules));
-    schema.insert("dependentSchemas".into(), flat_background_dependencies());
+    // `#[serde(default)]` lets an absent video_url reach validation, which names it; the schema
+    // requires it, so the empty default is no value a client may rely on (nor a valid one).
+    if let Some(video_url) = schema
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("video_url"))
+        .and_then(|v| v.as_object_mut())
+    {
+        video_url.remove("default");
+    }
 }
 
 fn start_job_rules(schema: &mut Schema) {
     let mut rules = flat_background_rules();
     // On start an absent background keeps the job's own; only an explicit transparent is wrong.
     rules.push(json!({
-        "if": { "required": ["output_format"], "properties": { "output_format": { "const": "mp4" } } },
+        "if": mp4(),
         "then": { "properties": {
             "bg_type": { "not": { "const": "transparent" } },
             "background": { "properties": { "type": { "not": { "const": "transparent" } } } }
         } }
     }));
     schema.insert("allOf".into(), serde_json::Value::Array(rules));
-    schema.insert("dependentSchemas".into(), flat_background_dependencies());
 }

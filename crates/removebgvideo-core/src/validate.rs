@@ -193,6 +193,166 @@ pub fn display_path(pointer: &str) -> String {
     out
 }
 
+/// The characters `char::is_whitespace` (and so `str::trim`) counts as whitespace, as ranges.
+/// Published patterns list them instead of writing `\s`, which means a different set in
+/// ECMA-262, Python and Rust regexes: the schema must say exactly what the server checks.
+const WHITESPACE: &[(char, char)] = &[
+    ('\u{9}', '\u{d}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// The characters `char::is_control` counts as control characters (Unicode category Cc).
+const CONTROL: &[(char, char)] = &[('\u{0}', '\u{1f}'), ('\u{7f}', '\u{9f}')];
+
+fn is_excluded_from_urls(c: char) -> bool {
+    c.is_whitespace() || c.is_control()
+}
+
+/// Ranges as the body of a regex character class, each character written `\uXXXX`, which
+/// ECMA-262, Python and Rust regexes all read the same way.
+fn class_body(ranges: &[&[(char, char)]]) -> String {
+    let escape = |c: char| format!("\\u{:04x}", u32::from(c));
+    // Sorted and merged, so that a character is listed once.
+    let mut merged: Vec<(u32, u32)> = ranges
+        .iter()
+        .flat_map(|set| set.iter())
+        .map(|&(first, last)| (u32::from(first), u32::from(last)))
+        .collect();
+    merged.sort_unstable();
+    merged.dedup();
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for (first, last) in merged {
+        match ranges.last_mut() {
+            Some(previous) if first <= previous.1 + 1 => previous.1 = previous.1.max(last),
+            _ => ranges.push((first, last)),
+        }
+    }
+    ranges
+        .into_iter()
+        .filter_map(|(first, last)| Some((char::from_u32(first)?, char::from_u32(last)?)))
+        .map(|(first, last)| {
+            if first == last {
+                escape(first)
+            } else {
+                format!("{}-{}", escape(first), escape(last))
+            }
+        })
+        .collect()
+}
+
+/// A pattern that matches text with something other than whitespace: what `not_blank` accepts.
+pub fn not_blank_pattern() -> String {
+    format!("[^{}]", class_body(&[WHITESPACE]))
+}
+
+/// One decimal IPv4 octet, 0 to 255, without leading zeros (the URL standard reads `010` as
+/// octal).
+pub const IPV4_OCTET_PATTERN: &str = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+
+/// The characters a host name may have in the published pattern: RFC 3986's unreserved and
+/// sub-delims but `.` (the label separator) and `%` (the pattern does not check percent
+/// escapes). The URL standard, and so the server, accepts every one of them.
+const HOST_CHARS: &str =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~!$&'()*+,;=";
+
+/// A regex character class of the host characters for which `keep` holds, written so that
+/// ECMA-262, Python and Rust read it alike: runs of letters or digits as ranges, `-` escaped,
+/// every other character once (so no `&&` or `~~`, which Rust reads as set operations).
+fn host_class(keep: impl Fn(char) -> bool) -> String {
+    let chars: Vec<char> = HOST_CHARS.chars().filter(|&c| keep(c)).collect();
+    let mut class = String::from("[");
+    let mut i = 0;
+    while i < chars.len() {
+        let start = chars[i];
+        let mut end = i;
+        while end + 1 < chars.len()
+            && start.is_ascii_alphanumeric()
+            && chars[end + 1].is_ascii_alphanumeric()
+            && u32::from(chars[end + 1]) == u32::from(chars[end]) + 1
+        {
+            end += 1;
+        }
+        let literal = |c: char| {
+            if c == '-' {
+                "\\-".to_owned()
+            } else {
+                c.to_string()
+            }
+        };
+        if end > i + 1 {
+            class.push_str(&format!("{}-{}", literal(start), literal(chars[end])));
+        } else {
+            (i..=end).for_each(|k| class.push_str(&literal(chars[k])));
+        }
+        i = end + 1;
+    }
+    class.push(']');
+    class
+}
+
+/// A pattern for the URLs `http_url` accepts, as the published schema states them: `http` or
+/// `https` in any case, `://`, a host, an optional port (up to 65535; empty or with leading
+/// zeros too), and a path, query or fragment (from `/`, `?`, `#` or a backslash) without spaces or
+/// control characters.
+///
+/// The host is a dotted IPv4 address, or a name made of dot-separated labels of letters,
+/// digits and `-_~!$&'()*+,;=`, with an optional trailing dot, whose last label is not a
+/// number: the URL standard reads a host ending in a number (`7`, `010`, `0x1f`) as an IPv4
+/// address, and refuses it if the whole is not one. The server parses URLs by that standard,
+/// so this is what it accepts, less what no pattern should try to spell out (IPv6 literals,
+/// user info, percent escapes, non-ASCII names, IPv4 in octal or hex, the host characters
+/// `"`, `` ` ``, `{` and `}` that RFC 3986 refuses) and one case no pattern can check (a label
+/// starting `xn--` must be valid Punycode).
+///
+/// Fields with this pattern carry no `format: uri`: RFC 3986 refuses what the server accepts
+/// (a path with non-ASCII characters, for one), and a validator that checks formats would then
+/// refuse requests the server takes.
+pub fn http_url_pattern() -> String {
+    let c = host_class(|_| true);
+    let non_digit = host_class(|ch| !ch.is_ascii_digit());
+    let non_digit_x = host_class(|ch| !ch.is_ascii_digit() && ch != 'x' && ch != 'X');
+    let non_hex = host_class(|ch| !ch.is_ascii_hexdigit());
+    // The last label, not a number: it starts with a non-digit; or its digits are followed by
+    // a non-digit, where a lone `0` followed by `x` must then meet a non-hex character.
+    let last_label = [
+        format!("{non_digit}{c}*"),
+        format!("[1-9][0-9]*{non_digit}{c}*"),
+        format!("0[0-9]+{non_digit}{c}*"),
+        format!("0{non_digit_x}{c}*"),
+        format!("0[xX][0-9A-Fa-f]*{non_hex}{c}*"),
+    ]
+    .join("|");
+    let octet = IPV4_OCTET_PATTERN;
+    http_url_pattern_with_host(&format!(
+        "(({c}*\\.)*({last_label})\\.?|{octet}(\\.{octet}){{3}}\\.?)"
+    ))
+}
+
+/// `http_url_pattern` with the host part replaced by `host` (a regex group), for a server with
+/// its own rule on hosts (the sandbox delivers webhooks to loopback hosts only).
+pub fn http_url_pattern_with_host(host: &str) -> String {
+    let port =
+        "0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})?";
+    let excluded = class_body(&[CONTROL, WHITESPACE]);
+    format!("^[hH][tT][tT][pP][sS]?://{host}(:{port})?([/?#\\\\][^{excluded}]*)?$")
+}
+
+/// The JSON Schema of "`field` is given": present and not null, since every request type reads
+/// a null as absent. Rules that need a field (`if`/`then`) use it, so that `{"color": null}`
+/// does not pass for a colour. It also defines the property where it is required, as linters
+/// expect.
+pub(crate) fn given(field: &str) -> serde_json::Value {
+    serde_json::json!({ "required": [field], "properties": { field: { "not": { "type": "null" } } } })
+}
+
 /// Collects problems for one request; each check names its field through a JSON Pointer.
 #[derive(Debug, Default)]
 pub(crate) struct Checker {
@@ -212,13 +372,25 @@ impl Checker {
             .push(Problem::warning(path, code, format!("{field} {rule}")));
     }
 
-    /// An absolute http(s) URL with a host.
+    /// An absolute http(s) URL with a host, written without spaces or control characters.
     pub(crate) fn http_url(&mut self, path: &str, value: &str) {
         if value.trim().is_empty() {
             return self.error(
                 path,
                 ProblemCode::Required,
                 "is required and must not be blank",
+            );
+        }
+        // The URL parser would quietly drop tabs and newlines and encode spaces, so a mangled
+        // URL would pass as another; RFC 3986 allows neither, and the schema refuses both.
+        if let Some(c) = value.chars().find(|&c| is_excluded_from_urls(c)) {
+            return self.error(
+                path,
+                ProblemCode::InvalidUrl,
+                format!(
+                    "must not contain spaces or control characters (found U+{:04X}); percent-encode them, e.g. %20 for a space",
+                    u32::from(c)
+                ),
             );
         }
         match url::Url::parse(value) {
@@ -307,5 +479,45 @@ impl Checker {
 
     pub(crate) fn finish(self) -> Vec<Problem> {
         self.problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_ranges(ranges: &[(char, char)], c: char) -> bool {
+        ranges
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&c))
+    }
+
+    #[test]
+    fn the_published_character_sets_are_the_ones_rust_checks() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                in_ranges(WHITESPACE, c),
+                c.is_whitespace(),
+                "U+{:04X}",
+                u32::from(c)
+            );
+            assert_eq!(
+                in_ranges(CONTROL, c),
+                c.is_control(),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
+
+    #[test]
+    fn patterns_escape_every_character() {
+        let pattern = not_blank_pattern();
+        assert!(
+            pattern.starts_with("[^\\u0009-\\u000d\\u0020\\u0085"),
+            "{pattern}"
+        );
+        assert!(pattern.is_ascii());
+        assert!(http_url_pattern().is_ascii());
     }
 }

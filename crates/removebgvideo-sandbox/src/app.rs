@@ -15,6 +15,7 @@ use axum::{Extension, Json, Router};
 use removebgvideo_core::http::{
     API_KEY_HEADER, IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER,
 };
+use removebgvideo_core::requests::validate_idempotency_key;
 use removebgvideo_core::validate::parse_and_validate;
 use removebgvideo_core::{
     CreateJobRequest, ErrorCode, Job, ListJobsQuery, Operation, Problem, ProblemCode,
@@ -191,9 +192,7 @@ async fn health() -> Json<Value> {
 }
 
 async fn openapi(State(app): State<AppState>) -> Json<Value> {
-    let mut document = removebgvideo_core::spec::openapi();
-    document["servers"] = json!([{ "url": app.base_url, "description": "this sandbox" }]);
-    Json(document)
+    Json(crate::openapi::document(&app.base_url))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -248,7 +247,16 @@ async fn api_guard(State(app): State<AppState>, mut request: Request, next: Next
     };
     app.advance();
     request.extensions_mut().insert(ApiKeyOf(key.clone()));
-    let idempotency_key = (request.method() == Method::POST && app.config.honour_idempotency_keys)
+    let honoured = request.method() == Method::POST && app.config.honour_idempotency_keys;
+    if let Some(raw) = request
+        .headers()
+        .get(IDEMPOTENCY_KEY_HEADER)
+        .filter(|_| honoured)
+        && let Err(error) = validate_idempotency_key(raw.as_bytes())
+    {
+        return Failure::from_validation(error).into_response();
+    }
+    let idempotency_key = honoured
         .then(|| header_str(request.headers(), IDEMPOTENCY_KEY_HEADER).map(str::to_owned))
         .flatten();
     let mut response = match idempotency_key {

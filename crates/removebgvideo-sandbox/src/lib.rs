@@ -13,6 +13,7 @@ pub mod faults;
 mod idempotency;
 pub mod lifecycle;
 pub mod log;
+mod openapi;
 pub mod outputs;
 pub mod parsers;
 pub mod ratelimit;

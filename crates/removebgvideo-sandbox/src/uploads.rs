@@ -188,6 +188,19 @@ async fn store(
     Ok(written)
 }
 
+fn malformed(error: impl std::fmt::Display) -> Failure {
+    Failure::new(
+        400,
+        ErrorCode::InvalidRequest,
+        format!("The multipart body is malformed: {error}"),
+    )
+}
+
+async fn rest_is_well_formed(multipart: &mut Multipart) -> Result<(), Failure> {
+    while multipart.next_field().await.map_err(malformed)?.is_some() {}
+    Ok(())
+}
+
 pub async fn upload(
     State(app): State<AppState>,
     Extension(ApiKeyOf(key)): Extension<ApiKeyOf>,
@@ -201,13 +214,7 @@ pub async fn upload(
             format!("The body must be multipart/form-data with a field named file ({e})"),
         )
     })?;
-    while let Some(mut field) = multipart.next_field().await.map_err(|e| {
-        Failure::new(
-            400,
-            ErrorCode::InvalidRequest,
-            format!("The multipart body is malformed: {e}"),
-        )
-    })? {
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
         if field.name() != Some("file") {
             continue;
         }
@@ -253,6 +260,14 @@ pub async fn upload(
                 ProblemCode::EmptyFile,
                 "The file is empty".into(),
             ));
+        }
+        // The rest of the form must be well formed too, so that a body is refused or accepted
+        // whatever the order of its parts (the fields after `file` are read, not kept). The
+        // parser reads on only once this field is gone.
+        drop(field);
+        if let Err(failure) = rest_is_well_formed(&mut multipart).await {
+            let _ = tokio::fs::remove_dir_all(&folder).await;
+            return Err(failure);
         }
         let probe = path.clone();
         let duration_secs = tokio::task::spawn_blocking(move || mp4_file_duration(&probe))

@@ -261,7 +261,7 @@ fn curl_download(url: &str, out: &Path) -> Result<(u64, f64), String> {
 pub fn download(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String> {
     // A clock fast enough that an hour-long video is done in milliseconds.
     let sandbox = SandboxProcess::start(&tools.sandbox, 1_000_000.0)?;
-    let scratch = root.join("target/bench-scratch");
+    let scratch = crate::process::target_dir(root)?.join("bench-scratch");
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     let out = scratch.join("output.bin");
     let mut rss_by_size = Vec::new();

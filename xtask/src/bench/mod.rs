@@ -1,12 +1,12 @@
 //! `cargo xtask bench [--smoke]`: the SDK next to what users would use instead, in one run on
 //! one machine. Writes `bench/results/*.json`, the charts in `docs/benchmarks/` and the tables
 //! of `docs/benchmarks.md`. `--smoke` runs every step with tiny counts on debug builds and
-//! writes under `target/bench-smoke/` instead: CI runs it so the harness cannot rot; it asserts
+//! writes under `bench-smoke/` in cargo's target directory instead: CI runs it so the harness cannot rot; it asserts
 //! nothing about speed.
 
 mod measure;
 mod report;
-mod sandbox;
+pub(crate) mod sandbox;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -79,7 +79,7 @@ impl Destination {
     fn new(root: &Path, plan: &Plan) -> Result<Destination, String> {
         let template = root.join("docs/benchmarks.md");
         let destination = if plan.smoke {
-            let base = root.join("target/bench-smoke");
+            let base = crate::process::target_dir(root)?.join("bench-smoke");
             let _ = std::fs::remove_dir_all(&base);
             let page = base.join("docs/benchmarks.md");
             std::fs::create_dir_all(base.join("docs")).map_err(|e| e.to_string())?;

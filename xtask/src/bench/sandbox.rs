@@ -60,23 +60,33 @@ impl SandboxProcess {
         ["--base-url", &self.base_url, "--key", &self.demo_key]
     }
 
-    /// Requests the sandbox has answered so far (`GET /sandbox/stats`, not counting itself).
-    pub fn requests_answered(&self) -> Result<u64, String> {
+    /// The body of `GET path` (the sandbox answers it whole, with a length).
+    pub fn get(&self, path: &str) -> Result<String, String> {
         let address = self.base_url.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
         write!(
             stream,
-            "GET /sandbox/stats HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
         )
         .map_err(|e| e.to_string())?;
         let mut reply = String::new();
         stream
             .read_to_string(&mut reply)
             .map_err(|e| e.to_string())?;
-        let body = reply
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body)
-            .ok_or("no HTTP body")?;
+        let (head, body) = reply.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!(
+                "GET {path}: {}",
+                head.lines().next().unwrap_or(head)
+            ));
+        }
+        Ok(body.to_owned())
+    }
+
+    /// Requests the sandbox has answered so far (`GET /sandbox/stats`, not counting itself).
+    pub fn requests_answered(&self) -> Result<u64, String> {
+        let body = self.get("/sandbox/stats")?;
+        let body = body.as_str();
         let stats: serde_json::Value =
             serde_json::from_str(body).map_err(|e| format!("stats: {e}: {body}"))?;
         stats["requests"]

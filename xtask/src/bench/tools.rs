@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::process::{build_node_addon, build_wheel, cargo, fresh_venv, npm, pip_install};
+use crate::process::{
+    build_node_addon, build_wheel, cargo, fresh_venv, npm, pip_install, target_dir,
+};
 
 pub struct Tools {
     pub sandbox: PathBuf,
@@ -29,7 +31,7 @@ impl Tools {
             build.push("--release");
         }
         cargo(root, &build)?;
-        let binaries = root.join("target").join(profile);
+        let binaries = target_dir(root)?.join(profile);
 
         let python = python_with_wheel(root, release)?;
         let node_sdk = node_addon(root, release)?;
@@ -52,7 +54,7 @@ impl Tools {
 
 /// The bench venv (kept between runs) with the pinned contenders and a freshly built wheel.
 fn python_with_wheel(root: &Path, release: bool) -> Result<PathBuf, String> {
-    let target = root.join("target");
+    let target = target_dir(root)?;
     let wheel = build_wheel(root, "bench", release)?;
 
     let venv = target.join("py-bench");
