@@ -270,7 +270,11 @@ class Sandbox {
   #keys
 
   constructor(config = {}) {
-    this.#native = new native.NativeSandbox(toJson(snakeize(config)))
+    try {
+      this.#native = new native.NativeSandbox(toJson(snakeize(config)))
+    } catch (error) {
+      throw convertError(error)
+    }
     this.#keys = JSON.parse(this.#native.keys())
   }
 

@@ -232,8 +232,10 @@ impl NativeSandbox {
     /// Starts a sandbox; `config_json` holds sandbox settings (absent ones default).
     #[napi(constructor)]
     pub fn new(config_json: String) -> Result<Self> {
-        let config: removebgvideo_sandbox::SandboxConfig = serde_json::from_str(&config_json)
-            .map_err(|e| napi::Error::from_reason(format!("sandbox config: {e}")))?;
+        let config: removebgvideo_sandbox::SandboxConfig =
+            bridge::parse("config", &config_json).map_err(to_napi)?;
+        // An unusable setting is a ValidationError naming it, like any other bad argument.
+        config.check().map_err(to_napi)?;
         let sandbox = removebgvideo_sandbox::Sandbox::start(config)
             .map_err(|e| napi::Error::from_reason(format!("cannot start the sandbox: {e}")))?;
         Ok(NativeSandbox {

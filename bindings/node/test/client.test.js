@@ -169,4 +169,7 @@ test('unusable numbers are ValidationErrors naming their field, and never abort 
     error instanceof rbv.ValidationError && error.errors[0].path === '/options/wait_timeout')
   await assert.rejects(client.getJob('..'), (error) => error instanceof rbv.ValidationError && error.errors[0].code === 'invalid_job_id')
   assert.ok(rbv.SDKBugError.prototype instanceof rbv.RemoveBGVideoError)
+  for (const speed of [0, 1e20, Infinity]) {
+    assert.throws(() => new rbv.Sandbox({ speed }), (error) => error instanceof rbv.ValidationError && error.message.includes('speed'))
+  }
 })

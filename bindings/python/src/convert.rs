@@ -19,18 +19,11 @@ pub fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
     build().unwrap_or_else(|e| e)
 }
 
-/// A JSON argument from Python, with a `ValidationError` naming the argument when malformed.
+/// A JSON argument from Python, with a `ValidationError` naming the field when malformed.
 pub fn from_json<T: for<'de> Deserialize<'de>>(
     py: Python<'_>,
     what: &str,
     json: &str,
 ) -> PyResult<T> {
-    serde_json::from_str(json).map_err(|e| {
-        let problem = removebgvideo::core::Problem::error(
-            format!("/{what}"),
-            removebgvideo::core::ProblemCode::InvalidType,
-            format!("{what}: {e}"),
-        );
-        to_py_err(py, Error::validation(vec![problem]))
-    })
+    removebgvideo::bridge::parse(what, json).map_err(|e| to_py_err(py, e))
 }

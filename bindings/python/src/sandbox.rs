@@ -29,6 +29,10 @@ impl NativeSandbox {
     #[new]
     fn new(py: Python<'_>, config_json: &str) -> PyResult<Self> {
         let config: SandboxConfig = from_json(py, "config", config_json)?;
+        // An unusable setting is a ValidationError naming it, like any other bad argument.
+        config
+            .check()
+            .map_err(|e| crate::convert::to_py_err(py, e))?;
         let sandbox = py.detach(|| Sandbox::start(config)).map_err(|e| {
             pyo3::exceptions::PyOSError::new_err(format!("cannot start the sandbox: {e}"))
         })?;

@@ -280,4 +280,7 @@ def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sand
         client.get_job("..")
     assert caught.value.problems[0].code == "invalid_job_id"
     assert issubclass(removebgvideo.SDKBugError, removebgvideo.RemoveBGVideoError)
+    for speed in (0.0, 1e20, float("inf")):
+        with pytest.raises(removebgvideo.ValidationError, match="speed"):
+            Sandbox(speed=speed)
 

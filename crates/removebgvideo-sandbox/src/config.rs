@@ -223,6 +223,14 @@ impl SandboxConfig {
             keep(within(&format!("/faults/{name}"), rate, 0.0, 1.0));
         }
         keep(millis("/faults/latency_ms", faults.latency_ms, 0));
+        if self.webhook_secret.trim().is_empty() {
+            // Deliveries signed with an empty secret would verify nowhere (verify refuses it).
+            problems.push(Problem::error(
+                "/webhook_secret",
+                removebgvideo_core::ProblemCode::Blank,
+                "webhook_secret must not be empty",
+            ));
+        }
         if problems.is_empty() {
             return Ok(());
         }

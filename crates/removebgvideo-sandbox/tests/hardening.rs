@@ -136,6 +136,13 @@ fn unusable_numbers_in_the_configuration_are_refused_naming_the_field() {
             },
             "max_connections",
         ),
+        (
+            SandboxConfig {
+                webhook_secret: " ".into(),
+                ..base()
+            },
+            "webhook_secret",
+        ),
     ];
     for (config, field) in cases {
         let checked = config.check().expect_err(field);

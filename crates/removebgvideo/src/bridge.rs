@@ -40,7 +40,7 @@ fn seconds(value: f64) -> Duration {
 
 /// Parses the bindings' JSON; a mistake names its field (`/options/poll/progress_eta`), as
 /// every other validation problem does.
-fn parse<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, Error> {
+pub fn parse<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, Error> {
     let mut reader = serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(&mut reader).map_err(|e| {
         use serde_path_to_error::Segment;
