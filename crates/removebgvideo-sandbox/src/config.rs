@@ -228,7 +228,7 @@ impl SandboxConfig {
             problems.push(Problem::error(
                 "/webhook_secret",
                 removebgvideo_core::ProblemCode::Blank,
-                "webhook_secret must not be empty",
+                "webhook_secret must be a secret that is not empty or blank",
             ));
         }
         if problems.is_empty() {
