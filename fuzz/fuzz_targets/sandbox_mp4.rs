@@ -1,0 +1,4 @@
+#![no_main]
+//! libFuzzer entry point; the body is `removebgvideo_fuzz`'s target "sandbox_mp4".
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| removebgvideo_fuzz::run("sandbox_mp4", data));
