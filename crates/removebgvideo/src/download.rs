@@ -108,6 +108,14 @@ fn cancelled() -> Error {
     Error::new(ErrorCode::Cancelled, "the download was cancelled")
 }
 
+/// A URL as it may be shown: without its query, which signs it (a secret like a key).
+fn redacted(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?<redacted>"),
+        None => url.to_owned(),
+    }
+}
+
 /// The origin (scheme, host, port) of a URL, to tell the API's host from others.
 fn origin(url: &str) -> Option<url::Origin> {
     url::Url::parse(url).ok().map(|u| u.origin())
@@ -122,9 +130,12 @@ struct Failure {
 }
 
 impl Failure {
-    fn of_attempt(attempt: AttemptError) -> Failure {
+    /// A failed attempt on `url`; its message never repeats the URL's signed query.
+    fn of_attempt(attempt: AttemptError, url: &str) -> Failure {
+        let mut error = attempt.to_error("downloading the output");
+        error.message = error.message.replace(url, &redacted(url));
         Failure {
-            error: attempt.to_error("downloading the output"),
+            error,
             status: None,
             headers: Headers::new(),
             attempt: Some(attempt),
@@ -214,7 +225,7 @@ impl Client {
                 remaining,
                 false,
             ) {
-                Err(attempt) => Failure::of_attempt(attempt),
+                Err(attempt) => Failure::of_attempt(attempt, &url),
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let headers = transport::headers_of(&response);
@@ -269,13 +280,14 @@ impl Client {
                             match (resume.on_body_end(streamed.is_ok()), streamed) {
                                 (BodyEnd::Complete, _) => break,
                                 (BodyEnd::Unproven, Ok(())) => continue,
-                                (_, Err(attempt)) => Failure::of_attempt(attempt),
-                                (BodyEnd::Short { reason }, Ok(())) => {
-                                    Failure::of_attempt(AttemptError::NoAnswer {
+                                (_, Err(attempt)) => Failure::of_attempt(attempt, &url),
+                                (BodyEnd::Short { reason }, Ok(())) => Failure::of_attempt(
+                                    AttemptError::NoAnswer {
                                         timed_out: false,
                                         detail: reason,
-                                    })
-                                }
+                                    },
+                                    &url,
+                                ),
                             }
                         }
                         Answer::NotBody => match status {
@@ -534,6 +546,30 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"video", "untouched");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no part file left");
+    }
+
+    #[test]
+    fn a_shown_url_keeps_no_signature() {
+        assert_eq!(
+            redacted("https://cdn.example.com/o/job_1.webm?X-Amz-Signature=abc&exp=1"),
+            "https://cdn.example.com/o/job_1.webm?<redacted>"
+        );
+        assert_eq!(
+            redacted("https://cdn.example.com/o.webm"),
+            "https://cdn.example.com/o.webm"
+        );
+        let failure = Failure::of_attempt(
+            AttemptError::NoAnswer {
+                timed_out: false,
+                detail: "bad uri https://cdn.example.com/o.webm?sig=secret".into(),
+            },
+            "https://cdn.example.com/o.webm?sig=secret",
+        );
+        assert!(
+            !failure.error.message.contains("secret"),
+            "{}",
+            failure.error.message
+        );
     }
 
     #[test]
