@@ -34,6 +34,7 @@ pub use faults::FAULT_HEADER;
 pub use log::RequestRecord;
 pub use outputs::output_bytes;
 use tokio::sync::watch;
+pub use uploads::minimal_mp4;
 
 /// A job as the sandbox holds it, with its input.
 #[derive(Clone, Debug, PartialEq)]

@@ -327,38 +327,43 @@ pub async fn serve_upload(
     }
 }
 
+/// The smallest MP4 header the sandbox reads as `duration / timescale` seconds (`ftyp`, then
+/// `moov` with a version 1 `mvhd`): for tests of uploads, whose processing time follows the
+/// video's duration.
+pub fn minimal_mp4(timescale: u32, duration: u64) -> Vec<u8> {
+    let mut ftyp = Vec::new();
+    ftyp.extend(24u32.to_be_bytes());
+    ftyp.extend(b"ftypisom");
+    ftyp.extend(0x200u32.to_be_bytes());
+    ftyp.extend(b"isommp41");
+    let mut mvhd = Vec::new();
+    mvhd.extend(120u32.to_be_bytes());
+    mvhd.extend(b"mvhd");
+    mvhd.extend([1u8, 0, 0, 0]); // version 1, flags
+    mvhd.extend([0u8; 16]); // creation, modification
+    mvhd.extend(timescale.to_be_bytes());
+    mvhd.extend(duration.to_be_bytes());
+    mvhd.extend(0x0001_0000u32.to_be_bytes()); // rate 1.0
+    mvhd.extend(0x0100u16.to_be_bytes()); // volume 1.0
+    mvhd.extend([0u8; 10]);
+    for value in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
+        mvhd.extend(value.to_be_bytes()); // the identity matrix
+    }
+    mvhd.extend([0u8; 24]);
+    mvhd.extend(2u32.to_be_bytes()); // next track id
+    let mut moov = Vec::new();
+    moov.extend((8 + mvhd.len() as u32).to_be_bytes());
+    moov.extend(b"moov");
+    moov.extend(mvhd);
+    [ftyp, moov].concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// ftyp, then moov with an mvhd of `duration` at `timescale` (version 1: 64-bit times).
     fn tiny_mp4(timescale: u32, duration: u64) -> Vec<u8> {
-        let mut ftyp = Vec::new();
-        ftyp.extend(24u32.to_be_bytes());
-        ftyp.extend(b"ftypisom");
-        ftyp.extend(0x200u32.to_be_bytes());
-        ftyp.extend(b"isommp41");
-        let mut mvhd = Vec::new();
-        mvhd.extend(120u32.to_be_bytes());
-        mvhd.extend(b"mvhd");
-        mvhd.extend([1u8, 0, 0, 0]); // version 1, flags
-        mvhd.extend([0u8; 16]); // creation, modification
-        mvhd.extend(timescale.to_be_bytes());
-        mvhd.extend(duration.to_be_bytes());
-        mvhd.extend(0x0001_0000u32.to_be_bytes());
-        mvhd.extend(0x0100u16.to_be_bytes());
-        mvhd.extend([0u8; 10]);
-        for value in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
-            mvhd.extend(value.to_be_bytes());
-        }
-        mvhd.extend([0u8; 24]);
-        mvhd.extend(2u32.to_be_bytes());
-        assert_eq!(mvhd.len(), 120);
-        let mut moov = Vec::new();
-        moov.extend((8 + mvhd.len() as u32).to_be_bytes());
-        moov.extend(b"moov");
-        moov.extend(mvhd);
-        [ftyp, moov].concat()
+        minimal_mp4(timescale, duration)
     }
 
     fn duration_of(bytes: &[u8]) -> Option<f64> {

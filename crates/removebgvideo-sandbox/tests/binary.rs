@@ -1,6 +1,8 @@
 //! The `removebgvideo-sandbox` binary: prints where it listens and the demo key, serves, and
 //! logs one JSON line per request (none with `--quiet`).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
@@ -134,14 +136,7 @@ fn the_stderr_log_never_shows_an_output_token() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
-    let token = url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('.')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = common::output_token(&url);
     let status = agent()
         .get(format!("{url}?signature=s3cr3t"))
         .call()

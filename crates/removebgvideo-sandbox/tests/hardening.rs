@@ -415,14 +415,7 @@ fn output_tokens_query_strings_and_call_headers_stay_out_of_the_log() {
         .to_owned();
     let job = api.wait_terminal(&id);
     let url = job["output_url"].as_str().unwrap().to_owned();
-    let token = url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('.')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = common::output_token(&url);
     assert!(token.len() >= 16, "{url}");
     let presigned = format!("{url}?X-Amz-Signature=s3cr3tsignature");
     let reply = common::agent()

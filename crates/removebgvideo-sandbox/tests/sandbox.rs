@@ -11,7 +11,7 @@ use common::{Api, PLAYGROUND_VIDEO, agent, assert_schema, sandbox};
 use removebgvideo_core::http::Headers;
 use removebgvideo_core::{Model, Timestamp, estimate_credits, webhook};
 use removebgvideo_sandbox::{
-    FAULT_HEADER, FaultConfig, Sandbox, SandboxConfig, api_routes, output_bytes,
+    FAULT_HEADER, FaultConfig, Sandbox, SandboxConfig, api_routes, minimal_mp4, output_bytes,
 };
 use serde_json::{Value, json};
 
@@ -508,37 +508,13 @@ fn stuck_and_slow_scenarios() {
     assert_eq!(api.wait_terminal(&slow)["status"], "completed");
 }
 
-/// A minimal MP4 header: ftyp, then moov with an mvhd of `duration_ms` at timescale 1000.
+/// An MP4 of `duration_ms`: the sandbox's minimal header and a little media data.
 fn tiny_mp4(duration_ms: u32) -> Vec<u8> {
-    let mut ftyp = Vec::new();
-    ftyp.extend(24u32.to_be_bytes());
-    ftyp.extend(b"ftypisom");
-    ftyp.extend(0x200u32.to_be_bytes());
-    ftyp.extend(b"isommp41");
-    let mut mvhd = Vec::new();
-    mvhd.extend(108u32.to_be_bytes());
-    mvhd.extend(b"mvhd");
-    mvhd.extend([0u8; 4]); // version 0, flags
-    mvhd.extend([0u8; 8]); // creation, modification
-    mvhd.extend(1000u32.to_be_bytes());
-    mvhd.extend(duration_ms.to_be_bytes());
-    mvhd.extend(0x0001_0000u32.to_be_bytes()); // rate 1.0
-    mvhd.extend(0x0100u16.to_be_bytes()); // volume 1.0
-    mvhd.extend([0u8; 10]);
-    for value in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
-        mvhd.extend(value.to_be_bytes());
-    }
-    mvhd.extend([0u8; 24]);
-    mvhd.extend(2u32.to_be_bytes());
-    let mut moov = Vec::new();
-    moov.extend((8 + mvhd.len() as u32).to_be_bytes());
-    moov.extend(b"moov");
-    moov.extend(mvhd);
     let mut mdat = Vec::new();
     mdat.extend(1032u32.to_be_bytes());
     mdat.extend(b"mdat");
     mdat.extend((0..1024).map(|i| (i % 251) as u8));
-    [ftyp, moov, mdat].concat()
+    [minimal_mp4(1000, u64::from(duration_ms)), mdat].concat()
 }
 
 fn multipart(filename: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {

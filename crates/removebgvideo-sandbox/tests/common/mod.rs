@@ -229,3 +229,9 @@ impl Api {
         })
     }
 }
+
+/// The secret token of an output URL (`.../sandbox/outputs/{job}/{token}.{ext}`).
+pub fn output_token(url: &str) -> String {
+    let file = url.rsplit('/').next().unwrap_or_default();
+    file.split('.').next().unwrap_or_default().to_owned()
+}
