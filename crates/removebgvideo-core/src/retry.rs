@@ -59,6 +59,18 @@ pub const RETRYABLE_STATUSES: [u16; 7] = [408, 425, 429, 500, 502, 503, 504];
 /// and 503 say the request was not processed, and stay retryable.
 pub const MAY_HAVE_ACTED_STATUSES: [u16; 3] = [500, 502, 504];
 
+/// Whether an attempt that ended this way may have taken effect on the server: no answer came
+/// (or one that could not be read), or a status a gateway gives after the origin acted. A POST
+/// that ends so, for whatever reason (no retries left, a deadline, a cancel), is reported as
+/// `outcome_unknown` with its key, never as an error that reads "nothing happened".
+pub fn may_have_acted(outcome: &Outcome<'_>) -> bool {
+    match outcome {
+        Outcome::NoAnswer { .. } => true,
+        Outcome::Status { status, .. } => MAY_HAVE_ACTED_STATUSES.contains(status),
+        Outcome::ConnectFailed => false,
+    }
+}
+
 /// Whether repeating the request could do something twice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -247,7 +259,7 @@ pub fn decide(
             if !RETRYABLE_STATUSES.contains(status) || **code == ErrorCode::InsufficientCredits {
                 return give_up(GiveUp::NotRetryable);
             }
-            if replay == Replay::Unsafe && MAY_HAVE_ACTED_STATUSES.contains(status) {
+            if replay == Replay::Unsafe && may_have_acted(outcome) {
                 return give_up(GiveUp::OutcomeUnknown);
             }
             (

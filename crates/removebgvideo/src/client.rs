@@ -49,6 +49,9 @@ pub(crate) enum Payload<'a> {
     Stream {
         length: u64,
         open: &'a dyn Fn() -> Result<Box<dyn std::io::Read + Send>, Error>,
+        /// Raised when the body stopped because the call was cancelled: the server never
+        /// had the whole request.
+        cut_short: &'a AtomicBool,
     },
 }
 
@@ -185,7 +188,7 @@ impl Client {
                     transport::send_api(agent, self.http_request(request, options, ())?, timeout)
                 }
             },
-            Payload::Stream { length, open } => {
+            Payload::Stream { length, open, .. } => {
                 let reader = open()?;
                 let body = ureq::SendBody::from_owned_reader(ReadSend(reader));
                 let mut http = self.http_request(request, options, body)?;
@@ -256,7 +259,12 @@ impl Client {
             let (error, transport_outcome, status) =
                 match self.attempt(request, &payload, options, timeout, remaining)? {
                     Ok(raw) => {
-                        if request.method == Method::Post && honours_idempotency(&raw.headers) {
+                        // Only a success proves the origin honours keys: a gateway's 5xx may
+                        // echo the header without anything behind it remembering the key.
+                        if request.method == Method::Post
+                            && (200..300).contains(&raw.status)
+                            && honours_idempotency(&raw.headers)
+                        {
                             self.inner.idempotency_seen.store(true, Ordering::Relaxed);
                         }
                         match parse_response::<T>(raw.status, &raw.headers, &raw.body, self.now()) {
@@ -275,14 +283,6 @@ impl Client {
                         (failure.to_error(&what), Some(failure.outcome()), 0)
                     }
                 };
-            // A cancelled call stops here, whatever its attempt ended with (an upload cut off
-            // by its own cancellation must not read as a POST with an unknown outcome).
-            if options.cancelled() {
-                return Err(with_key(Error::new(
-                    ErrorCode::Cancelled,
-                    format!("{operation} was cancelled"),
-                )));
-            }
             let outcome = match transport_outcome {
                 Some(outcome) => outcome,
                 // A 2xx whose body did not parse was lost in transit: we do not know what the
@@ -294,6 +294,45 @@ impl Client {
                     headers: &response_headers,
                 },
             };
+            // A POST that may have acted and ends here, whatever ends it, reports that it may
+            // have: an upload cut short by its own cancellation never reached the server whole.
+            let cut_short = matches!(&payload, Payload::Stream { cut_short, .. } if cut_short.load(Ordering::Relaxed));
+            let unknown =
+                request.method == Method::Post && !cut_short && retry::may_have_acted(&outcome);
+            let outcome_unknown = |why: &str| {
+                let key = request.idempotency_key.as_deref().unwrap_or("");
+                with_key(Error {
+                    // The status a gateway answered, if any, stays visible.
+                    status: error.status,
+                    ..Error::new(
+                        ErrorCode::OutcomeUnknown,
+                        format!(
+                            "{operation} was sent but {why} ({}); it may have taken effect, so it was not sent again. \
+                             Check with a GET, or repeat it with idempotency_key {key:?} so the server can answer the first result",
+                            error.message
+                        ),
+                    )
+                    .with_request_id(error.request_id.clone())
+                })
+            };
+            let what_came = if status < 300 {
+                "no usable answer came".to_owned()
+            } else {
+                format!(
+                    "the answer was HTTP {status}, which a gateway can give after the server acted"
+                )
+            };
+            if options.cancelled() {
+                if unknown {
+                    return Err(outcome_unknown(&format!(
+                        "{what_came} before it was cancelled"
+                    )));
+                }
+                return Err(with_key(Error::new(
+                    ErrorCode::Cancelled,
+                    format!("{operation} was cancelled"),
+                )));
+            }
             let decision = retry::decide(
                 &policy,
                 &mut self.inner.budget.lock().expect("retry budget"),
@@ -306,7 +345,11 @@ impl Client {
             match decision {
                 RetryDecision::Retry { delay, reason } => {
                     if deadline.is_some_and(|d| self.now().plus(delay) > d) {
-                        return Err(with_key(error));
+                        return Err(if unknown {
+                            outcome_unknown(&format!("{what_came}, and no time was left to retry"))
+                        } else {
+                            with_key(error)
+                        });
                     }
                     retries_done += 1;
                     tracing::info!(
@@ -332,36 +375,21 @@ impl Client {
                         }
                     };
                     if cancelled {
-                        return Err(with_key(Error::new(
-                            ErrorCode::Cancelled,
-                            format!("{operation} was cancelled"),
-                        )));
+                        // The attempt before the pause may have acted; the cancel changes
+                        // nothing about that.
+                        return Err(if unknown {
+                            outcome_unknown(&format!("{what_came} before it was cancelled"))
+                        } else {
+                            with_key(Error::new(
+                                ErrorCode::Cancelled,
+                                format!("{operation} was cancelled"),
+                            ))
+                        });
                     }
                 }
-                RetryDecision::GiveUp {
-                    reason: GiveUp::OutcomeUnknown,
-                } => {
-                    let key = request.idempotency_key.as_deref().unwrap_or("");
-                    let what = if status < 300 {
-                        "no usable answer came".to_owned()
-                    } else {
-                        format!(
-                            "the answer was HTTP {status}, which a gateway can give after the server acted"
-                        )
-                    };
-                    return Err(with_key(Error {
-                        // The status a gateway answered, if any, stays visible.
-                        status: error.status,
-                        ..Error::new(
-                            ErrorCode::OutcomeUnknown,
-                            format!(
-                                "{operation} was sent but {what} ({}); it may have taken effect, so it was not sent again. \
-                                 Check with a GET, or repeat it with idempotency_key {key:?} so the server can answer the first result",
-                                error.message
-                            ),
-                        )
-                        .with_request_id(error.request_id.clone())
-                    }));
+                RetryDecision::GiveUp { reason } if unknown => {
+                    tracing::info!(target: "removebgvideo", "giving up {operation}: {reason:?} ({})", error.code);
+                    return Err(outcome_unknown(&what_came));
                 }
                 RetryDecision::GiveUp { reason } => {
                     if reason != GiveUp::NotRetryable {

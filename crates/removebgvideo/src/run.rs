@@ -6,6 +6,10 @@ use crate::client::{Client, Payload};
 use crate::download::Download;
 use crate::options::{CallOptions, DownloadOptions, RunOptions, RunRequest, VideoSource};
 
+/// The longest run key: each step's key adds at most `:upload` (7 characters) to it, within
+/// the 255 an Idempotency-Key may have.
+const MAX_RUN_KEY_LENGTH: usize = removebgvideo_core::http::IDEMPOTENCY_KEY_MAX_BYTES - 7;
+
 /// What a run produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunResult {
@@ -33,6 +37,15 @@ impl Client {
         // run repeated with the key an `outcome_unknown` error carried repeats each step under
         // the same key, so the server answers the first job instead of creating a second.
         let run_key = Client::idempotency_key(call);
+        if run_key.len() > MAX_RUN_KEY_LENGTH {
+            return Err(Error::validation(vec![removebgvideo_core::Problem::error(
+                "/idempotency_key",
+                removebgvideo_core::ProblemCode::InvalidIdempotencyKey,
+                format!(
+                    "idempotency_key of a run must have at most {MAX_RUN_KEY_LENGTH} characters (its steps add :upload, :create, :start)"
+                ),
+            )]));
+        }
         let step = |name: &str| CallOptions {
             idempotency_key: Some(format!("{run_key}:{name}")),
             ..call.clone()
@@ -75,17 +88,24 @@ impl Client {
             self.execute::<removebgvideo_core::JobAccepted>(&http, Payload::Json, call, deadline)
                 .map_err(with_run_key)?;
         }
-        let job = self.wait_until(&accepted.id, deadline, options.poll.clone(), call)?;
+        // Once the job exists, every failure carries the run key too: a run repeated with it
+        // finds the same job instead of paying for another.
+        let job = self
+            .wait_until(&accepted.id, deadline, options.poll.clone(), call)
+            .map_err(with_run_key)?;
         let output = match &request.download_to {
             Some(path) => {
                 if deadline.is_some_and(|d| self.now() >= d) {
-                    return Err(expired("the download").with_job(job));
+                    return Err(with_run_key(expired("the download").with_job(job)));
                 }
                 let download = DownloadOptions {
                     overwrite: request.overwrite,
                     call: call.clone(),
                 };
-                Some(self.download_until(job.clone(), path, &download, deadline)?)
+                Some(
+                    self.download_until(job.clone(), path, &download, deadline)
+                        .map_err(with_run_key)?,
+                )
             }
             None => None,
         };

@@ -3,6 +3,8 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use removebgvideo_core::{Error, ErrorCode, Event, Timestamp, UploadFile, UploadResult};
 
@@ -16,6 +18,8 @@ struct Counting<R> {
     total: u64,
     reported: u64,
     options: CallOptions,
+    /// Raised when a read is refused because the call was cancelled.
+    cut_short: Arc<AtomicBool>,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -24,6 +28,7 @@ impl<R: Read> Read for Counting<R> {
         // lets a cancel (Ctrl-C in Python, an AbortSignal in Node) stop a 500 MB upload at
         // once, not after its last byte.
         if self.options.cancelled() {
+            self.cut_short.store(true, Ordering::Relaxed);
             return Err(std::io::Error::other("the upload was cancelled"));
         }
         let n = self.inner.read(buffer)?;
@@ -74,6 +79,7 @@ impl Client {
         let (request, framing) =
             self.builder_ref()
                 .upload(&file, &boundary, &Client::idempotency_key(options))?;
+        let cut_short = Arc::new(AtomicBool::new(false));
         let open = || -> Result<Box<dyn Read + Send>, Error> {
             let file = File::open(path).map_err(unreadable)?;
             let body = std::io::Cursor::new(framing.head.clone())
@@ -85,11 +91,13 @@ impl Client {
                 total: framing.content_length(size),
                 reported: 0,
                 options: options.clone(),
+                cut_short: cut_short.clone(),
             }))
         };
         let payload = Payload::Stream {
             length: framing.content_length(size),
             open: &open,
+            cut_short: &cut_short,
         };
         self.execute(&request, payload, options, deadline)
             .map(|(v, _)| v)

@@ -570,6 +570,98 @@ fn a_cancelled_upload_stops_at_once_not_after_its_last_byte() {
 }
 
 #[test]
+fn a_post_that_may_have_acted_is_outcome_unknown_however_it_ends() {
+    let sandbox = fast_sandbox();
+    // Keys known to be honoured, no retries: a 502 after acting would otherwise read as a
+    // plain server error, and a caller would repeat it under a new key.
+    let honoured = Client::builder()
+        .api_key(sandbox.demo_key())
+        .base_url(sandbox.base_url())
+        .idempotency_support(IdempotencySupport::Honoured)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let error = honoured
+        .create_job(
+            &CreateJobRequest::new(VIDEO),
+            &with_fault("status-after=502; times=1; id=no-retries-left"),
+        )
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::OutcomeUnknown, "{error}");
+    assert!(error.idempotency_key.is_some());
+    assert_eq!(sandbox.created_jobs().len(), 1);
+
+    // Cancelled while the request was out: it may have acted all the same.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let cancel = CancelToken::new();
+    let server_cancel = cancel.clone();
+    let server = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+            line.clear();
+        }
+        // The request arrived; the caller cancels; the connection closes unanswered.
+        server_cancel.cancel();
+    });
+    let client = Client::builder()
+        .api_key("rbv_test_key")
+        .base_url(&base)
+        .build()
+        .unwrap();
+    let options = CallOptions {
+        cancel: Some(cancel),
+        ..CallOptions::default()
+    };
+    let error = client
+        .create_job(&CreateJobRequest::new(VIDEO), &options)
+        .unwrap_err();
+    server.join().unwrap();
+    assert_eq!(error.code, ErrorCode::OutcomeUnknown, "{error}");
+    assert!(error.message.contains("cancelled"), "{error}");
+}
+
+#[test]
+fn a_run_that_fails_after_its_job_exists_reports_its_run_key() {
+    let sandbox = fast_sandbox();
+    let client = client(&sandbox, sandbox.demo_key());
+    let options = RunOptions {
+        limit: WaitLimit::After(Duration::from_millis(300)),
+        call: CallOptions {
+            idempotency_key: Some("order-18".into()),
+            ..CallOptions::default()
+        },
+        ..RunOptions::default()
+    };
+    let error = client
+        .run(
+            &RunRequest::url(format!("{VIDEO}?scenario=stuck")),
+            &options,
+        )
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::WaitTimeout);
+    assert_eq!(error.idempotency_key.as_deref(), Some("order-18"));
+    let long = CallOptions {
+        idempotency_key: Some("k".repeat(250)),
+        ..CallOptions::default()
+    };
+    let error = client
+        .run(
+            &RunRequest::url(VIDEO),
+            &RunOptions {
+                call: long,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::ValidationError);
+    assert_eq!(error.problems[0].path, "/idempotency_key");
+}
+
+#[test]
 fn plain_http_is_refused_except_on_loopback() {
     for (url, ok) in [
         ("http://api.example.com", false),
