@@ -118,6 +118,9 @@ pub struct Resume {
     framed: bool,
     /// A body ended without proof: the next answer must confirm the end or continue.
     verifying: bool,
+    /// The least length answers have promised (a 206's last byte + 1): a 416 confirming less
+    /// contradicts them.
+    promised: u64,
 }
 
 /// `bytes first-last/total` (total may be `*`), or `bytes */total` for a 416.
@@ -246,6 +249,8 @@ impl Resume {
             body_end: length,
             framed,
             verifying: false,
+            // A whole body answers for itself.
+            promised: 0,
         };
         Answer::Write { offset: 0 }
     }
@@ -289,6 +294,7 @@ impl Resume {
             self.validator = Validator::of(headers);
         }
         self.total = range.total.or(self.total);
+        self.promised = self.promised.max(last + 1);
         self.body_end = Some(last + 1);
         self.framed = true;
         self.verifying = false;
@@ -309,7 +315,11 @@ impl Resume {
             Some(ContentRange {
                 span: None,
                 total: Some(total),
-            }) => total == self.written && self.total.is_none_or(|ours| ours == total),
+            }) => {
+                total == self.written
+                    && total >= self.promised
+                    && self.total.is_none_or(|ours| ours == total)
+            }
             _ => false,
         };
         if confirmed && (self.written > 0 || self.verifying) {
@@ -518,6 +528,16 @@ mod tests {
             cut.on_answer(206, &headers(&[("Content-Range", "bytes 70-99/100")])),
             Answer::Write { offset: 70 }
         );
+        // A 416 confirming less than a 206 promised proves nothing.
+        let mut promised = Resume::new();
+        promised.on_answer(206, &headers(&[("Content-Range", "bytes 0-99/*")]));
+        promised.on_bytes(40);
+        assert!(matches!(promised.on_body_end(true), BodyEnd::Short { .. }));
+        assert!(matches!(
+            promised.on_answer(416, &headers(&[("Content-Range", "bytes */40")])),
+            Answer::Restart { .. }
+        ));
+
         // A 416 naming another length, or none, or for another version, proves nothing.
         let mut tagged = Resume::new();
         tagged.on_answer(200, &headers(&[("ETag", "\"v1\"")]));

@@ -512,7 +512,14 @@ fn place(
             }
         }
     }
-    std::fs::rename(&part.path, target).map_err(cannot)?;
+    if let Err(e) = std::fs::rename(&part.path, target) {
+        // Never leave the empty placeholder behind: it would read as a finished output, and
+        // every later download would refuse to replace it.
+        if !overwrite {
+            let _ = std::fs::remove_file(target);
+        }
+        return Err(cannot(e));
+    }
     part.kept = true;
     Ok(())
 }
@@ -570,6 +577,20 @@ mod tests {
             "{}",
             failure.error.message
         );
+    }
+
+    #[test]
+    fn a_failed_placement_leaves_no_placeholder() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.webm");
+        let mut part = part_in(dir.path(), b"video");
+        // The part file vanishes before the rename (another program, a flaky mount).
+        std::fs::remove_file(&part.path).unwrap();
+        let no_links = |_: &Path, _: &Path| -> std::io::Result<()> {
+            Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+        };
+        assert!(place(&mut part, &target, false, no_links).is_err());
+        assert!(!target.exists(), "no empty file at the target");
     }
 
     #[test]
