@@ -1102,3 +1102,37 @@ fn playground_without_credits_reports_the_failure_instead_of_crashing() {
     let auth = &report["checks"][0];
     assert_eq!(auth["status"], "pass", "the key is valid, only poor");
 }
+
+#[test]
+fn a_proxy_from_the_environment_never_carries_the_key_of_a_loopback_base_url() {
+    // A "proxy" that records whatever reaches it and never answers.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    proxy.set_nonblocking(true).unwrap();
+    let sandbox = fast_sandbox();
+    let output = binary()
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.demo_key(),
+            "--json",
+            "usage",
+            "summary",
+        ])
+        .env("ALL_PROXY", &proxy_url)
+        .env("HTTP_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        proxy.accept().is_err(),
+        "nothing reached the proxy: the key stayed on this machine"
+    );
+}

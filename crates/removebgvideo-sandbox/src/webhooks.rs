@@ -18,11 +18,14 @@ const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// The HTTP client deliveries use (plain HTTP: the sandbox only delivers to loopback). It
 /// follows no redirect: the loopback rule is checked on the URL the job was given, and a
-/// redirect could send the signed event anywhere. A 3xx is a failed delivery.
+/// redirect could send the signed event anywhere. A 3xx is a failed delivery. No proxy from the
+/// environment (`ALL_PROXY`, `HTTP_PROXY`) either: it would carry loopback deliveries off the
+/// machine.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(ATTEMPT_TIMEOUT))
         .max_redirects(0)
+        .proxy(None)
         .http_status_as_error(false)
         .build()
         .into()

@@ -86,6 +86,11 @@ impl std::fmt::Debug for RedactedHeaders<'_> {
 }
 
 impl Settings {
+    /// Whether the base URL is on this machine (the sandbox).
+    pub fn is_loopback(&self) -> bool {
+        url::Url::parse(&self.base_url).is_ok_and(|url| is_loopback_host(url.host()))
+    }
+
     /// The User-Agent header value.
     pub fn user_agent(&self) -> String {
         let base = format!("removebgvideo-rust/{}", env!("CARGO_PKG_VERSION"));
@@ -263,15 +268,22 @@ impl ClientBuilder {
     }
 }
 
-/// https anywhere; plain http only to this machine, where nobody can read the key in transit.
-fn check_base_url(base_url: &str) -> Result<(), String> {
-    let url = url::Url::parse(base_url).map_err(|e| format!("is not a URL ({e})"))?;
-    let loopback = match url.host() {
+fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
+    match host {
         Some(url::Host::Domain(domain)) => domain == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err("has no host".into()),
-    };
+        None => false,
+    }
+}
+
+/// https anywhere; plain http only to this machine, where nobody can read the key in transit.
+fn check_base_url(base_url: &str) -> Result<(), String> {
+    let url = url::Url::parse(base_url).map_err(|e| format!("is not a URL ({e})"))?;
+    if url.host().is_none() {
+        return Err("has no host".into());
+    }
+    let loopback = is_loopback_host(url.host());
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),

@@ -128,6 +128,14 @@ pub(crate) fn agent(settings: &Settings) -> ureq::Agent {
         // connections per host made a 100-thread batch open a connection (and zero two
         // 128 KiB buffers) for most requests. Smaller buffers keep 100 idle connections cheap.
         .max_idle_connections(IDLE_CONNECTIONS)
+        // A loopback base URL is plain http to this machine (the only place check_base_url
+        // allows it): a proxy from the environment would carry the key off it in clear text.
+        // Elsewhere HTTPS_PROXY and friends are honoured, as peers' SDKs do.
+        .proxy(if settings.is_loopback() {
+            None
+        } else {
+            ureq::Proxy::try_from_env()
+        })
         .max_idle_connections_per_host(IDLE_CONNECTIONS)
         .input_buffer_size(BUFFER_SIZE)
         .output_buffer_size(BUFFER_SIZE)
