@@ -195,22 +195,25 @@ fn main() -> ExitCode {
             Some(Message::Finished(result)) => return finish(result, signal, json),
             Some(Message::Signal(received)) => {
                 cancel.cancel();
-                match signal {
-                    None => {
-                        signal = Some(received);
+                // SIGTERM comes once, with SIGKILL a few seconds behind it (Docker,
+                // Kubernetes, systemd): it closes the connections at once, as a second Ctrl-C
+                // does. A request blocked in the network then fails now, and the command still
+                // ends through its normal path (a download removes its part file).
+                let hard = received == Signal::Terminate || signal.is_some();
+                if signal.is_none() {
+                    signal = Some(received);
+                    if !hard {
                         eprintln!(
                             "{}: stopping (again to stop waiting for the current request)",
                             received.name()
                         );
                     }
-                    Some(_) => {
-                        // A request blocked in the network fails now, and the command still
-                        // ends through its normal path (a download removes its part file).
-                        if let Some(client) = in_use.get() {
-                            client.shutdown();
-                        }
-                        give_up_at.get_or_insert_with(|| Instant::now() + SECOND_SIGNAL_GRACE);
+                }
+                if hard {
+                    if let Some(client) = in_use.get() {
+                        client.shutdown();
                     }
+                    give_up_at.get_or_insert_with(|| Instant::now() + SECOND_SIGNAL_GRACE);
                 }
             }
             // The grace ran out: the command is still blocked in a request that ignores

@@ -1136,3 +1136,37 @@ fn a_proxy_from_the_environment_never_carries_the_key_of_a_loopback_base_url() {
         "nothing reached the proxy: the key stayed on this machine"
     );
 }
+
+#[test]
+fn one_sigterm_ends_a_request_blocked_in_the_network_at_once() {
+    // A server that accepts and never answers: only closing the connection ends the request
+    // before the client's 60 s timeout, and a process manager's SIGKILL comes long before.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let child = binary()
+        .args([
+            "--base-url",
+            &base_url,
+            "--api-key",
+            "rbv_x",
+            "--json",
+            "jobs",
+            "get",
+            "job_x",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (_connection, _) = listener.accept().unwrap();
+    send_signal(&child, "TERM");
+    let sent = Instant::now();
+    let output = finish_within(child, Duration::from_secs(15), "a blocked jobs get");
+    assert_eq!(code(&output), 143);
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(json(&output)["error"]["code"], "cancelled");
+}
