@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::FaultConfig;
 
+/// The longest latency a fault header may ask for: a minute.
+pub const MAX_HEADER_LATENCY_MS: u64 = 60_000;
+
 /// The header that asks for a fault.
 pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
 
@@ -109,7 +112,17 @@ pub fn parse_header(value: &str) -> Result<(FaultPlan, Option<u32>), String> {
             "drop-after" => plan.drop_after = true,
             "malformed" => plan.malformed = true,
             "truncate" => plan.truncate = true,
-            "latency-ms" => plan.latency = Duration::from_millis(number("latency-ms")?),
+            "latency-ms" => {
+                // Bounded: a plan comes from any request's header, before authentication, and
+                // an hour of latency would hold one of the server's connection slots for it.
+                let millis = number("latency-ms")?;
+                if millis > MAX_HEADER_LATENCY_MS {
+                    return Err(format!(
+                        "{FAULT_HEADER}: latency-ms must be at most {MAX_HEADER_LATENCY_MS}"
+                    ));
+                }
+                plan.latency = Duration::from_millis(millis);
+            }
             "times" => times = Some(number("times")? as u32),
             "id" => {}
             other => {
@@ -248,6 +261,13 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_cannot_hold_a_connection_for_longer_than_a_minute() {
+        assert!(parse_header("latency-ms=60000").is_ok());
+        let refused = parse_header("latency-ms=3600000").unwrap_err();
+        assert!(refused.contains("at most 60000"), "{refused}");
+    }
 
     #[test]
     fn planned_fault_counters_are_bounded() {
