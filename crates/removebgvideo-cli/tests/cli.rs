@@ -653,14 +653,12 @@ fn sigterm_cancels_like_ctrl_c_and_exits_143() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[test]
-fn a_second_ctrl_c_stops_waiting_for_a_request_that_never_answers() {
-    // A server that accepts and never answers: the request stays blocked (up to the client's
-    // 60 s request timeout) whatever the first Ctrl-C cancels; the second closes the
-    // connection, and the call ends cancelled before the grace runs out.
+/// `jobs get` against a server that accepts and never answers, once the request is out (the
+/// command is inside it, its signal handling long installed); the connection is kept open.
+fn blocked_jobs_get() -> (std::process::Child, std::net::TcpStream) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let mut child = binary()
+    let child = binary()
         .args([
             "--base-url",
             &base_url,
@@ -675,9 +673,17 @@ fn a_second_ctrl_c_stops_waiting_for_a_request_that_never_answers() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let (connection, _) = listener.accept().unwrap();
+    (child, connection)
+}
+
+#[test]
+fn a_second_ctrl_c_stops_waiting_for_a_request_that_never_answers() {
+    // A server that accepts and never answers: the request stays blocked (up to the client's
+    // 60 s request timeout) whatever the first Ctrl-C cancels; the second closes the
+    // connection, and the call ends cancelled before the grace runs out.
+    let (mut child, _connection) = blocked_jobs_get();
     let lines = stderr_lines(&mut child);
-    // Accepted: the command is inside its request, its signal handling long installed.
-    let (_connection, _) = listener.accept().unwrap();
     send_signal(&child, "INT");
     wait_for_stop_notice(&lines);
     send_signal(&child, "INT");
@@ -1141,24 +1147,7 @@ fn a_proxy_from_the_environment_never_carries_the_key_of_a_loopback_base_url() {
 fn one_sigterm_ends_a_request_blocked_in_the_network_at_once() {
     // A server that accepts and never answers: only closing the connection ends the request
     // before the client's 60 s timeout, and a process manager's SIGKILL comes long before.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let child = binary()
-        .args([
-            "--base-url",
-            &base_url,
-            "--api-key",
-            "rbv_x",
-            "--json",
-            "jobs",
-            "get",
-            "job_x",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (_connection, _) = listener.accept().unwrap();
+    let (child, _connection) = blocked_jobs_get();
     send_signal(&child, "TERM");
     let sent = Instant::now();
     let output = finish_within(child, Duration::from_secs(15), "a blocked jobs get");
