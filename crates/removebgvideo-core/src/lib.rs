@@ -15,6 +15,7 @@ pub mod eta;
 pub mod events;
 pub mod http;
 pub mod job;
+pub mod machine;
 mod open_enum;
 pub mod options;
 pub mod poll;

@@ -11,18 +11,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.removebgvideo.com";
 /// The environment variable the key is read from when none is given.
 pub const API_KEY_ENV: &str = "REMOVEBGVIDEO_API_KEY";
 
-/// Whether the server is known to honour `Idempotency-Key`, which decides if a POST that got no
-/// answer may be sent again.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum IdempotencySupport {
-    /// Learn it: unknown until a response echoes the key back (the sandbox does).
-    #[default]
-    Detect,
-    /// The server honours it: a POST without an answer is retried with the same key.
-    Honoured,
-    /// It does not: a POST without an answer is reported as `outcome_unknown`.
-    NotHonoured,
-}
+pub use removebgvideo_core::machine::IdempotencySupport;
 
 /// Everything a client is built from. Cloning it is cheap; the key and the values of default
 /// headers (which may carry tokens) are never printed.
@@ -116,6 +105,7 @@ pub struct ClientBuilder {
     user_agent_suffix: Option<String>,
     default_headers: Vec<(String, String)>,
     idempotency: IdempotencySupport,
+    time: Option<std::sync::Arc<dyn crate::Time>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -129,6 +119,18 @@ impl std::fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// The clock the client's drivers read and pause through (default: the real one). A
+    /// [`crate::VirtualClock`] lets tests run retries, polls and deadlines without sleeping.
+    pub fn clock(mut self, time: std::sync::Arc<dyn crate::Time>) -> Self {
+        self.time = Some(time);
+        self
+    }
+
+    /// The clock chosen, if any.
+    pub(crate) fn chosen_clock(&self) -> Option<std::sync::Arc<dyn crate::Time>> {
+        self.time.clone()
+    }
+
     /// The API key; without one, `REMOVEBGVIDEO_API_KEY` is read.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(ApiKey::new(key));

@@ -23,7 +23,9 @@ mod client;
 mod clock;
 mod config;
 mod download;
+mod driver;
 mod options;
+mod output_file;
 mod resolver;
 mod run;
 mod transport;
@@ -33,6 +35,7 @@ mod writeback;
 
 pub use cancel::CancelToken;
 pub use client::Client;
+pub use clock::{Time, VirtualClock};
 pub use config::{API_KEY_ENV, ClientBuilder, DEFAULT_BASE_URL, IdempotencySupport, Settings};
 pub use download::Download;
 pub use options::{
@@ -51,6 +54,11 @@ pub use run::RunResult;
 impl ClientBuilder {
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
-        self.settings().map(Client::with_settings)
+        let time = self.chosen_clock();
+        let settings = self.settings()?;
+        Ok(match time {
+            Some(time) => Client::with_time(settings, time),
+            None => Client::with_settings(settings),
+        })
     }
 }

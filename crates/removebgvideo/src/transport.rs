@@ -5,8 +5,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use removebgvideo_core::http::Headers;
-use removebgvideo_core::retry::Outcome;
-use removebgvideo_core::{Error, ErrorCode};
+use removebgvideo_core::machine::{TransportError, TransportErrorKind as Kind};
 use ureq::RequestExt;
 use ureq::http;
 
@@ -24,88 +23,29 @@ pub(crate) struct RawResponse {
     pub body: Vec<u8>,
 }
 
-/// An attempt that got no answer.
-#[derive(Debug)]
-pub(crate) enum AttemptError {
-    /// No connection: the request never left.
-    ConnectFailed(String),
-    /// The connection broke or timed out after the request may have been sent.
-    NoAnswer { timed_out: bool, detail: String },
-}
-
-impl AttemptError {
-    pub(crate) fn outcome(&self) -> Outcome<'static> {
-        match self {
-            AttemptError::ConnectFailed(_) => Outcome::ConnectFailed,
-            AttemptError::NoAnswer { timed_out, .. } => Outcome::NoAnswer {
-                timed_out: *timed_out,
-            },
-        }
-    }
-
-    pub(crate) fn to_error(&self, what: &str) -> Error {
-        match self {
-            AttemptError::ConnectFailed(detail) => Error::new(
-                ErrorCode::ConnectionError,
-                format!("{what}: could not connect ({detail})"),
-            ),
-            AttemptError::NoAnswer {
-                timed_out: true,
-                detail,
-            } => Error::new(
-                ErrorCode::RequestTimeout,
-                format!("{what}: timed out ({detail})"),
-            ),
-            AttemptError::NoAnswer {
-                timed_out: false,
-                detail,
-            } => Error::new(
-                ErrorCode::ConnectionError,
-                format!("{what}: the connection broke ({detail})"),
-            ),
-        }
-    }
-}
-
 /// Sorts a ureq failure into "nothing sent" and "may have arrived".
-pub(crate) fn classify(error: ureq::Error) -> AttemptError {
+pub(crate) fn classify(error: ureq::Error) -> TransportError {
     use ureq::Timeout;
     let detail = error.to_string();
-    match error {
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
-            AttemptError::ConnectFailed(detail)
-        }
-        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => {
-            AttemptError::ConnectFailed(detail)
-        }
-        ureq::Error::Timeout(_) => AttemptError::NoAnswer {
-            timed_out: true,
-            detail,
-        },
-        ureq::Error::Io(io) => classify_io(&io, detail),
-        _ => AttemptError::NoAnswer {
-            timed_out: false,
-            detail,
-        },
-    }
+    let kind = match error {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Kind::ConnectFailed,
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => Kind::ConnectFailed,
+        ureq::Error::Timeout(_) => Kind::TimedOut,
+        ureq::Error::Io(io) => return classify_io(&io, detail),
+        _ => Kind::Broken,
+    };
+    TransportError::new(kind, detail)
 }
 
 /// Sorts an I/O failure the same way (reads of a streamed body fail as plain I/O errors).
-pub(crate) fn classify_io(error: &std::io::Error, detail: String) -> AttemptError {
+pub(crate) fn classify_io(error: &std::io::Error, detail: String) -> TransportError {
     use std::io::ErrorKind;
-    match error.kind() {
-        ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable => {
-            AttemptError::ConnectFailed(detail)
-        }
-        ErrorKind::TimedOut | ErrorKind::WouldBlock => AttemptError::NoAnswer {
-            timed_out: true,
-            detail,
-        },
-        _ => AttemptError::NoAnswer {
-            timed_out: false,
-            detail,
-        },
-    }
+    let kind = match error.kind() {
+        ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable => Kind::ConnectFailed,
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => Kind::TimedOut,
+        _ => Kind::Broken,
+    };
+    TransportError::new(kind, detail)
 }
 
 /// Idle keep-alive connections kept per client (and per host).
@@ -166,7 +106,7 @@ pub(crate) fn send_api<S: ureq::AsSendBody>(
     agent: &ureq::Agent,
     request: http::Request<S>,
     timeout: Duration,
-) -> Result<RawResponse, AttemptError> {
+) -> Result<RawResponse, TransportError> {
     let response = request
         .with_agent(agent)
         .configure()
@@ -201,7 +141,7 @@ pub(crate) fn send_transfer<S: ureq::AsSendBody>(
     idle: Duration,
     total: Option<Duration>,
     follow_redirects: bool,
-) -> Result<http::Response<ureq::Body>, AttemptError> {
+) -> Result<http::Response<ureq::Body>, TransportError> {
     request
         .with_agent(agent)
         .configure()

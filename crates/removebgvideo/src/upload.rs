@@ -1,18 +1,22 @@
-//! `upload`: streams a local file as multipart form data, never reading it into memory.
+//! `upload`: a file streamed as multipart form data, never read into memory; its bytes are
+//! counted and reported as they leave.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use removebgvideo_core::{Error, ErrorCode, Event, Timestamp, UploadFile, UploadResult};
+use removebgvideo_core::machine::TransmitBody;
+use removebgvideo_core::{Error, ErrorCode, Event, UploadFile, UploadResult};
 
-use crate::client::{Client, Payload};
+use crate::client::Client;
 use crate::options::CallOptions;
 
+/// Bytes between two upload progress events.
+const REPORT_EVERY: u64 = 256 * 1024;
+
 /// Counts bytes as they are read and reports them; stops reading once cancelled.
-struct Counting<R> {
+pub(crate) struct Counting<R> {
     inner: R,
     done: u64,
     total: u64,
@@ -20,6 +24,25 @@ struct Counting<R> {
     options: CallOptions,
     /// Raised when a read is refused because the call was cancelled.
     cut_short: Arc<AtomicBool>,
+}
+
+impl<R> Counting<R> {
+    /// Counts `inner`, whose length is `total`.
+    pub(crate) fn new(
+        inner: R,
+        total: u64,
+        options: &CallOptions,
+        cut_short: Arc<AtomicBool>,
+    ) -> Self {
+        Counting {
+            inner,
+            done: 0,
+            total,
+            reported: 0,
+            options: options.clone(),
+            cut_short,
+        }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -36,7 +59,7 @@ impl<R: Read> Read for Counting<R> {
         // Report every 256 KiB and at the end (the transport stops reading at Content-Length,
         // so the end is the total, not a read of 0).
         let at_end = self.done >= self.total || n == 0;
-        if self.done != self.reported && (self.done - self.reported >= 256 * 1024 || at_end) {
+        if self.done != self.reported && (self.done - self.reported >= REPORT_EVERY || at_end) {
             self.reported = self.done;
             self.options.emit(Event::Upload {
                 bytes_done: self.done.min(self.total),
@@ -47,59 +70,49 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// The error of a file that cannot be read.
+pub(crate) fn unreadable(path: &Path, error: std::io::Error) -> Error {
+    Error::new(
+        ErrorCode::ValidationError,
+        format!("cannot read {}: {error}", path.display()),
+    )
+}
+
+/// A fresh multipart boundary.
+pub(crate) fn boundary() -> String {
+    format!(
+        "removebgvideo-{:016x}{:016x}",
+        fastrand::u64(..),
+        fastrand::u64(..)
+    )
+}
+
+/// The size of a file to upload.
+pub(crate) fn file_size(path: &Path) -> Result<u64, Error> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| unreadable(path, e))
+}
+
 impl Client {
     /// `POST /v1/uploads`: uploads a video file (mp4, mov, webm or avi, at most 500 MB).
     pub fn upload(&self, path: &Path, options: &CallOptions) -> Result<UploadResult, Error> {
-        self.upload_until(path, options, None)
-    }
-
-    pub(crate) fn upload_until(
-        &self,
-        path: &Path,
-        options: &CallOptions,
-        deadline: Option<Timestamp>,
-    ) -> Result<UploadResult, Error> {
-        let unreadable = |e: std::io::Error| {
-            Error::new(
-                ErrorCode::ValidationError,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        };
-        let size = std::fs::metadata(path).map_err(unreadable)?.len();
+        let size = file_size(path)?;
         let filename = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let file = UploadFile::new(filename, size);
-        let boundary = format!(
-            "removebgvideo-{:016x}{:016x}",
-            fastrand::u64(..),
-            fastrand::u64(..)
-        );
-        let (request, framing) =
-            self.builder_ref()
-                .upload(&file, &boundary, &Client::idempotency_key(options))?;
-        let cut_short = Arc::new(AtomicBool::new(false));
-        let open = || -> Result<Box<dyn Read + Send>, Error> {
-            let file = File::open(path).map_err(unreadable)?;
-            let body = std::io::Cursor::new(framing.head.clone())
-                .chain(file)
-                .chain(std::io::Cursor::new(framing.tail.clone()));
-            Ok(Box::new(Counting {
-                inner: body,
-                done: 0,
-                total: framing.content_length(size),
-                reported: 0,
-                options: options.clone(),
-                cut_short: cut_short.clone(),
-            }))
+        let (request, framing) = self.builder_ref().upload(
+            &UploadFile::new(filename, size),
+            &boundary(),
+            &Client::idempotency_key(options),
+        )?;
+        let body = TransmitBody::Upload {
+            path: path.to_owned(),
+            file_size: size,
+            framing,
         };
-        let payload = Payload::Stream {
-            length: framing.content_length(size),
-            open: &open,
-            cut_short: &cut_short,
-        };
-        self.execute(&request, payload, options, deadline)
-            .map(|(v, _)| v)
+        self.execute(request, body, options, None)
+            .map(|(value, _)| value)
     }
 }

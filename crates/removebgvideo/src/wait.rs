@@ -1,20 +1,18 @@
-//! `wait`: polls a job on the core's schedule until it completes, fails or the deadline passes.
+//! `wait`: a core [`WaitMachine`] driven on the caller's thread.
 
-use removebgvideo_core::poll::{PollStep, Poller};
-use removebgvideo_core::retry::retry_after;
-use removebgvideo_core::state::Verdict;
-use removebgvideo_core::{Error, ErrorCode, Event, Job, Timestamp};
+use removebgvideo_core::machine::WaitMachine;
+use removebgvideo_core::{Error, Job, PollPolicy, Timestamp};
 
-use crate::client::{Client, Payload};
-use crate::clock::ThreadRandom;
+use crate::client::Client;
 use crate::options::{CallOptions, WaitLimit, WaitOptions};
 
 impl Client {
     /// The deadline a limit gives, from now.
     pub(crate) fn deadline(&self, limit: WaitLimit) -> Option<Timestamp> {
+        let time = &self.inner.time;
         match limit {
-            WaitLimit::Default => Some(self.inner.clock.after(self.inner.settings.wait_timeout)),
-            WaitLimit::After(duration) => Some(self.inner.clock.after(duration)),
+            WaitLimit::Default => Some(time.after(self.inner.settings.wait_timeout)),
+            WaitLimit::After(duration) => Some(time.after(duration)),
             WaitLimit::Unbounded => None,
         }
     }
@@ -24,109 +22,29 @@ impl Client {
     /// Transient errors while polling do not end the wait. Cancel through `options.call.cancel`.
     pub fn wait(&self, job_id: &str, options: &WaitOptions) -> Result<Job, Error> {
         let deadline = self.deadline(options.limit);
-        self.wait_until(job_id, deadline, options.poll.clone(), &options.call)
+        let mut machine =
+            self.wait_machine(job_id, deadline, options.poll.clone(), &options.call)?;
+        self.drive(&mut machine, &options.call, None)
     }
 
-    pub(crate) fn wait_until(
+    /// The machine of a wait for `job_id`, polling on `poll` (else the client's schedule).
+    pub(crate) fn wait_machine(
         &self,
         job_id: &str,
         deadline: Option<Timestamp>,
-        poll: Option<removebgvideo_core::PollPolicy>,
+        poll: Option<PollPolicy>,
         call: &CallOptions,
-    ) -> Result<Job, Error> {
+    ) -> Result<WaitMachine, Error> {
         let request = self.builder_ref().get_job(job_id)?;
         let policy = poll.unwrap_or_else(|| self.inner.settings.poll.clone());
-        policy.check()?;
-        let mut poller = Poller::new(policy, deadline);
-        let mut last_progress = None;
-        loop {
-            if call.cancelled() {
-                return Err(Error::new(
-                    ErrorCode::Cancelled,
-                    format!("the wait for job {job_id} was cancelled"),
-                ));
-            }
-            let step = match self.execute::<Job>(&request, Payload::Json, call, deadline) {
-                Ok((job, headers)) => {
-                    let hint = retry_after(&headers, self.now());
-                    let (status, progress, request_id) =
-                        (job.status.clone(), job.progress, job.request_id.clone());
-                    let before = poller.tracker().current().cloned();
-                    let observed = poller.on_job(job, self.now(), hint, &mut ThreadRandom);
-                    if observed.verdict != Verdict::Unchanged {
-                        if observed.verdict == Verdict::Illegal
-                            || observed.verdict == Verdict::Unjudged
-                        {
-                            tracing::warn!(target: "removebgvideo", job_id, "job went from {before:?} to {status}: {:?}", observed.verdict);
-                        }
-                        call.emit(Event::StatusChanged {
-                            job_id: job_id.to_owned(),
-                            from: before,
-                            to: status,
-                            verdict: observed.verdict,
-                            request_id,
-                        });
-                    }
-                    if let Some(progress) = progress.filter(|p| Some(*p) != last_progress) {
-                        last_progress = Some(progress);
-                        call.emit(Event::Progress {
-                            job_id: job_id.to_owned(),
-                            progress,
-                        });
-                    }
-                    observed.step
-                }
-                Err(error) if error.code == ErrorCode::Cancelled => return Err(error),
-                Err(error) => poller.on_error(error, self.now(), &mut ThreadRandom)?,
-            };
-            match step {
-                PollStep::PollAt(at) => {
-                    let pause = at.since(self.now());
-                    let cancelled = match &call.cancel {
-                        Some(cancel) => cancel.sleep(pause),
-                        None => {
-                            std::thread::sleep(pause);
-                            false
-                        }
-                    };
-                    if cancelled {
-                        return Err(Error::new(
-                            ErrorCode::Cancelled,
-                            format!("the wait for job {job_id} was cancelled"),
-                        ));
-                    }
-                }
-                PollStep::Completed(job) => return Ok(job),
-                PollStep::Failed(job) => {
-                    let reason = job
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| "no reason given".into());
-                    let request_id = job.request_id.clone();
-                    return Err(Error::new(
-                        ErrorCode::JobFailed,
-                        format!("job {job_id} failed: {reason}"),
-                    )
-                    .with_request_id(request_id)
-                    .with_job(job));
-                }
-                PollStep::DeadlineReached(job) => {
-                    let seen = job
-                        .as_ref()
-                        .map(|j| j.status.to_string())
-                        .unwrap_or_else(|| "never seen".into());
-                    let mut error = Error::new(
-                        ErrorCode::WaitTimeout,
-                        format!(
-                            "job {job_id} did not finish before the deadline (last status: {seen})"
-                        ),
-                    );
-                    if let Some(job) = job {
-                        error = error.with_request_id(job.request_id.clone()).with_job(job);
-                    }
-                    return Err(error);
-                }
-            }
-        }
+        WaitMachine::new(
+            job_id,
+            request,
+            policy,
+            &self.inner.shared,
+            call.max_retries,
+            call.timeout,
+            deadline,
+        )
     }
 }
