@@ -1,0 +1,190 @@
+//! The rules the machines hold, each driven by hand in virtual time: what a garbled success
+//! means for a POST, that no retry pause passes a deadline, that a cancel after a POST may have
+//! acted says so, that an update from elsewhere ends a wait, and that an expired output URL is
+//! refreshed from the job.
+
+use std::time::Duration;
+
+use removebgvideo_core::machine::{
+    BodyPlan, CallMachine, DownloadMachine, IdempotencySupport, Shared, Transmit, TransmitBody,
+    WaitMachine,
+};
+use removebgvideo_core::{
+    ApiKey, CreateJobRequest, ErrorCode, FixedDraws, Headers, Job, JobAccepted, PollPolicy,
+    RequestBuilder, RetryBudget, RetryPolicy, Timestamp,
+};
+
+const T0: Timestamp = Timestamp::from_unix_secs(1_795_000_000);
+
+fn shared(idempotency: IdempotencySupport) -> Shared {
+    Shared::new(
+        RetryPolicy::default(),
+        RetryBudget::default(),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        idempotency,
+        Box::new(FixedDraws::new(vec![0.5])),
+    )
+}
+
+fn builder() -> RequestBuilder {
+    RequestBuilder::new(ApiKey::new("rbv_test"), "machines-test")
+}
+
+fn create(shared: &Shared, deadline: Option<Timestamp>) -> CallMachine<JobAccepted> {
+    let request = builder()
+        .create_job(&CreateJobRequest::new("https://example.com/a.mp4"), "key-1")
+        .unwrap();
+    CallMachine::new(request, TransmitBody::Json, shared, None, None, deadline)
+}
+
+fn job_json(status: &str, output_url: Option<&str>) -> Vec<u8> {
+    serde_json::to_vec(
+        &serde_json::json!({"id": "job_1", "status": status, "output_url": output_url}),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_garbled_success_to_a_post_is_outcome_unknown_without_a_second_send() {
+    let mut call = create(&shared(IdempotencySupport::NotHonoured), None);
+    assert!(call.poll_transmit(T0).is_some());
+    call.handle_response(200, Headers::new(), b"{\"id\": tru", T0);
+    let error = call.poll_outcome().unwrap().unwrap_err();
+    assert_eq!(error.code, ErrorCode::OutcomeUnknown, "{error}");
+    assert_eq!(error.idempotency_key.as_deref(), Some("key-1"));
+    assert!(call.poll_transmit(T0).is_none(), "never sent again");
+}
+
+#[test]
+fn no_retry_pause_passes_the_deadline_and_each_attempt_fits_what_is_left() {
+    let deadline = T0.plus(Duration::from_secs(10));
+    let mut call = create(&shared(IdempotencySupport::Honoured), Some(deadline));
+    let Some(Transmit::Api { timeout, .. }) = call.poll_transmit(T0) else {
+        panic!("an API transmit")
+    };
+    assert_eq!(
+        timeout,
+        Duration::from_secs(10),
+        "cut to what is left of the deadline"
+    );
+    let mut headers = Headers::new();
+    headers.push("Retry-After", "30");
+    call.handle_response(
+        429,
+        headers,
+        br#"{"error":{"code":"rate_limited","message":"x"}}"#,
+        T0,
+    );
+    let error = call.poll_outcome().unwrap().unwrap_err();
+    assert_eq!(
+        error.code,
+        ErrorCode::RateLimited,
+        "a 30 s pause would pass the deadline"
+    );
+}
+
+#[test]
+fn a_cancel_after_a_post_may_have_acted_is_outcome_unknown_and_says_cancelled() {
+    let mut call = create(&shared(IdempotencySupport::Honoured), None);
+    call.poll_transmit(T0).unwrap();
+    call.handle_response(502, Headers::new(), b"bad gateway", T0);
+    assert!(call.poll_outcome().is_none(), "a retry is paused for");
+    assert!(call.poll_timeout().is_some());
+    call.cancel();
+    let error = call.poll_outcome().unwrap().unwrap_err();
+    assert_eq!(error.code, ErrorCode::OutcomeUnknown, "{error}");
+    assert!(error.message.contains("cancelled"), "{error}");
+}
+
+#[test]
+fn a_terminal_update_from_elsewhere_ends_a_wait_and_the_poll_in_flight_is_ignored() {
+    let shared = shared(IdempotencySupport::Detect);
+    let request = builder().get_job("job_1").unwrap();
+    let mut wait = WaitMachine::new(
+        "job_1",
+        request,
+        PollPolicy::default(),
+        &shared,
+        None,
+        None,
+        Some(T0.plus(Duration::from_secs(600))),
+    )
+    .unwrap();
+    wait.poll_transmit(T0).unwrap();
+    wait.handle_response(200, Headers::new(), &job_json("processing", None), T0);
+    let next = wait.poll_timeout().expect("the next poll is scheduled");
+    assert!(next > T0);
+    wait.poll_transmit(next).unwrap();
+    let update: Job =
+        serde_json::from_slice(&job_json("completed", Some("https://cdn.example.com/o"))).unwrap();
+    wait.handle_job_update(update, next);
+    let job = wait.poll_outcome().unwrap().unwrap();
+    assert_eq!(job.status.to_string(), "completed");
+    wait.handle_response(200, Headers::new(), &job_json("processing", None), next);
+    assert!(
+        wait.poll_outcome().is_none(),
+        "the late answer changes nothing"
+    );
+}
+
+#[test]
+fn an_expired_output_url_is_refreshed_from_the_job_and_fetched_again() {
+    let shared = shared(IdempotencySupport::Detect);
+    let job: Job = serde_json::from_slice(&job_json(
+        "completed",
+        Some("https://cdn.example.com/old?sig=1"),
+    ))
+    .unwrap();
+    let refresh = builder().get_job("job_1").unwrap();
+    let mut download = DownloadMachine::new(
+        job,
+        refresh,
+        "https://api.removebgvideo.com",
+        vec![("X-Trace".into(), "t".into())],
+        &shared,
+        None,
+        None,
+    )
+    .unwrap();
+    let Some(Transmit::Fetch { url, headers, .. }) = download.poll_transmit(T0) else {
+        panic!("a fetch of the output")
+    };
+    assert_eq!(url, "https://cdn.example.com/old?sig=1");
+    assert!(
+        headers.iter().all(|(n, _)| n != "X-Trace"),
+        "no call header goes to a CDN"
+    );
+    assert_eq!(
+        download.handle_head(410, Headers::new(), T0),
+        BodyPlan::Discard
+    );
+    let Some(Transmit::Api { request, .. }) = download.poll_transmit(T0) else {
+        panic!("the job is read again")
+    };
+    assert_eq!(request.operation.name(), "get_job");
+    download.handle_response(
+        200,
+        Headers::new(),
+        &job_json("completed", Some("https://cdn.example.com/new?sig=2")),
+        T0,
+    );
+    let Some(Transmit::Fetch { url, .. }) = download.poll_transmit(T0) else {
+        panic!("the fresh URL is fetched")
+    };
+    assert_eq!(url, "https://cdn.example.com/new?sig=2");
+    let mut headers = Headers::new();
+    headers.push("Content-Length", "4");
+    assert_eq!(
+        download.handle_head(200, headers, T0),
+        BodyPlan::Stream { offset: 0 }
+    );
+    download.handle_body_bytes(4, T0);
+    download.handle_body_end(Ok(()), T0);
+    let fetched = download.poll_outcome().unwrap().unwrap();
+    assert_eq!(fetched.bytes, 4);
+    assert_eq!(
+        fetched.job.output_url.as_deref(),
+        Some("https://cdn.example.com/new?sig=2")
+    );
+}
