@@ -20,6 +20,7 @@ mod open_enum;
 pub mod options;
 pub mod poll;
 pub mod random;
+pub mod rate;
 pub mod requests;
 pub mod responses;
 pub mod retry;

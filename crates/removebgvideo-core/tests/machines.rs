@@ -188,3 +188,32 @@ fn an_expired_output_url_is_refreshed_from_the_job_and_fetched_again() {
         Some("https://cdn.example.com/new?sig=2")
     );
 }
+
+#[test]
+fn a_429_pauses_every_call_of_the_client_not_only_the_one_that_got_it() {
+    let shared = shared(IdempotencySupport::Honoured);
+    let mut first = create(&shared, None);
+    let get = builder().get_job("job_1").unwrap();
+    let mut other: CallMachine<Job> =
+        CallMachine::new(get, TransmitBody::Json, &shared, None, None, None);
+    first.poll_transmit(T0).unwrap();
+    let mut headers = Headers::new();
+    headers.push("Retry-After", "5");
+    first.handle_response(
+        429,
+        headers,
+        br#"{"error":{"code":"rate_limited","message":"x"}}"#,
+        T0,
+    );
+    assert!(
+        other.poll_transmit(T0).is_none(),
+        "the other call does not go out into the same limit"
+    );
+    assert_eq!(other.poll_timeout(), Some(T0.plus(Duration::from_secs(5))));
+    let later = T0.plus(Duration::from_secs(5));
+    other.handle_timeout(later);
+    assert!(
+        other.poll_transmit(later).is_some(),
+        "it goes once the pause is over"
+    );
+}

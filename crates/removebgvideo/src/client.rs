@@ -65,7 +65,8 @@ impl Client {
             settings.transfer_idle_timeout,
             settings.idempotency,
             Box::new(ThreadRandom),
-        );
+        )
+        .with_rate_ceiling(settings.max_requests_per_second);
         Client {
             inner: Arc::new(Inner {
                 agent: transport::agent(&settings),

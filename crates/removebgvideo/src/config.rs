@@ -42,6 +42,9 @@ pub struct Settings {
     pub default_headers: Vec<(String, String)>,
     /// Whether the server honours Idempotency-Key.
     pub idempotency: IdempotencySupport,
+    /// A ceiling on the client's requests per second (all calls of the client and its clones
+    /// share it); `None` paces only after a 429.
+    pub max_requests_per_second: Option<f64>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -59,6 +62,7 @@ impl std::fmt::Debug for Settings {
             .field("user_agent_suffix", &self.user_agent_suffix)
             .field("default_headers", &RedactedHeaders(&self.default_headers))
             .field("idempotency", &self.idempotency)
+            .field("max_requests_per_second", &self.max_requests_per_second)
             .finish()
     }
 }
@@ -105,6 +109,7 @@ pub struct ClientBuilder {
     user_agent_suffix: Option<String>,
     default_headers: Vec<(String, String)>,
     idempotency: IdempotencySupport,
+    max_requests_per_second: Option<f64>,
     time: Option<std::sync::Arc<dyn crate::Time>>,
 }
 
@@ -206,6 +211,13 @@ impl ClientBuilder {
         self
     }
 
+    /// A ceiling on requests per second for every call of the client (a batch that must stay
+    /// within its key's limit). Above 0; the rate gate paces after 429s either way.
+    pub fn max_requests_per_second(mut self, rate: f64) -> Self {
+        self.max_requests_per_second = Some(rate);
+        self
+    }
+
     /// Whether the server honours Idempotency-Key (detected by default).
     pub fn idempotency_support(mut self, support: IdempotencySupport) -> Self {
         self.idempotency = support;
@@ -239,6 +251,15 @@ impl ClientBuilder {
         {
             problems.extend(error.problems);
         }
+        if let Some(rate) = self.max_requests_per_second
+            && !(rate.is_finite() && rate > 0.0 && rate <= 1e6)
+        {
+            problems.push(Problem::error(
+                "/max_requests_per_second",
+                ProblemCode::OutOfRange,
+                format!("max_requests_per_second must be a number above 0 and at most 1000000 (got {rate})"),
+            ));
+        }
         if let Err(rule) = check_base_url(&base_url) {
             problems.push(Problem::error(
                 "/base_url",
@@ -264,6 +285,7 @@ impl ClientBuilder {
                 user_agent_suffix: self.user_agent_suffix,
                 default_headers: self.default_headers,
                 idempotency: self.idempotency,
+                max_requests_per_second: self.max_requests_per_second,
             }),
             _ => Err(Error::validation(problems)),
         }

@@ -45,6 +45,11 @@ impl Client {
                 self.perform(machine, transmit, call, output.as_deref_mut())?;
                 continue;
             }
+            // Asking for a transmit can decide the outcome (no send fits the deadline).
+            emit_events(machine, call);
+            if let Some(outcome) = machine.poll_outcome() {
+                return outcome;
+            }
             let Some(at) = machine.poll_timeout() else {
                 return Err(Error::new(
                     ErrorCode::SdkBug,

@@ -11,6 +11,7 @@ use crate::events::Event;
 use crate::http::{
     Headers, HttpRequest, Method, ResponseBody, honours_idempotency, parse_response,
 };
+use crate::rate::Priority;
 use crate::retry::{self, Outcome, RetryDecision, RetryPolicy};
 use crate::timestamp::Timestamp;
 
@@ -30,10 +31,12 @@ pub struct Answer<T> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// The next attempt may be sent.
+    /// The next attempt may be sent (once the rate gate gives it a time).
     Ready,
-    /// An attempt is out; its answer or failure is awaited.
-    InFlight,
+    /// The rate gate gave the next attempt this send time.
+    Gated { until: Timestamp },
+    /// An attempt is out since `sent_at`; its answer or failure is awaited.
+    InFlight { sent_at: Timestamp },
     /// Pausing before a retry.
     Paused { until: Timestamp },
     /// The outcome is decided.
@@ -114,11 +117,35 @@ impl<T: ResponseBody> CallMachine<T> {
 
     /// The next attempt, when one is due: its limit is the call's timeout, cut to what is left
     /// of the deadline but never below [`FINAL_ATTEMPT_FLOOR`].
+    /// Every attempt first reserves its send time at the client's rate gate.
     pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
-        if self.state != State::Ready {
-            return None;
+        match self.state {
+            State::Ready => {
+                let priority = match self.request.method {
+                    Method::Post => Priority::Write,
+                    Method::Get => Priority::Read,
+                };
+                let at = self.shared.with_gate(|gate| gate.reserve(now, priority));
+                if at > now && self.deadline.is_some_and(|d| at > d) {
+                    let error = Error::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "{} could not be sent before the deadline: the client is pacing its requests after a 429",
+                            self.request.operation.name()
+                        ),
+                    );
+                    self.finish(Err(self.with_key(error)));
+                    return None;
+                }
+                if at > now {
+                    self.state = State::Gated { until: at };
+                    return None;
+                }
+            }
+            State::Gated { until } if now >= until => {}
+            _ => return None,
         }
-        self.state = State::InFlight;
+        self.state = State::InFlight { sent_at: now };
         let remaining = self.deadline.map(|d| d.since(now).max(FINAL_ATTEMPT_FLOOR));
         let timeout = remaining.map_or(self.attempt_timeout, |r| self.attempt_timeout.min(r));
         Some(Transmit::Api {
@@ -132,7 +159,7 @@ impl<T: ResponseBody> CallMachine<T> {
     /// When `handle_timeout` is next due (the end of a retry pause).
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {
-            State::Paused { until } => Some(until),
+            State::Paused { until } | State::Gated { until } => Some(until),
             _ => None,
         }
     }
@@ -163,9 +190,12 @@ impl<T: ResponseBody> CallMachine<T> {
 
     /// The answer to the attempt in flight.
     pub fn handle_response(&mut self, status: u16, headers: Headers, body: &[u8], now: Timestamp) {
-        if self.state != State::InFlight {
+        let State::InFlight { sent_at } = self.state else {
             return;
-        }
+        };
+        let hint = retry::retry_after(&headers, now);
+        self.shared
+            .with_gate(|gate| gate.on_answer(status, hint, sent_at, now));
         let success = (200..300).contains(&status);
         // Only a success proves the origin honours keys: a gateway's 5xx may echo the header
         // without anything behind it remembering the key.
@@ -204,7 +234,7 @@ impl<T: ResponseBody> CallMachine<T> {
 
     /// The attempt in flight got no answer.
     pub fn handle_transport_error(&mut self, failure: TransportError, now: Timestamp) {
-        if self.state != State::InFlight {
+        if !matches!(self.state, State::InFlight { .. }) {
             return;
         }
         let what = format!("{} {}", self.request.method.as_str(), self.request.path);
@@ -222,7 +252,10 @@ impl<T: ResponseBody> CallMachine<T> {
     /// acted ends as `outcome_unknown`, never as a plain cancel.
     pub fn cancel(&mut self) {
         self.cancel_requested = true;
-        if matches!(self.state, State::Ready | State::Paused { .. }) {
+        if matches!(
+            self.state,
+            State::Ready | State::Gated { .. } | State::Paused { .. }
+        ) {
             let outcome = self.cancelled();
             self.finish(Err(outcome));
         }

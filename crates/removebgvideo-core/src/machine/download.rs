@@ -191,7 +191,13 @@ impl DownloadMachine {
                     total: self.deadline.map(|d| d.since(now)),
                 })
             }
-            State::Refreshing(call) => call.poll_transmit(now),
+            State::Refreshing(call) => {
+                let transmit = call.poll_transmit(now);
+                if transmit.is_none() {
+                    self.after_refresh_input();
+                }
+                transmit
+            }
             _ => None,
         }
     }

@@ -25,6 +25,7 @@ use crate::events::Event;
 use crate::http::{Headers, HttpRequest, Method, MultipartFraming, ResponseBody};
 use crate::job::Job;
 use crate::random::Random;
+use crate::rate::RateGate;
 use crate::retry::{Outcome, Replay, RetryBudget, RetryPolicy};
 use crate::timestamp::Timestamp;
 
@@ -58,6 +59,7 @@ pub struct Shared {
     budget: Arc<Mutex<RetryBudget>>,
     idempotency_seen: Arc<AtomicBool>,
     random: Arc<Mutex<Box<dyn Random + Send>>>,
+    gate: Arc<Mutex<RateGate>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -90,26 +92,29 @@ impl Shared {
             budget: Arc::new(Mutex::new(budget)),
             idempotency_seen: Arc::new(AtomicBool::new(false)),
             random: Arc::new(Mutex::new(random)),
+            gate: Arc::new(Mutex::new(RateGate::new(None))),
         }
+    }
+
+    /// The same, with a ceiling of requests per second on the client's rate gate.
+    pub fn with_rate_ceiling(self, ceiling: Option<f64>) -> Self {
+        *lock(&self.gate) = RateGate::new(ceiling);
+        self
+    }
+
+    /// Runs `work` on the client's rate gate.
+    pub fn with_gate<T>(&self, work: impl FnOnce(&mut RateGate) -> T) -> T {
+        work(&mut lock(&self.gate))
     }
 
     /// Runs `work` with the source of jitter.
     pub fn with_random<T>(&self, work: impl FnOnce(&mut dyn Random) -> T) -> T {
-        let mut random = self
-            .random
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(random.as_mut())
+        work(lock(&self.random).as_mut())
     }
 
-    /// Runs `work` on the retry budget. A poisoned lock (a panic elsewhere) still holds a
-    /// usable bucket: the budget is a counter, never left half-updated.
+    /// Runs `work` on the retry budget.
     pub fn with_budget<T>(&self, work: impl FnOnce(&mut RetryBudget) -> T) -> T {
-        let mut budget = self
-            .budget
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(&mut budget)
+        work(&mut lock(&self.budget))
     }
 
     /// Tokens left in the retry budget.
@@ -135,6 +140,14 @@ impl Shared {
     fn learn_idempotency(&self) {
         self.idempotency_seen.store(true, Ordering::Relaxed);
     }
+}
+
+/// Locks shared state; a poisoned lock (a panic elsewhere) still holds usable state: each
+/// update here is a few assignments, never left half-done in a way a reader could misuse.
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The body a request carries.

@@ -185,13 +185,18 @@ impl RunMachine {
 
     /// The next request, when one is due.
     pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
-        match &mut self.step {
+        let transmit = match &mut self.step {
             Step::Upload(call) => call.poll_transmit(now),
             Step::Create(call) | Step::Start(call) => call.poll_transmit(now),
             Step::Wait(wait) => wait.poll_transmit(now),
             Step::Download(download) => download.poll_transmit(now),
             Step::Done => None,
+        };
+        if transmit.is_none() {
+            // A step may end without sending (the rate gate had no slot in time).
+            self.advance(now);
         }
+        transmit
     }
 
     /// When `handle_timeout` is next due.

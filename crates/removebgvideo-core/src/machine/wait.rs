@@ -95,7 +95,12 @@ impl WaitMachine {
                 self.poller.deadline(),
             ));
         }
-        self.poll.as_mut()?.poll_transmit(now)
+        let transmit = self.poll.as_mut()?.poll_transmit(now);
+        if transmit.is_none() {
+            // The poll may have ended without sending (the rate gate had no slot in time).
+            self.after_poll_input(now);
+        }
+        transmit
     }
 
     /// When `handle_timeout` is next due: the next poll, or the end of a poll's retry pause.

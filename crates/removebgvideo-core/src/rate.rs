@@ -1,0 +1,298 @@
+//! The rate gate of one client (one API key): every request reserves its send time here, so a
+//! 429 pauses every call of the key, not only the one that got it, and a batch paces itself
+//! instead of starting a 429 storm.
+//!
+//! - Until the first 429 (and without a configured ceiling) requests go at once.
+//! - A 429 pauses every request until its `Retry-After`, and the gate starts pacing at 80 % of
+//!   the rate the server was answering successes at (its goodput over the last second): once a
+//!   key's token bucket is empty, that is its refill rate. Each success then raises the pace by
+//!   0.5 %, and the next 429 cuts it again (once for all the requests that were already out when
+//!   it was cut), so the pace swings between 80 % and a little over the refill rate, with one
+//!   429 for about sixty requests.
+//! - An optional ceiling (requests per second) is never passed.
+//! - While pacing, polls (reads) use at most 80 % of the pace, so a create or a start (a write)
+//!   always finds room within one interval: polls yield to creates when the gate is tight.
+
+use std::time::Duration;
+
+use crate::timestamp::Timestamp;
+
+/// Pace gained per success while pacing.
+const INCREASE: f64 = 1.005;
+/// The share of the goodput the pace restarts at after a 429.
+const DECREASE: f64 = 0.8;
+/// The share of the pace reads may use.
+const READ_SHARE: f64 = 0.8;
+/// The slowest pace the gate goes down to, so a key is never starved for ever.
+const MIN_RATE: f64 = 0.05;
+/// The window the goodput is measured over.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// Whether a request only reads (a poll may wait for a write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// A create, start or upload: it goes first when the gate is tight.
+    Write,
+    /// A read (polls, lists): it yields.
+    Read,
+}
+
+/// The gate's state. Times are the caller's `now`; nothing here reads a clock.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateGate {
+    ceiling: Option<f64>,
+    /// The pace, once a 429 (or the ceiling) asked for one.
+    pace: Option<f64>,
+    /// No request goes before this (a 429's Retry-After).
+    paused_until: Timestamp,
+    /// The next free send time of writes (theoretical arrival time, as in GCRA).
+    next_write: Timestamp,
+    /// The next free send time of reads: they use only part of the pace, and each write
+    /// takes a slot from them, never the other way round.
+    next_read: Timestamp,
+    /// Successes in the current measuring window, and its start.
+    window_successes: u32,
+    success_window_start: Timestamp,
+    /// The success rate (goodput) of the last full window.
+    goodput: f64,
+    /// 429s seen.
+    limited: u64,
+    /// When the pace was last cut.
+    last_cut: Timestamp,
+}
+
+impl RateGate {
+    /// A gate with an optional ceiling in requests per second (`None`: only 429s pace it).
+    pub fn new(ceiling: Option<f64>) -> Self {
+        let ceiling = ceiling.filter(|c| c.is_finite() && *c > 0.0);
+        RateGate {
+            ceiling,
+            pace: ceiling,
+            paused_until: Timestamp::EPOCH,
+            next_write: Timestamp::EPOCH,
+            next_read: Timestamp::EPOCH,
+            window_successes: 0,
+            success_window_start: Timestamp::EPOCH,
+            goodput: 0.0,
+            limited: 0,
+            last_cut: Timestamp::EPOCH,
+        }
+    }
+
+    /// The pace in requests per second, when the gate paces.
+    pub fn pace(&self) -> Option<f64> {
+        self.pace
+    }
+
+    /// 429s seen so far.
+    pub fn rate_limited_count(&self) -> u64 {
+        self.limited
+    }
+
+    /// Whether the gate is pacing or paused (polls then yield to writes).
+    pub fn is_tight(&self, now: Timestamp) -> bool {
+        self.pace.is_some() || now < self.paused_until
+    }
+
+    /// Reserves a send time for one request at or after `now`; the caller sends then.
+    pub fn reserve(&mut self, now: Timestamp, priority: Priority) -> Timestamp {
+        let mut at = now.max(self.paused_until);
+        if let Some(pace) = self.pace {
+            match priority {
+                Priority::Write => {
+                    at = at.max(self.next_write);
+                    self.next_write = at.plus(interval(pace));
+                    self.next_read = self.next_read.max(at).plus(interval(pace));
+                }
+                Priority::Read => {
+                    at = at.max(self.next_read);
+                    self.next_read = at.plus(interval(pace * READ_SHARE));
+                }
+            }
+        }
+        at
+    }
+
+    /// A request got an answer at `now`: a 429 with its `Retry-After` (if any) slows and
+    /// pauses every request; anything else lets the pace grow.
+    /// `sent_at` is when the answered request was sent.
+    pub fn on_answer(
+        &mut self,
+        status: u16,
+        retry_after: Option<Duration>,
+        sent_at: Timestamp,
+        now: Timestamp,
+    ) {
+        if status != 429 {
+            self.count_success(now);
+            if let Some(pace) = self.pace {
+                self.pace = Some(self.capped(pace * INCREASE));
+            }
+            return;
+        }
+        self.limited += 1;
+        let wait = retry_after.unwrap_or(Duration::from_secs(1));
+        self.paused_until = self.paused_until.max(now.plus(wait));
+        // Requests sent before the last cut were sent at the old pace: their 429s say nothing
+        // new about the new one.
+        if self.pace.is_none() || sent_at >= self.last_cut {
+            let goodput = self.goodput_at(now);
+            // Without a success to measure (the first requests were refused), the 429 says
+            // only "wait": the pause above is all it asks for.
+            if goodput > 0.0 {
+                self.pace = Some(self.capped((goodput * DECREASE).max(MIN_RATE)));
+                self.last_cut = now;
+            }
+        }
+        self.next_write = self.next_write.max(self.paused_until);
+        self.next_read = self.next_read.max(self.paused_until);
+    }
+
+    fn capped(&self, rate: f64) -> f64 {
+        match self.ceiling {
+            Some(ceiling) => rate.min(ceiling),
+            None => rate,
+        }
+    }
+
+    /// Successes per second: of the last full window, or of the current one when it is
+    /// already longer than a fifth of a window and the last was empty.
+    fn goodput_at(&self, now: Timestamp) -> f64 {
+        let elapsed = now.since(self.success_window_start);
+        if self.goodput == 0.0 && elapsed >= WINDOW / 5 {
+            return f64::from(self.window_successes) / elapsed.as_secs_f64();
+        }
+        self.goodput
+    }
+
+    fn count_success(&mut self, now: Timestamp) {
+        let elapsed = now.since(self.success_window_start);
+        if elapsed >= WINDOW {
+            self.goodput = if elapsed >= 2 * WINDOW {
+                0.0
+            } else {
+                f64::from(self.window_successes) / elapsed.as_secs_f64()
+            };
+            self.success_window_start = now;
+            self.window_successes = 0;
+        }
+        self.window_successes = self.window_successes.saturating_add(1);
+    }
+}
+
+/// The time between two sends at `rate` per second.
+fn interval(rate: f64) -> Duration {
+    Duration::try_from_secs_f64(1.0 / rate.max(MIN_RATE)).unwrap_or(Duration::from_secs(20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Timestamp = Timestamp::from_unix_secs(1_000);
+
+    /// 50 successes a second for two seconds; returns the time after them.
+    fn successes(gate: &mut RateGate) -> Timestamp {
+        for i in 0..100 {
+            let at = T0.plus(Duration::from_millis(i * 20));
+            gate.reserve(at, Priority::Read);
+            gate.on_answer(200, None, at, at);
+        }
+        T0.plus(Duration::from_secs(2))
+    }
+
+    #[test]
+    fn an_open_gate_lets_everything_through_at_once() {
+        let mut gate = RateGate::new(None);
+        for _ in 0..1000 {
+            assert_eq!(gate.reserve(T0, Priority::Read), T0);
+        }
+        assert!(!gate.is_tight(T0));
+    }
+
+    #[test]
+    fn a_ceiling_spaces_requests_evenly() {
+        let mut gate = RateGate::new(Some(10.0));
+        let times: Vec<u64> = (0..5)
+            .map(|_| gate.reserve(T0, Priority::Write).since(T0).as_millis() as u64)
+            .collect();
+        assert_eq!(times, [0, 100, 200, 300, 400]);
+    }
+
+    #[test]
+    fn a_429_pauses_every_request_until_its_retry_after_then_paces_at_the_goodput() {
+        let mut gate = RateGate::new(None);
+        // 50 successes a second, then the bucket is empty.
+        let now = successes(&mut gate);
+        gate.on_answer(429, Some(Duration::from_secs(2)), now, now);
+        let first = gate.reserve(now, Priority::Read);
+        assert_eq!(
+            first,
+            now.plus(Duration::from_secs(2)),
+            "nobody goes before the pause ends"
+        );
+        let second = gate.reserve(now, Priority::Read);
+        assert!(
+            second > first,
+            "and after it, requests are paced, not released together"
+        );
+        let pace = gate.pace().unwrap();
+        assert!(
+            (35.0..=45.0).contains(&pace),
+            "80 % of the 50 a second that succeeded: {pace}"
+        );
+    }
+
+    #[test]
+    fn writes_find_room_while_reads_wait_their_share() {
+        let mut gate = RateGate::new(Some(10.0));
+        let reads: Vec<Timestamp> = (0..10).map(|_| gate.reserve(T0, Priority::Read)).collect();
+        let write = gate.reserve(T0, Priority::Write);
+        assert!(
+            write < *reads.last().unwrap(),
+            "a write is not queued behind every read already reserved"
+        );
+    }
+
+    #[test]
+    fn the_429s_of_requests_already_out_cut_the_pace_once() {
+        let mut gate = RateGate::new(None);
+        let now = successes(&mut gate);
+        let later = now.plus(Duration::from_millis(10));
+        gate.on_answer(429, Some(Duration::from_secs(1)), now, later);
+        let cut = gate.pace().unwrap();
+        for _ in 0..7 {
+            gate.on_answer(429, Some(Duration::from_secs(1)), now, later);
+        }
+        assert_eq!(
+            gate.pace().unwrap(),
+            cut,
+            "seven more 429s from the same burst"
+        );
+        assert_eq!(gate.rate_limited_count(), 8);
+    }
+
+    #[test]
+    fn a_429_before_any_success_only_pauses() {
+        let mut gate = RateGate::new(None);
+        gate.on_answer(429, Some(Duration::from_secs(3)), T0, T0);
+        assert_eq!(gate.pace(), None);
+        assert_eq!(
+            gate.reserve(T0, Priority::Write),
+            T0.plus(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn the_pace_grows_on_success_but_never_past_the_ceiling() {
+        let mut gate = RateGate::new(Some(60.0));
+        let now = successes(&mut gate);
+        gate.on_answer(429, Some(Duration::from_secs(1)), now, now);
+        let low = gate.pace().unwrap();
+        for _ in 0..1000 {
+            gate.on_answer(200, None, now, now);
+        }
+        assert!(gate.pace().unwrap() > low);
+        assert!(gate.pace().unwrap() <= 60.0);
+    }
+}
