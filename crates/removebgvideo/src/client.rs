@@ -5,16 +5,15 @@ use std::sync::Arc;
 use removebgvideo_core::http::{Headers, HttpRequest, RequestBuilder, ResponseBody};
 use removebgvideo_core::machine::{CallMachine, Shared, TransmitBody};
 use removebgvideo_core::{
-    CreateJobRequest, Error, ErrorCode, Health, Job, JobAccepted, JobList, LegacyDownload,
-    ListJobsQuery, StartJobRequest, Timestamp, UsageEvents, UsageEventsQuery, UsageSummary,
-    UsageSummaryQuery,
+    CreateJobRequest, Error, Health, Job, JobAccepted, JobList, LegacyDownload, ListJobsQuery,
+    StartJobRequest, Timestamp, UsageEvents, UsageEventsQuery, UsageSummary, UsageSummaryQuery,
 };
-use ureq::http;
 
 use crate::clock::{SystemClock, ThreadRandom, Time};
 use crate::config::{ClientBuilder, Settings};
 use crate::options::CallOptions;
 use crate::transport;
+use crate::wire::Wire;
 
 /// The RemoveBGVideo client. Cheap to clone (clones share one connection pool and one retry
 /// budget) and safe to share between threads. The key never appears in its Debug output.
@@ -26,7 +25,8 @@ pub struct Client {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) settings: Settings,
-    pub(crate) agent: ureq::Agent,
+    /// The agent and settings every attempt is sent with (shared with the engine's workers).
+    pub(crate) wire: Arc<Wire>,
     pub(crate) builder: RequestBuilder,
     pub(crate) time: Arc<dyn Time>,
     /// The retry policy and budget, and what was learned about idempotency, shared by every
@@ -69,7 +69,10 @@ impl Client {
         .with_rate_ceiling(settings.max_requests_per_second);
         Client {
             inner: Arc::new(Inner {
-                agent: transport::agent(&settings),
+                wire: Arc::new(Wire {
+                    agent: transport::agent(&settings),
+                    settings: settings.clone(),
+                }),
                 builder: RequestBuilder::new(settings.api_key.clone(), settings.user_agent()),
                 time,
                 shared,
@@ -87,7 +90,7 @@ impl Client {
     /// ones: a call blocked in the network fails at once instead of at its timeout. For a
     /// process that is stopping (a second Ctrl-C); the client cannot be used afterwards.
     pub fn shutdown(&self) {
-        self.inner.agent.clone().shutdown();
+        self.inner.wire.agent.clone().shutdown();
     }
 
     /// Tokens left in the retry budget.
@@ -97,46 +100,6 @@ impl Client {
 
     pub(crate) fn builder_ref(&self) -> &RequestBuilder {
         &self.inner.builder
-    }
-
-    /// The `http::Request` of one attempt, with the client's and the call's headers.
-    pub(crate) fn http_request<B>(
-        &self,
-        request: &HttpRequest,
-        options: &CallOptions,
-        body: B,
-    ) -> Result<http::Request<B>, Error> {
-        let url = format!(
-            "{}{}",
-            self.inner.settings.base_url,
-            request.path_and_query()
-        );
-        let mut builder = http::Request::builder()
-            .method(request.method.as_str())
-            .uri(&url);
-        let headers = request
-            .headers
-            .iter()
-            .map(|h| (h.name.as_str(), h.value.as_str()));
-        let defaults = self
-            .inner
-            .settings
-            .default_headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()));
-        let extra = options
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()));
-        for (name, value) in headers.chain(defaults).chain(extra) {
-            builder = builder.header(name, value);
-        }
-        builder.body(body).map_err(|e| {
-            Error::new(
-                ErrorCode::ValidationError,
-                format!("cannot build the request: {e}"),
-            )
-        })
     }
 
     /// A call machine for `request`, with the call's own retries and timeout.

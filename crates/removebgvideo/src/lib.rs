@@ -31,6 +31,7 @@ mod run;
 mod transport;
 mod upload;
 mod wait;
+mod wire;
 mod writeback;
 
 pub use cancel::CancelToken;
