@@ -11,6 +11,7 @@ use removebgvideo_core::{
 
 use crate::clock::{SystemClock, ThreadRandom, Time};
 use crate::config::{ClientBuilder, Settings};
+use crate::engine::Engine;
 use crate::options::CallOptions;
 use crate::transport;
 use crate::wire::Wire;
@@ -32,6 +33,8 @@ pub(crate) struct Inner {
     /// The retry policy and budget, and what was learned about idempotency, shared by every
     /// machine of this client and its clones.
     pub(crate) shared: Shared,
+    /// The engine, started by the first call that needs it.
+    engine: std::sync::OnceLock<Engine>,
 }
 
 impl Client {
@@ -76,6 +79,7 @@ impl Client {
                 builder: RequestBuilder::new(settings.api_key.clone(), settings.user_agent()),
                 time,
                 shared,
+                engine: std::sync::OnceLock::new(),
                 settings,
             }),
         }
@@ -91,6 +95,19 @@ impl Client {
     /// process that is stopping (a second Ctrl-C); the client cannot be used afterwards.
     pub fn shutdown(&self) {
         self.inner.wire.agent.clone().shutdown();
+    }
+
+    /// The client's engine: one scheduler thread and a few HTTP workers that drive every call
+    /// made through it ([`Client::watch`], the `submit_*` methods, the bindings' promises and
+    /// futures). Started on first use; shared by the client's clones.
+    pub fn engine(&self) -> &Engine {
+        self.inner.engine.get_or_init(|| {
+            Engine::start(
+                self.inner.wire.clone(),
+                self.inner.time.clone(),
+                self.inner.settings.engine_workers,
+            )
+        })
     }
 
     /// Tokens left in the retry budget.

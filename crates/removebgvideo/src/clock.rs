@@ -21,6 +21,12 @@ pub trait Time: Send + Sync + std::fmt::Debug {
 
     /// Pauses for `duration`, or less if `cancel` is raised; returns whether it was.
     fn sleep(&self, duration: Duration, cancel: Option<&CancelToken>) -> bool;
+
+    /// Whether time passes only when slept (the engine then jumps to its next timer whenever
+    /// no request is out).
+    fn is_virtual(&self) -> bool {
+        false
+    }
 }
 
 /// The real clock.
@@ -107,6 +113,10 @@ impl Time for VirtualClock {
             .push(duration);
         self.advance(duration);
         false
+    }
+
+    fn is_virtual(&self) -> bool {
+        true
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Settings {
     /// A ceiling on the client's requests per second (all calls of the client and its clones
     /// share it); `None` paces only after a 429.
     pub max_requests_per_second: Option<f64>,
+    /// HTTP workers of the client's engine (default 4).
+    pub engine_workers: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -63,6 +65,7 @@ impl std::fmt::Debug for Settings {
             .field("default_headers", &RedactedHeaders(&self.default_headers))
             .field("idempotency", &self.idempotency)
             .field("max_requests_per_second", &self.max_requests_per_second)
+            .field("engine_workers", &self.engine_workers)
             .finish()
     }
 }
@@ -110,6 +113,7 @@ pub struct ClientBuilder {
     default_headers: Vec<(String, String)>,
     idempotency: IdempotencySupport,
     max_requests_per_second: Option<f64>,
+    engine_workers: Option<usize>,
     time: Option<std::sync::Arc<dyn crate::Time>>,
 }
 
@@ -218,6 +222,13 @@ impl ClientBuilder {
         self
     }
 
+    /// HTTP workers of the client's engine: at least 1, at most 64 (default 4). Each holds one
+    /// request at a time; the engine's waits need no thread of their own.
+    pub fn engine_workers(mut self, workers: usize) -> Self {
+        self.engine_workers = Some(workers);
+        self
+    }
+
     /// Whether the server honours Idempotency-Key (detected by default).
     pub fn idempotency_support(mut self, support: IdempotencySupport) -> Self {
         self.idempotency = support;
@@ -260,6 +271,15 @@ impl ClientBuilder {
                 format!("max_requests_per_second must be a number above 0 and at most 1000000 (got {rate})"),
             ));
         }
+        if let Some(workers) = self.engine_workers
+            && !(1..=64).contains(&workers)
+        {
+            problems.push(Problem::error(
+                "/engine_workers",
+                ProblemCode::OutOfRange,
+                format!("engine_workers must be from 1 to 64 (got {workers})"),
+            ));
+        }
         if let Err(rule) = check_base_url(&base_url) {
             problems.push(Problem::error(
                 "/base_url",
@@ -286,6 +306,9 @@ impl ClientBuilder {
                 default_headers: self.default_headers,
                 idempotency: self.idempotency,
                 max_requests_per_second: self.max_requests_per_second,
+                engine_workers: self
+                    .engine_workers
+                    .unwrap_or(crate::engine::DEFAULT_WORKERS),
             }),
             _ => Err(Error::validation(problems)),
         }

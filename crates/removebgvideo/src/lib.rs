@@ -24,13 +24,16 @@ mod clock;
 mod config;
 mod download;
 mod driver;
+mod engine;
 mod options;
 mod output_file;
 mod resolver;
 mod run;
+mod submit;
 mod transport;
 mod upload;
 mod wait;
+mod watch;
 mod wire;
 mod writeback;
 
@@ -39,6 +42,7 @@ pub use client::Client;
 pub use clock::{Time, VirtualClock};
 pub use config::{API_KEY_ENV, ClientBuilder, DEFAULT_BASE_URL, IdempotencySupport, Settings};
 pub use download::Download;
+pub use engine::Engine;
 pub use options::{
     CallOptions, DownloadOptions, EventHandler, RunOptions, RunRequest, VideoSource, WaitLimit,
     WaitOptions,
@@ -51,6 +55,8 @@ pub use removebgvideo_core::{
     UploadResult, UsageEvents, UsageEventsQuery, UsageSummary, UsageSummaryQuery, estimate_credits,
 };
 pub use run::RunResult;
+pub use submit::Callback;
+pub use watch::JobSet;
 
 impl ClientBuilder {
     /// Builds the client.

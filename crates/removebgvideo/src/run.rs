@@ -1,12 +1,14 @@
 //! `run`: a core [`RunMachine`] (upload or URL -> create -> start -> wait -> download, under one
 //! deadline) driven on the caller's thread.
 
-use removebgvideo_core::machine::{RunMachine, RunSource, RunSpec};
+use std::path::PathBuf;
+
+use removebgvideo_core::machine::{RunMachine, RunOutput, RunSource, RunSpec};
 use removebgvideo_core::{Error, UploadResult};
 
 use crate::client::Client;
 use crate::download::Download;
-use crate::options::{RunOptions, RunRequest, VideoSource};
+use crate::options::{CallOptions, RunOptions, RunRequest, VideoSource};
 use crate::output_file::OutputFile;
 use crate::upload;
 
@@ -25,6 +27,19 @@ impl Client {
     /// Runs the whole flow under one deadline (`options.limit`, 30 minutes by default): every
     /// request, pause and byte of it counts against the same limit.
     pub fn run(&self, request: &RunRequest, options: &RunOptions) -> Result<RunResult, Error> {
+        let (mut machine, mut output, run_key) = self.run_machine(request, options)?;
+        let done = self.drive(&mut machine, &options.call, output.as_mut())?;
+        finish_run(done, output, request.download_to.clone(), &options.call)
+            .map_err(|e| e.with_idempotency_key(Some(run_key)))
+    }
+
+    /// The machine of a run, its output file (refused at once if it could not be placed, so
+    /// nothing is paid for), and its run key.
+    pub(crate) fn run_machine(
+        &self,
+        request: &RunRequest,
+        options: &RunOptions,
+    ) -> Result<(RunMachine, Option<OutputFile>, String), Error> {
         let deadline = self.deadline(options.limit);
         let call = &options.call;
         // One run key, the caller's or a new one, from which every POST's key is derived.
@@ -38,8 +53,7 @@ impl Client {
                 boundary: upload::boundary(),
             },
         };
-        // An output that could not be placed is refused before anything is paid for.
-        let mut output = match &request.download_to {
+        let output = match &request.download_to {
             Some(path) => Some(OutputFile::new(path, request.overwrite).map_err(with_run_key)?),
             None => None,
         };
@@ -57,33 +71,42 @@ impl Client {
             timeout: call.timeout,
             headers: call.headers.clone(),
         };
-        let mut machine = RunMachine::new(
+        let machine = RunMachine::new(
             spec,
             self.builder_ref().clone(),
             &self.inner.settings.base_url,
             &self.inner.shared,
             deadline,
         )?;
-        let done = self.drive(&mut machine, call, output.as_mut())?;
-        let output = match (done.fetched, output, &request.download_to) {
-            (Some(fetched), Some(file), Some(path)) => {
-                file.finish().map_err(with_run_key)?;
-                call.emit(removebgvideo_core::Event::Download {
-                    bytes_done: fetched.bytes,
-                    bytes_total: fetched.total,
-                });
-                Some(Download {
-                    path: path.clone(),
-                    bytes: fetched.bytes,
-                    job: fetched.job,
-                })
-            }
-            _ => None,
-        };
-        Ok(RunResult {
-            job: done.job,
-            upload: done.upload,
-            output,
-        })
+        Ok((machine, output, run_key))
     }
+}
+
+/// Puts a run's output in place (when it downloaded one) and makes its result.
+pub(crate) fn finish_run(
+    done: RunOutput,
+    output: Option<OutputFile>,
+    target: Option<PathBuf>,
+    call: &CallOptions,
+) -> Result<RunResult, Error> {
+    let output = match (done.fetched, output, target) {
+        (Some(fetched), Some(file), Some(path)) => {
+            file.finish()?;
+            call.emit(removebgvideo_core::Event::Download {
+                bytes_done: fetched.bytes,
+                bytes_total: fetched.total,
+            });
+            Some(Download {
+                path,
+                bytes: fetched.bytes,
+                job: fetched.job,
+            })
+        }
+        _ => None,
+    };
+    Ok(RunResult {
+        job: done.job,
+        upload: done.upload,
+        output,
+    })
 }
