@@ -8,7 +8,9 @@
 //!   key's token bucket is empty, that is its refill rate. Each success then raises the pace by
 //!   0.5 %, and the next 429 cuts it again (once for all the requests that were already out when
 //!   it was cut), so the pace swings between 80 % and a little over the refill rate, with one
-//!   429 for about sixty requests.
+//!   429 for about sixty requests. Only after the first cut, whose estimate rests on one burst
+//!   and may be far too low, the pace grows by one request per second per success (doubling
+//!   each second, TCP's slow start) until the next 429.
 //! - An optional ceiling (requests per second) is never passed.
 //! - While pacing, polls (reads) use at most 80 % of the pace, so a create or a start (a write)
 //!   always finds room within one interval: polls yield to creates when the gate is tight.
@@ -59,6 +61,8 @@ pub struct RateGate {
     limited: u64,
     /// When the pace was last cut.
     last_cut: Timestamp,
+    /// Between the first cut and the next 429: the pace grows fast.
+    slow_start: bool,
 }
 
 impl RateGate {
@@ -76,6 +80,7 @@ impl RateGate {
             goodput: 0.0,
             limited: 0,
             last_cut: Timestamp::EPOCH,
+            slow_start: false,
         }
     }
 
@@ -126,7 +131,12 @@ impl RateGate {
         if status != 429 {
             self.count_success(now);
             if let Some(pace) = self.pace {
-                self.pace = Some(self.capped(pace * INCREASE));
+                let grown = if self.slow_start {
+                    pace + 1.0
+                } else {
+                    pace * INCREASE
+                };
+                self.pace = Some(self.capped(grown));
             }
             return;
         }
@@ -136,13 +146,10 @@ impl RateGate {
         // Requests sent before the last cut were sent at the old pace: their 429s say nothing
         // new about the new one.
         if self.pace.is_none() || sent_at >= self.last_cut {
-            let goodput = self.goodput_at(now);
-            // Without a success to measure (the first requests were refused), the 429 says
-            // only "wait": the pause above is all it asks for.
-            if goodput > 0.0 {
-                self.pace = Some(self.capped((goodput * DECREASE).max(MIN_RATE)));
-                self.last_cut = now;
-            }
+            self.slow_start = self.pace.is_none();
+            let pace = self.capacity_estimate(now, wait) * DECREASE;
+            self.pace = Some(self.capped(pace.max(MIN_RATE)));
+            self.last_cut = now;
         }
         self.next_write = self.next_write.max(self.paused_until);
         self.next_read = self.next_read.max(self.paused_until);
@@ -155,14 +162,18 @@ impl RateGate {
         }
     }
 
-    /// Successes per second: of the last full window, or of the current one when it is
-    /// already longer than a fifth of a window and the last was empty.
-    fn goodput_at(&self, now: Timestamp) -> f64 {
-        let elapsed = now.since(self.success_window_start);
-        if self.goodput == 0.0 && elapsed >= WINDOW / 5 {
-            return f64::from(self.window_successes) / elapsed.as_secs_f64();
+    /// What the server can take, in requests per second, as a 429 asking for `wait` shows it:
+    /// the successes of the last full second; without one (the first burst), the successes so
+    /// far spread over the time they took plus the wait; without any, one per `wait`.
+    fn capacity_estimate(&self, now: Timestamp, wait: Duration) -> f64 {
+        if self.goodput > 0.0 {
+            return self.goodput;
         }
-        self.goodput
+        if self.window_successes == 0 {
+            return 1.0 / wait.as_secs_f64().max(0.001);
+        }
+        let span = now.since(self.success_window_start) + wait;
+        f64::from(self.window_successes) / span.as_secs_f64().max(0.001)
     }
 
     fn count_success(&mut self, now: Timestamp) {
@@ -273,14 +284,58 @@ mod tests {
     }
 
     #[test]
-    fn a_429_before_any_success_only_pauses() {
+    fn a_first_burst_paces_at_what_it_got_through_over_the_wait() {
         let mut gate = RateGate::new(None);
-        gate.on_answer(429, Some(Duration::from_secs(3)), T0, T0);
-        assert_eq!(gate.pace(), None);
+        for i in 0..10 {
+            let at = T0.plus(Duration::from_millis(i));
+            gate.reserve(at, Priority::Write);
+            gate.on_answer(200, None, at, at);
+        }
+        let now = T0.plus(Duration::from_millis(10));
+        gate.on_answer(429, Some(Duration::from_secs(1)), now, now);
+        assert_eq!(
+            gate.reserve(now, Priority::Write),
+            T0.plus(Duration::from_millis(1010))
+        );
+        let pace = gate.pace().unwrap();
+        assert!(
+            (5.0..=10.0).contains(&pace),
+            "ten got through in about a second: {pace}"
+        );
+    }
+
+    #[test]
+    fn after_the_first_cut_the_pace_climbs_fast_until_the_next_429() {
+        let mut gate = RateGate::new(None);
+        gate.on_answer(429, Some(Duration::from_secs(1)), T0, T0);
+        let first = gate.pace().unwrap();
+        for _ in 0..100 {
+            gate.on_answer(200, None, T0, T0);
+        }
+        let climbed = gate.pace().unwrap();
+        assert!(
+            climbed >= first + 99.0,
+            "one a second more per success: {climbed}"
+        );
+        let later = T0.plus(Duration::from_secs(2));
+        gate.on_answer(429, Some(Duration::from_secs(1)), later, later);
+        let cut = gate.pace().unwrap();
+        gate.on_answer(200, None, later, later);
+        assert!(
+            gate.pace().unwrap() < cut * 1.01,
+            "then only by half a percent"
+        );
+    }
+
+    #[test]
+    fn a_429_before_any_success_paces_at_one_per_retry_after() {
+        let mut gate = RateGate::new(None);
+        gate.on_answer(429, Some(Duration::from_secs(4)), T0, T0);
         assert_eq!(
             gate.reserve(T0, Priority::Write),
-            T0.plus(Duration::from_secs(3))
+            T0.plus(Duration::from_secs(4))
         );
+        assert_eq!(gate.pace(), Some(0.2));
     }
 
     #[test]

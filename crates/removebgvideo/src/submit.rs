@@ -41,6 +41,18 @@ impl Client {
         );
     }
 
+    /// [`Client::create_job`] through the engine.
+    pub fn submit_create_job(
+        &self,
+        request: &removebgvideo_core::CreateJobRequest,
+        call: &CallOptions,
+        done: Callback<removebgvideo_core::JobAccepted>,
+    ) {
+        let key = Client::idempotency_key(call);
+        let request = self.builder_ref().create_job(request, &key);
+        self.submit_call(request, TransmitBody::Json, call, done);
+    }
+
     /// [`Client::upload`] through the engine.
     pub fn submit_upload(&self, path: &Path, call: &CallOptions, done: Callback<UploadResult>) {
         let prepared = upload::file_size(path).and_then(|size| {

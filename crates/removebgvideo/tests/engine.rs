@@ -236,3 +236,56 @@ fn the_engine_jumps_virtual_time_to_its_next_timer() {
         "an hour of polling passed in virtual time, ending at the deadline"
     );
 }
+
+#[test]
+fn a_batch_on_a_rate_limited_key_paces_itself_instead_of_starting_a_429_storm() {
+    let key = "rbv_engine_limited";
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 1000.0,
+        keys: vec![removebgvideo_sandbox::KeyConfig {
+            key: key.into(),
+            credits: 1e9,
+            rate_per_second: 100.0,
+            burst: 10,
+        }],
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let client = Client::builder()
+        .api_key(key)
+        .base_url(sandbox.base_url())
+        .poll_policy(fast_poll())
+        .build()
+        .unwrap();
+    // The creates go through the engine too, all at once, and meet the same limit.
+    let (sender, created) = mpsc::channel();
+    for i in 0..150 {
+        let url = format!("{VIDEO}?duration={}&n={i}", 20 + i % 40);
+        let sender = sender.clone();
+        client.submit_create_job(
+            &CreateJobRequest::new(url),
+            &CallOptions::default(),
+            Box::new(move |r| sender.send(r).unwrap()),
+        );
+    }
+    let ids: Vec<String> = (0..150)
+        .map(|_| created.recv().unwrap().unwrap().id)
+        .collect();
+    let ended: Vec<JobStatus> = client
+        .watch(ids, &WaitOptions::default())
+        .map(|(id, outcome)| outcome.unwrap_or_else(|e| panic!("{id}: {e}")).status)
+        .collect();
+    assert_eq!(
+        ended,
+        vec![JobStatus::Completed; 150],
+        "no job lost to the limit"
+    );
+    let log = sandbox.request_log();
+    let requests: Vec<_> = log.iter().filter(|r| r.path.starts_with("/v1/")).collect();
+    let limited = requests.iter().filter(|r| r.status == Some(429)).count();
+    assert!(
+        limited * 50 <= requests.len(),
+        "{limited} of {} requests answered 429 (at most 2 %)",
+        requests.len()
+    );
+}

@@ -121,7 +121,7 @@ impl Engine {
         }
         std::thread::Builder::new()
             .name("removebgvideo-engine".into())
-            .spawn(move || scheduler::Scheduler::new(time, to_workers).run(messages))
+            .spawn(move || scheduler::Scheduler::new(time, to_workers, workers).run(messages))
             .expect("the engine can start its scheduler");
         Engine {
             scheduler: Mutex::new(to_scheduler),

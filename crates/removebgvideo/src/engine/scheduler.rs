@@ -3,7 +3,7 @@
 //! network; it only waits for the next message or the next timer.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
@@ -30,6 +30,8 @@ struct Entry {
     timer: Option<Timestamp>,
     job_id: Option<String>,
     cancel_seen: bool,
+    /// Waiting in the send queue for a free worker.
+    queued: bool,
 }
 
 pub(crate) struct Scheduler {
@@ -39,16 +41,24 @@ pub(crate) struct Scheduler {
     timers: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// The entries of each job, for updates from outside.
     by_job: HashMap<String, Vec<u64>>,
+    /// Workers not holding a transmit. A machine asks for its transmit only once one is free,
+    /// so what passes the rate gate goes out at once: a 429 then holds back everything not
+    /// yet sent, instead of a queue of requests already cleared.
+    free_workers: usize,
+    /// Entries ready to send, in the order they became ready.
+    send_queue: VecDeque<u64>,
 }
 
 impl Scheduler {
-    pub(crate) fn new(time: Arc<dyn Time>, workers: Sender<Work>) -> Self {
+    pub(crate) fn new(time: Arc<dyn Time>, workers: Sender<Work>, count: usize) -> Self {
         Scheduler {
             time,
             workers,
             entries: HashMap::new(),
             timers: BinaryHeap::new(),
             by_job: HashMap::new(),
+            free_workers: count,
+            send_queue: VecDeque::new(),
         }
     }
 
@@ -127,6 +137,7 @@ impl Scheduler {
                     timer: None,
                     job_id,
                     cancel_seen: false,
+                    queued: false,
                 };
                 self.entries.insert(id, entry);
                 self.step(id);
@@ -212,6 +223,30 @@ impl Scheduler {
         output: Option<OutputFile>,
         feed: impl FnOnce(&mut Entry) -> Result<(), Error>,
     ) {
+        self.free_workers += 1;
+        self.answered_entry(id, output, feed);
+        self.drain_send_queue();
+    }
+
+    /// Hands free workers to the entries waiting for one.
+    fn drain_send_queue(&mut self) {
+        while self.free_workers > 0 {
+            let Some(id) = self.send_queue.pop_front() else {
+                return;
+            };
+            if let Some(entry) = self.entries.get_mut(&id) {
+                entry.queued = false;
+            }
+            self.step(id);
+        }
+    }
+
+    fn answered_entry(
+        &mut self,
+        id: u64,
+        output: Option<OutputFile>,
+        feed: impl FnOnce(&mut Entry) -> Result<(), Error>,
+    ) {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
@@ -252,7 +287,12 @@ impl Scheduler {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        if let Some(completion) = advance(entry, id, now, &self.workers, &mut self.timers) {
+        let mut sending = Sending {
+            workers: &self.workers,
+            free: &mut self.free_workers,
+            queue: &mut self.send_queue,
+        };
+        if let Some(completion) = advance(entry, id, now, &mut sending, &mut self.timers) {
             self.finish(id, completion);
         }
     }
@@ -290,12 +330,19 @@ impl Scheduler {
     }
 }
 
+/// The workers' side of the scheduler, for [`advance`].
+struct Sending<'a> {
+    workers: &'a Sender<Work>,
+    free: &'a mut usize,
+    queue: &'a mut VecDeque<u64>,
+}
+
 /// See [`Scheduler::step`]; returns the completion once the outcome is known.
 fn advance(
     entry: &mut Entry,
     id: u64,
     now: Timestamp,
-    workers: &Sender<Work>,
+    sending: &mut Sending<'_>,
     timers: &mut BinaryHeap<Reverse<(Timestamp, u64)>>,
 ) -> Option<super::Completion> {
     loop {
@@ -310,8 +357,22 @@ fn advance(
             cancel(entry);
             continue;
         }
+        if *sending.free == 0 {
+            // Only a machine with nothing to wait for wants a worker; it asks for its
+            // transmit once one is free.
+            match entry.task.machine().poll_timeout() {
+                Some(at) if at > now => set_timer(entry, id, at, timers),
+                _ if entry.queued => {}
+                _ => {
+                    entry.queued = true;
+                    sending.queue.push_back(id);
+                }
+            }
+            return None;
+        }
         if let Some(transmit) = entry.task.machine().poll_transmit(now) {
             entry.busy = true;
+            *sending.free -= 1;
             let output = match transmit {
                 Transmit::Fetch { .. } => entry.output.take(),
                 Transmit::Api { .. } => None,
@@ -323,7 +384,7 @@ fn advance(
                 output,
             };
             // Workers live as long as the scheduler's sender to them.
-            let _ = workers.send(work);
+            let _ = sending.workers.send(work);
             return None;
         }
         // Asking for a transmit can decide the outcome (no send fits the deadline).
@@ -333,10 +394,7 @@ fn advance(
         }
         return match entry.task.machine().poll_timeout() {
             Some(at) => {
-                if entry.timer != Some(at) {
-                    entry.timer = Some(at);
-                    timers.push(Reverse((at, id)));
-                }
+                set_timer(entry, id, at, timers);
                 None
             }
             None => {
@@ -344,6 +402,18 @@ fn advance(
                 entry.task.abort(stalled(), output)
             }
         };
+    }
+}
+
+fn set_timer(
+    entry: &mut Entry,
+    id: u64,
+    at: Timestamp,
+    timers: &mut BinaryHeap<Reverse<(Timestamp, u64)>>,
+) {
+    if entry.timer != Some(at) {
+        entry.timer = Some(at);
+        timers.push(Reverse((at, id)));
     }
 }
 
