@@ -105,8 +105,8 @@ class Client {
       user_agent: options.userAgent,
       headers: headersList(options.headers),
       idempotency: options.idempotency,
-      poll: pollPolicy(options.pollPolicy),
-      retry: options.retryPolicy ? snakeize(options.retryPolicy) : undefined,
+      poll_policy: pollPolicy(options.pollPolicy),
+      retry_policy: options.retryPolicy ? snakeize(options.retryPolicy) : undefined,
     }
     try {
       this.#native = new native.NativeClient(toJson(settings))
@@ -124,7 +124,7 @@ class Client {
     return { baseUrl: this.#description.base_url, maxRetries: this.#description.max_retries }
   }
 
-  async #call(operation, args, options = {}, extra = {}) {
+  async #call(operation, args, options = {}) {
     const { signal, onProgress, idempotencyKey, maxRetries, timeoutMs, headers } = options
     if (signal?.aborted) throw abortError(signal)
     const cancel = new native.NativeCancel()
@@ -136,12 +136,13 @@ class Client {
       max_retries: maxRetries,
       timeout: seconds(timeoutMs),
       headers: headersList(headers),
-      ...extra,
     }
+    // `operation` first: the native side then names a mistake in the arguments by its path.
+    const operationJson = toJson({ operation, arguments: snakeize(args) })
     try {
       const out = native.isLongOperation(operation)
-        ? await this.#callOnThread(operation, args, callOptions, cancel, onProgress)
-        : JSON.parse(await this.#native.call(operation, toJson(snakeize(args)), toJson(callOptions), cancel, callback))
+        ? await this.#callOnThread(operationJson, callOptions, cancel, onProgress)
+        : JSON.parse(await this.#native.call(operationJson, toJson(callOptions), cancel, callback))
       return camelize(out)
     } catch (error) {
       const converted = convertError(error)
@@ -154,9 +155,9 @@ class Client {
 
   // Long calls run on a native thread of their own; events and the outcome come through one
   // ordered channel, so every event is delivered before the promise settles.
-  #callOnThread(operation, args, callOptions, cancel, onProgress) {
+  #callOnThread(operationJson, callOptions, cancel, onProgress) {
     return new Promise((resolve, reject) => {
-      this.#native.callOnThread(operation, toJson(snakeize(args)), toJson(callOptions), cancel, (message) => {
+      this.#native.callOnThread(operationJson, toJson(callOptions), cancel, (message) => {
         const parsed = JSON.parse(message)
         if ('event' in parsed) {
           onProgress?.(camelize(parsed.event))
@@ -177,14 +178,14 @@ class Client {
   /** Creates a job from a video URL; it starts at once unless `autoStart: false`. */
   createJob(videoUrl, options = {}) {
     const { model, outputFormat, background, textPrompt, webhookUrl, autoStart, metadata } = options
-    const args = { videoUrl, model, outputFormat, typedBackground: backgroundSpec(background), textPrompt, webhookUrl, autoStart, metadata }
+    const args = { videoUrl, model, outputFormat, background: backgroundSpec(background), textPrompt, webhookUrl, autoStart, metadata }
     return this.#call('create_job', args, options)
   }
 
   /** Starts a draft job, or restarts a failed one. */
   startJob(jobId, options = {}) {
     const { model, outputFormat, background, textPrompt, webhookUrl, composition, previewDuration } = options
-    const args = { jobId, model, outputFormat, typedBackground: backgroundSpec(background), textPrompt, webhookUrl, composition, previewDuration }
+    const args = { jobId, model, outputFormat, background: backgroundSpec(background), textPrompt, webhookUrl, composition, previewDuration }
     return this.#call('start_job', args, options)
   }
 
@@ -216,21 +217,23 @@ class Client {
   /** Waits until the job completes (resolves), fails (JobFailedError) or `timeoutMs` passes
    * (WaitTimeoutError; 30 minutes by default). An AbortSignal stops it with an AbortError. */
   wait(jobId, options = {}) {
-    return this.#call('wait', { jobId }, options, { wait_timeout: seconds(options.timeoutMs), unbounded: options.unbounded, poll: pollPolicy(options.pollPolicy), timeout: undefined })
+    const args = { jobId, timeout: seconds(options.timeoutMs), unbounded: options.unbounded, pollPolicy: options.pollPolicy }
+    return this.#call('wait', args, { ...options, timeoutMs: undefined })
   }
 
   /** Downloads a completed job's output to `path`: resumable, length-checked, atomic. */
   download(job, path, options = {}) {
-    const args = typeof job === 'string' ? { jobId: job, path: String(path) } : { job: snakeize(job), path: String(path) }
-    return this.#call('download', args, options, { overwrite: options.overwrite })
+    const args = typeof job === 'string' ? { jobId: job, path: String(path) } : { job, path: String(path) }
+    return this.#call('download', { ...args, overwrite: options.overwrite }, options)
   }
 
   /** The whole flow under one deadline: upload (`file`) or `videoUrl`, create, wait, and
    * download to `output` when given. */
   run(options) {
     const { videoUrl, file, output, model, outputFormat, background, textPrompt, webhookUrl, metadata } = options
-    const args = { videoUrl: videoUrl ?? '', file, downloadTo: output, model, outputFormat, typedBackground: backgroundSpec(background), textPrompt, webhookUrl, metadata }
-    return this.#call('run', args, options, { wait_timeout: seconds(options.timeoutMs), overwrite: options.overwrite, timeout: undefined })
+    const args = { videoUrl, file, output, model, outputFormat, background: backgroundSpec(background), textPrompt, webhookUrl, metadata,
+      timeout: seconds(options.timeoutMs), unbounded: options.unbounded, pollPolicy: options.pollPolicy, overwrite: options.overwrite }
+    return this.#call('run', args, { ...options, timeoutMs: undefined })
   }
 }
 
@@ -239,7 +242,13 @@ function verifyWebhook(body, headers, secret, options = {}) {
   const pairs = Array.isArray(headers) ? headers : Object.entries(headers)
   const buffer = Buffer.isBuffer(body) ? body : Buffer.from(body)
   try {
-    const out = native.verifyWebhook(buffer, pairs.map(([k, v]) => [String(k), String(v)]), secret, options.toleranceSeconds, options.now == null ? undefined : options.now.getTime())
+    const input = {
+      headers: pairs.map(([k, v]) => [String(k), String(v)]),
+      secret,
+      tolerance: options.toleranceSeconds,
+      now_ms: options.now == null ? undefined : options.now.getTime(),
+    }
+    const out = native.verifyWebhook(buffer, toJson(input))
     return camelize(JSON.parse(out))
   } catch (error) {
     throw convertError(error)

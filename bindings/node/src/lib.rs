@@ -10,7 +10,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use removebgvideo::core::{Headers, Model};
+use removebgvideo::core::Model;
 use removebgvideo::{CancelToken, Client, Event, bridge};
 
 /// Marks an error message that carries our error JSON.
@@ -64,32 +64,30 @@ pub fn is_long_operation(operation: String) -> bool {
     bridge::is_long(&operation)
 }
 
-/// Runs one operation through the bridge, handing each event, as JSON, to `on_event`. Both
-/// ways of calling (the libuv pool, a thread of its own) go through here.
+/// Runs one operation (`{"operation", "arguments"}` JSON) through the bridge, handing each
+/// event, as JSON, to `on_event`. Both ways of calling (the libuv pool, a thread of its own)
+/// go through here.
 fn run_call(
     client: &Client,
-    operation: &str,
-    args_json: &str,
+    operation_json: &str,
     options_json: &str,
     cancel: CancelToken,
     on_event: Option<Box<dyn Fn(String) + Send + Sync>>,
 ) -> std::result::Result<String, removebgvideo::Error> {
-    let options = bridge::Options::from_json(options_json)?;
-    let mut call = options.call();
+    let mut call = bridge::Options::from_json(options_json)?;
     call.cancel = Some(cancel);
     if let Some(on_event) = on_event {
         call.on_event = Some(Arc::new(move |event: &Event| {
             on_event(serde_json::to_string(event).expect("events serialize"));
         }));
     }
-    bridge::call(client, operation, args_json, &options, call)
+    bridge::call(client, operation_json, call)
 }
 
 /// One call, computed on the libuv pool.
 pub struct CallTask {
     client: Client,
-    operation: String,
-    args_json: String,
+    operation_json: String,
     options_json: String,
     cancel: CancelToken,
     on_event: Option<Arc<EventCallback>>,
@@ -98,7 +96,7 @@ pub struct CallTask {
 impl std::fmt::Debug for CallTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallTask")
-            .field("operation", &self.operation)
+            .field("operation", &self.operation_json)
             .finish_non_exhaustive()
     }
 }
@@ -115,8 +113,7 @@ impl Task for CallTask {
         });
         run_call(
             &self.client,
-            &self.operation,
-            &self.args_json,
+            &self.operation_json,
             &self.options_json,
             self.cancel.clone(),
             on_event,
@@ -158,16 +155,14 @@ impl NativeClient {
     #[napi(ts_return_type = "Promise<string>")]
     pub fn call(
         &self,
-        operation: String,
-        args_json: String,
+        operation_json: String,
         options_json: String,
         cancel: Option<&NativeCancel>,
         on_event: Option<EventCallback>,
     ) -> AsyncTask<CallTask> {
         AsyncTask::new(CallTask {
             client: self.client.clone(),
-            operation,
-            args_json,
+            operation_json,
             options_json,
             cancel: cancel.map(|c| c.token.clone()).unwrap_or_default(),
             on_event: on_event.map(Arc::new),
@@ -182,8 +177,7 @@ impl NativeClient {
     #[napi]
     pub fn call_on_thread(
         &self,
-        operation: String,
-        args_json: String,
+        operation_json: String,
         options_json: String,
         cancel: Option<&NativeCancel>,
         on_message: MessageCallback,
@@ -192,13 +186,12 @@ impl NativeClient {
         let cancel = cancel.map(|c| c.token.clone()).unwrap_or_default();
         let on_message = Arc::new(on_message);
         std::thread::Builder::new()
-            .name(format!("removebgvideo-{operation}"))
+            .name("removebgvideo-call".into())
             .spawn(move || {
                 let events = Arc::clone(&on_message);
                 let outcome = run_call(
                     &client,
-                    &operation,
-                    &args_json,
+                    &operation_json,
                     &options_json,
                     cancel,
                     Some(Box::new(move |json: String| {
@@ -283,22 +276,11 @@ impl NativeSandbox {
     }
 }
 
-/// Verifies a webhook delivery; returns the event as JSON. The tolerance defaults to the
-/// core's (300 s); `now_ms` replays a delivery at its own time (tests), else the wall clock.
+/// Verifies a webhook delivery against its raw body; `input_json` holds the headers, the
+/// secret and the optional tolerance and "now" (`bridge::WebhookInput`). The event as JSON.
 #[napi]
-pub fn verify_webhook(
-    body: Buffer,
-    headers: Vec<Vec<String>>,
-    secret: String,
-    tolerance_seconds: Option<f64>,
-    now_ms: Option<f64>,
-) -> Result<String> {
-    let headers: Headers = headers
-        .into_iter()
-        .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
-        .collect();
-    removebgvideo::bridge::verify_webhook(&body, headers, &secret, tolerance_seconds, now_ms)
-        .map_err(to_napi)
+pub fn verify_webhook(body: Buffer, input_json: String) -> Result<String> {
+    bridge::verify_webhook(&body, &input_json).map_err(to_napi)
 }
 
 /// Credits for a video of `duration_seconds` with `model`.
@@ -318,17 +300,8 @@ pub fn validate_request(type_name: String, body_json: String) -> Result<String> 
 /// (kind, error class) for every error kind.
 #[napi]
 pub fn error_classes() -> Vec<Vec<String>> {
-    bridge::ERROR_KINDS
-        .iter()
-        .map(|kind| {
-            vec![
-                serde_json::to_value(kind)
-                    .expect("JSON")
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned(),
-                bridge::error_class(*kind).to_owned(),
-            ]
-        })
+    bridge::error_classes()
+        .into_iter()
+        .map(|(kind, class)| vec![kind, class.to_owned()])
         .collect()
 }

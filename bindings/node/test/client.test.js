@@ -147,10 +147,10 @@ test('the projection fields of the poll policy are accepted, and following progr
   for (const pollPolicy of [{ ...FAST_POLL, progressEta: false }, { ...FAST_POLL, maxEtaInterval: 200, etaMargin: 10 }]) {
     assert.equal((await client.wait(accepted.id, { pollPolicy })).status, 'completed')
   }
-  await assert.rejects(client.wait(accepted.id, { pollPolicy: { factor: 0 } }), (e) => e.errors.some((p) => p.path === '/poll/factor'))
+  await assert.rejects(client.wait(accepted.id, { pollPolicy: { factor: 0 } }), (e) => e.errors.some((p) => p.path === '/arguments/poll_policy/factor'))
   // The new fields reach the core under their own names: a wrong type is refused, and so is a
   // misspelt field (it would otherwise be silently the default).
-  await assert.rejects(client.wait(accepted.id, { pollPolicy: { progressEta: 'yes' } }), (e) => e.errors.some((p) => p.path === '/options/poll/progress_eta'))
+  await assert.rejects(client.wait(accepted.id, { pollPolicy: { progressEta: 'yes' } }), (e) => e.errors.some((p) => p.path === '/arguments/poll_policy/progress_eta'))
   await assert.rejects(client.wait(accepted.id, { pollPolicy: { maxEtaIntervall: 100 } }), (e) => e.errors.some((p) => p.message.includes('max_eta_intervall')))
 })
 
@@ -158,7 +158,7 @@ test('unusable numbers are ValidationErrors naming their field, and never abort 
   const body = '{"event":"job.completed","data":{"id":"job_1","status":"completed"}}'
   for (const toleranceSeconds of [Infinity, NaN, -1, 1e20]) {
     assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { toleranceSeconds }), (error) =>
-      error instanceof rbv.ValidationError && error.errors[0].path === '/tolerance_seconds')
+      error instanceof rbv.ValidationError && error.errors[0].path === '/tolerance')
   }
   assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { now: new Date(NaN) }), rbv.ValidationError)
   assert.throws(() => rbv.verifyWebhook(body, {}, '', {}), (error) =>
@@ -166,7 +166,7 @@ test('unusable numbers are ValidationErrors naming their field, and never abort 
   assert.throws(() => sandbox.client({ timeoutMs: Infinity }), (error) =>
     error instanceof rbv.ValidationError && error.errors[0].path === '/settings/timeout')
   await assert.rejects(client.wait('job_1', { timeoutMs: -5 }), (error) =>
-    error instanceof rbv.ValidationError && error.errors[0].path === '/options/wait_timeout')
+    error instanceof rbv.ValidationError && error.errors[0].path === '/arguments/timeout')
   await assert.rejects(client.getJob('..'), (error) => error instanceof rbv.ValidationError && error.errors[0].code === 'invalid_job_id')
   assert.ok(rbv.SDKBugError.prototype instanceof rbv.RemoveBGVideoError)
   for (const speed of [0, 1e20, Infinity]) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import multiprocessing
 import pathlib
@@ -263,7 +264,7 @@ def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sand
     for tolerance in (float("inf"), float("nan"), -1.0, 1e20):
         with pytest.raises(removebgvideo.ValidationError) as caught:
             removebgvideo.verify_webhook(body, {}, "whsec_test", tolerance)
-        assert caught.value.problems[0].path == "/tolerance_seconds"
+        assert caught.value.problems[0].path == "/tolerance"
     with pytest.raises(removebgvideo.ValidationError):
         removebgvideo.verify_webhook(body, {}, "whsec_test", now=float("inf"))
     with pytest.raises(removebgvideo.ValidationError) as caught:
@@ -275,7 +276,7 @@ def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sand
     client = fast_client(sandbox)
     with pytest.raises(removebgvideo.ValidationError) as caught:
         client.wait("job_1", timeout=-5)
-    assert caught.value.problems[0].path == "/options/wait_timeout"
+    assert caught.value.problems[0].path == "/arguments/timeout"
     with pytest.raises(removebgvideo.ValidationError) as caught:
         client.get_job("..")
     assert caught.value.problems[0].code == "invalid_job_id"
@@ -284,3 +285,8 @@ def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sand
         with pytest.raises(removebgvideo.ValidationError, match="speed"):
             Sandbox(speed=speed)
 
+
+
+def test_the_webhook_tolerance_default_is_the_cores() -> None:
+    # No default of its own: an absent tolerance reaches Rust as absent (webhook::DEFAULT_TOLERANCE).
+    assert inspect.signature(removebgvideo.verify_webhook).parameters["tolerance"].default is None

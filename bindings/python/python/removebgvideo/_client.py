@@ -168,9 +168,9 @@ class Client:
         wire = _compact({k: v for k, v in self._settings.items() if k not in ("poll_policy", "retry_policy", "headers")})
         wire["headers"] = sorted(self._settings["headers"].items())
         if poll_policy is not None:
-            wire["poll"] = poll_policy._wire()
+            wire["poll_policy"] = poll_policy._wire()
         if retry_policy is not None:
-            wire["retry"] = retry_policy._wire()
+            wire["retry_policy"] = retry_policy._wire()
         self._native = _native.NativeClient(json.dumps(wire))
 
     def __reduce__(self) -> Tuple[Any, ...]:
@@ -198,9 +198,9 @@ class Client:
                 _user(Event.from_dict(json.loads(event_json)))
         if options.get("headers") is not None:
             options["headers"] = sorted(options["headers"].items())
+        # `operation` first: the native side then names a mistake in the arguments by its path.
         result = self._native.call(
-            operation,
-            json.dumps(_compact(args)),
+            json.dumps({"operation": operation, "arguments": _compact(args)}),
             json.dumps(_compact(options)),
             callback,
             cancel._native if cancel is not None else None,
@@ -222,7 +222,7 @@ class Client:
                    max_retries: Optional[int] = None, timeout: Optional[float] = None,
                    headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> JobAccepted:
         """Creates a job from a video URL; it starts at once unless ``auto_start=False``."""
-        args = dict(video_url=video_url, model=model, output_format=output_format, typed_background=_background(background),
+        args = dict(video_url=video_url, model=model, output_format=output_format, background=_background(background),
                     text_prompt=text_prompt, webhook_url=webhook_url, auto_start=auto_start, metadata=metadata)
         data = self._call("create_job", args, cancel=cancel, idempotency_key=idempotency_key,
                           max_retries=max_retries, timeout=timeout, headers=headers)
@@ -235,7 +235,7 @@ class Client:
                   max_retries: Optional[int] = None, timeout: Optional[float] = None,
                   headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> JobAccepted:
         """Starts a draft job, or restarts a failed one."""
-        args = dict(job_id=job_id, model=model, output_format=output_format, typed_background=_background(background),
+        args = dict(job_id=job_id, model=model, output_format=output_format, background=_background(background),
                     text_prompt=text_prompt, webhook_url=webhook_url, composition=composition, preview_duration=preview_duration)
         data = self._call("start_job", args, cancel=cancel, idempotency_key=idempotency_key,
                           max_retries=max_retries, timeout=timeout, headers=headers)
@@ -273,20 +273,21 @@ class Client:
              headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Job:
         """Waits until the job completes (returns it), fails (``JobFailedError``) or ``timeout``
         seconds pass (``WaitTimeoutError``; 30 minutes by default). Ctrl-C interrupts it."""
-        data = self._call("wait", {"job_id": job_id}, on_progress=on_progress, cancel=cancel, wait_timeout=timeout,
-                          unbounded=unbounded or None, poll=poll_policy._wire() if poll_policy else None, headers=headers)
+        args = dict(job_id=job_id, timeout=timeout, unbounded=unbounded or None,
+                    poll_policy=poll_policy._wire() if poll_policy else None)
+        data = self._call("wait", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return Job.from_dict(data)
 
     def download(self, job: Union[str, Job], path: PathLike, *, overwrite: bool = False,
                  on_progress: Optional[ProgressCallback] = None, headers: Optional[Dict[str, str]] = None,
                  cancel: Optional[CancelToken] = None) -> Download:
         """Downloads a completed job's output to ``path``: resumable, length-checked, atomic."""
-        args: Dict[str, Any] = {"path": os.fspath(path)}
+        args: Dict[str, Any] = {"path": os.fspath(path), "overwrite": overwrite or None}
         if isinstance(job, Job):
             args["job"] = {k: v for k, v in job.to_dict().items() if v is not None}
         else:
             args["job_id"] = job
-        data = self._call("download", args, on_progress=on_progress, cancel=cancel, overwrite=overwrite or None, headers=headers)
+        data = self._call("download", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return _download(data)
 
     def run(self, video_url: Optional[str] = None, *, file: Optional[PathLike] = None, output: Optional[PathLike] = None,
@@ -297,12 +298,11 @@ class Client:
             headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> RunResult:
         """The whole flow under one deadline: upload (``file``) or ``video_url``, create, wait,
         and download to ``output`` when given."""
-        args = dict(video_url=video_url or "", file=os.fspath(file) if file is not None else None,
-                    download_to=os.fspath(output) if output is not None else None, model=model,
-                    output_format=output_format, typed_background=_background(background), text_prompt=text_prompt,
-                    webhook_url=webhook_url, metadata=metadata)
-        data = self._call("run", args, on_progress=on_progress, cancel=cancel, wait_timeout=timeout,
-                          overwrite=overwrite or None, headers=headers)
+        args = dict(video_url=video_url, file=os.fspath(file) if file is not None else None,
+                    output=os.fspath(output) if output is not None else None, model=model,
+                    output_format=output_format, background=_background(background), text_prompt=text_prompt,
+                    webhook_url=webhook_url, metadata=metadata, timeout=timeout, overwrite=overwrite or None)
+        data = self._call("run", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return RunResult.from_dict(data)
 
 

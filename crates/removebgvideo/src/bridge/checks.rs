@@ -1,0 +1,57 @@
+//! Checks of what a binding gives: durations by the core's unit rules (`core::units`) before
+//! they become `Duration`s, and the problems of one input collected so they are reported
+//! together.
+
+use std::time::Duration;
+
+use removebgvideo_core::{Problem, units};
+
+use crate::Error;
+
+/// The problems found in one input, so the caller learns every one at once.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// The value, or `None` with its problem kept.
+    pub(crate) fn take<T>(&mut self, result: Result<T, Problem>) -> Option<T> {
+        result.map_err(|problem| self.0.push(problem)).ok()
+    }
+
+    /// Keeps a problem.
+    pub(crate) fn push(&mut self, problem: Problem) {
+        self.0.push(problem);
+    }
+
+    /// The value when nothing was wrong.
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, Error> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(Error::validation(self.0))
+        }
+    }
+}
+
+/// A limit or interval in seconds: above 0, at most a year; `path` names it in a problem.
+pub(crate) fn positive(
+    problems: &mut Problems,
+    path: &str,
+    seconds: Option<f64>,
+) -> Option<Duration> {
+    problems.take(units::positive_seconds(path, seconds?))
+}
+
+/// A problem of a part moved under another root: its path, and the field its message names.
+pub(crate) fn moved(mut problem: Problem, from: &str, to: &str) -> Problem {
+    use removebgvideo_core::validate::display_path;
+    if let Some(rest) = problem.path.strip_prefix(from) {
+        let path = format!("{to}{rest}");
+        let (old, new) = (display_path(&problem.path), display_path(&path));
+        if let Some(tail) = problem.message.strip_prefix(&old) {
+            problem.message = format!("{new}{tail}");
+        }
+        problem.path = path;
+    }
+    problem
+}

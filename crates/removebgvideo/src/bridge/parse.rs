@@ -1,0 +1,133 @@
+//! Reading the bindings' JSON into the bridge's types: a mistake is a `validation_error` whose
+//! problem names the field by its path (`/arguments/video_url`, `/options/poll_policy/factor`),
+//! never by a position in a JSON text the caller did not write.
+
+use removebgvideo_core::validate::display_path;
+use removebgvideo_core::{Problem, ProblemCode};
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+
+/// Parses one input of a binding; `what` is the root of the paths of its problems (empty:
+/// the paths start at the input's own fields).
+pub fn parse<T: DeserializeOwned>(what: &str, json: &str) -> Result<T, Error> {
+    let mut reader = serde_json::Deserializer::from_str(json);
+    let value = serde_path_to_error::deserialize(&mut reader)
+        .map_err(|e| Error::validation(vec![problem(what, Some(e.path()), e.inner())]))?;
+    // Text after the value is a binding's bug; it is reported like any other mistake.
+    reader
+        .end()
+        .map_err(|e| Error::validation(vec![problem(what, None, &e)]))?;
+    Ok(value)
+}
+
+fn problem(
+    what: &str,
+    at: Option<&serde_path_to_error::Path>,
+    inner: &serde_json::Error,
+) -> Problem {
+    use serde_path_to_error::Segment;
+    let mut path = if what.is_empty() {
+        String::new()
+    } else {
+        format!("/{what}")
+    };
+    for segment in at.into_iter().flat_map(|p| p.iter()) {
+        match segment {
+            Segment::Seq { index } => path += &format!("/{index}"),
+            Segment::Map { key } => path += &format!("/{}", escape(key)),
+            Segment::Enum { variant } => path += &format!("/{}", escape(variant)),
+            Segment::Unknown => {}
+        }
+    }
+    let mut text = inner.to_string();
+    // serde_json ends its messages with the position in the text; the bindings wrote that
+    // text, so the position means nothing to the caller (and the path says more).
+    let position = format!(" at line {} column {}", inner.line(), inner.column());
+    if inner.line() > 0 && text.ends_with(&position) {
+        text.truncate(text.len() - position.len());
+    }
+    // An unknown field: the path ends with it (unless serde read it from a buffer, without
+    // its path: then the field at least is named); the message says what is known there.
+    if let Some(rest) = text.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let field = format!("/{}", escape(field));
+        if !path.ends_with(&field) {
+            path += &field;
+        }
+        let expected = expected.trim_start_matches(", ");
+        let message = format!("{} is not a known field ({expected})", display_path(&path));
+        return Problem::error(path, ProblemCode::UnknownValue, message);
+    }
+    let message = match display_path(&path) {
+        field if field.is_empty() => text,
+        field => format!("{field}: {text}"),
+    };
+    Problem::error(path, ProblemCode::InvalidType, message)
+}
+
+/// A JSON Pointer segment (RFC 6901).
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        factor: Option<f64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        video_url: Option<String>,
+        poll_policy: Option<Inner>,
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_by_its_path_without_a_text_position() {
+        let error = parse::<Outer>("arguments", r#"{"video_url": 5}"#).unwrap_err();
+        let problem = &error.problems[0];
+        assert_eq!(problem.path, "/arguments/video_url");
+        assert_eq!(problem.code, ProblemCode::InvalidType);
+        assert!(
+            problem
+                .message
+                .starts_with("arguments.video_url: invalid type: integer `5`")
+        );
+        assert!(!problem.message.contains("line"), "{}", problem.message);
+        assert!(!error.message.contains("column"), "{}", error.message);
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_by_its_own_path() {
+        let error = parse::<Outer>("options", r#"{"poll_policy": {"factr": 2}}"#).unwrap_err();
+        let problem = &error.problems[0];
+        assert_eq!(problem.path, "/options/poll_policy/factr");
+        assert_eq!(problem.code, ProblemCode::UnknownValue);
+        assert_eq!(
+            problem.message,
+            "options.poll_policy.factr is not a known field (expected `factor`)"
+        );
+        let error = parse::<Outer>("x", r#"{"a/b~": 1}"#).unwrap_err();
+        assert_eq!(error.problems[0].path, "/x/a~1b~0");
+    }
+
+    #[test]
+    fn malformed_or_trailing_text_is_a_validation_error_too() {
+        for json in ["{", "{} {}", "[]", ""] {
+            let error = parse::<Outer>("settings", json).unwrap_err();
+            assert_eq!(error.problems[0].path, "/settings", "{json}");
+            assert!(!error.message.contains("column"), "{}", error.message);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Client settings, as the bindings pass them; absent ones take the client's defaults.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::checks::{Problems, positive};
+use super::parse::parse;
+use super::policy::{PollPolicyArgs, RetryPolicyArgs};
+use crate::{Client, ClientBuilder, Error, IdempotencySupport};
+
+/// Whether the server honours Idempotency-Key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Idempotency {
+    /// Learn it from the server's answers (the default).
+    #[default]
+    Detect,
+    /// Always trust the key: a POST whose outcome is unknown is retried with it.
+    Honoured,
+    /// Never trust the key: such a POST is not retried.
+    NotHonoured,
+}
+
+/// Client settings; absent ones take the SDK's defaults (2 retries, 60 s per request, 30
+/// minutes per wait). Durations in seconds.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The API key; without one, `REMOVEBGVIDEO_API_KEY` is read.
+    pub api_key: Option<String>,
+    /// Default `https://api.removebgvideo.com`; plain http only to loopback hosts.
+    pub base_url: Option<String>,
+    /// Retries of each call (default 2).
+    pub max_retries: Option<u32>,
+    /// The limit of one API call (default 60 s).
+    pub timeout: Option<f64>,
+    /// The limit of connection setup (default 5 s).
+    pub connect_timeout: Option<f64>,
+    /// The idle limit of uploads and downloads (default 60 s).
+    pub transfer_idle_timeout: Option<f64>,
+    /// The default limit of waits and runs (default 30 minutes).
+    pub wait_timeout: Option<f64>,
+    /// Text appended to the User-Agent (your application's name).
+    pub user_agent: Option<String>,
+    /// Headers sent with every request, as `[name, value]` pairs.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Whether the server honours Idempotency-Key (detected by default).
+    pub idempotency: Option<Idempotency>,
+    /// The polling schedule of waits.
+    pub poll_policy: Option<PollPolicyArgs>,
+    /// How each request is retried.
+    pub retry_policy: Option<RetryPolicyArgs>,
+}
+
+impl Settings {
+    /// From the bindings' JSON.
+    pub fn from_json(json: &str) -> Result<Settings, Error> {
+        parse("settings", json)
+    }
+
+    /// The builder, every setting checked; every problem is reported, named by its path.
+    fn builder(self) -> Result<ClientBuilder, Error> {
+        let mut problems = Problems::default();
+        let mut builder = Client::builder();
+        if let Some(key) = self.api_key {
+            builder = builder.api_key(key);
+        }
+        if let Some(url) = self.base_url {
+            builder = builder.base_url(url);
+        }
+        if let Some(retry) = &self.retry_policy {
+            builder = builder.retry_policy(retry.resolve(&mut problems, "/settings/retry_policy"));
+        }
+        if let Some(retries) = self.max_retries {
+            builder = builder.max_retries(retries);
+        }
+        if let Some(timeout) = positive(&mut problems, "/settings/timeout", self.timeout) {
+            builder = builder.request_timeout(timeout);
+        }
+        let connect = positive(
+            &mut problems,
+            "/settings/connect_timeout",
+            self.connect_timeout,
+        );
+        if let Some(timeout) = connect {
+            builder = builder.connect_timeout(timeout);
+        }
+        let idle = self.transfer_idle_timeout;
+        if let Some(timeout) = positive(&mut problems, "/settings/transfer_idle_timeout", idle) {
+            builder = builder.transfer_idle_timeout(timeout);
+        }
+        let wait = positive(&mut problems, "/settings/wait_timeout", self.wait_timeout);
+        if let Some(timeout) = wait {
+            builder = builder.wait_timeout(timeout);
+        }
+        if let Some(agent) = self.user_agent {
+            builder = builder.user_agent(agent);
+        }
+        for (name, value) in self.headers {
+            builder = builder.default_header(name, value);
+        }
+        if let Some(poll) = &self.poll_policy {
+            builder = builder.poll_policy(poll.resolve(&mut problems, "/settings/poll_policy"));
+        }
+        builder = builder.idempotency_support(match self.idempotency.unwrap_or_default() {
+            Idempotency::Detect => IdempotencySupport::Detect,
+            Idempotency::Honoured => IdempotencySupport::Honoured,
+            Idempotency::NotHonoured => IdempotencySupport::NotHonoured,
+        });
+        problems.finish(builder)
+    }
+
+    /// The client.
+    pub fn into_client(self) -> Result<Client, Error> {
+        super::guarded(|| self.builder()?.build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use removebgvideo_core::ProblemCode;
+
+    use super::*;
+
+    fn problem_paths(json: &str) -> Vec<String> {
+        let error = Settings::from_json(json)
+            .and_then(Settings::into_client)
+            .unwrap_err();
+        error.problems.iter().map(|p| p.path.clone()).collect()
+    }
+
+    #[test]
+    fn every_unusable_setting_is_named_by_its_path() {
+        assert_eq!(
+            problem_paths(r#"{"api_key": "k", "connect_timeout": 1e300, "timeout": -1}"#),
+            ["/settings/timeout", "/settings/connect_timeout"]
+        );
+        let error = Settings::from_json(r#"{"idempotency": "honored"}"#).unwrap_err();
+        assert_eq!(error.problems[0].path, "/settings/idempotency");
+        assert_eq!(
+            problem_paths(r#"{"api_key": "k", "poll_policy": {"factor": 0}}"#),
+            ["/settings/poll_policy/factor"]
+        );
+        let error = Settings::from_json(r#"{"retry_policy": {"max_retry": 1}}"#).unwrap_err();
+        assert_eq!(error.problems[0].path, "/settings/retry_policy/max_retry");
+        assert_eq!(error.problems[0].code, ProblemCode::UnknownValue);
+    }
+
+    #[test]
+    fn a_usable_setting_reaches_the_client() {
+        let client = Settings::from_json(
+            r#"{"api_key": "k", "timeout": 2.5, "retry_policy": {"max_retries": 7}, "idempotency": "honoured"}"#,
+        )
+        .and_then(Settings::into_client)
+        .unwrap();
+        let settings = client.settings();
+        assert_eq!(
+            settings.request_timeout,
+            std::time::Duration::from_millis(2500)
+        );
+        assert_eq!(settings.retry.max_retries, 7);
+    }
+}
