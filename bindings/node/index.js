@@ -70,8 +70,47 @@ function convertError(error) {
   return error
 }
 
-function seconds(ms) {
-  return ms == null ? undefined : ms / 1000
+// One unit convention: seconds in the public API (as in Python, and as `err.retryAfter`),
+// milliseconds only on the wire to the native side (`timeout_ms`). Not-a-number values pass
+// unchanged, so the native side refuses them naming the field; so do NaN and the infinities
+// (`toJson` sends them as strings).
+function toMs(seconds) {
+  return typeof seconds === 'number' ? seconds * 1000 : seconds
+}
+
+/** A ValidationError raised here, before the native side (the same shape as its own). */
+function validationError(path, message) {
+  const payload = { code: 'validation_error', kind: 'validation', message: `invalid request: ${message}`, problems: [{ path, code: 'not_applicable', message, severity: 'error' }] }
+  return new errorClasses.ValidationError(payload)
+}
+
+/** The milliseconds of a duration given as `name` (seconds) or as its deprecated alias
+ * `nameMs` (milliseconds); both at once is a ValidationError naming them. `where` is the
+ * root of the problem's path (`/settings`). */
+function durationMs(source, name, where) {
+  const seconds = source?.[name]
+  const ms = source?.[`${name}Ms`]
+  if (seconds !== undefined && ms !== undefined) {
+    throw validationError(`${where}/${toSnake(name)}`, `${name} and ${name}Ms are the same setting (${name}Ms is its deprecated name, in milliseconds): give only ${name}, in seconds`)
+  }
+  return seconds !== undefined ? toMs(seconds) : ms
+}
+
+// The durations of the policies, in seconds in the public API (as in Python's).
+const POLL_DURATIONS = new Set(['initialInterval', 'maxInterval', 'minInterval', 'maxHint', 'maxEtaInterval', 'etaMargin'])
+const RETRY_DURATIONS = new Set(['baseDelay', 'maxDelay', 'rateLimitBaseDelay', 'rateLimitMaxDelay', 'maxRetryAfter'])
+
+/** A policy's wire form: its durations in milliseconds (`initial_interval_ms`); other fields,
+ * misspelt ones included (the native side refuses those by name), as they are. */
+function policyWire(policy, durations) {
+  if (policy == null) return undefined
+  const out = {}
+  for (const [key, value] of Object.entries(policy)) {
+    if (value === undefined) continue
+    if (durations.has(key)) out[`${toSnake(key)}_ms`] = toMs(value)
+    else out[toSnake(key)] = value
+  }
+  return out
 }
 
 function backgroundSpec(background) {
@@ -84,10 +123,6 @@ function headersList(headers) {
   return headers ? Object.entries(headers) : undefined
 }
 
-function pollPolicy(poll) {
-  return poll ? snakeize(poll) : undefined
-}
-
 /** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop. */
 class Client {
   #native
@@ -98,15 +133,15 @@ class Client {
       api_key: options.apiKey,
       base_url: options.baseUrl,
       max_retries: options.maxRetries,
-      timeout: seconds(options.timeoutMs),
-      connect_timeout: seconds(options.connectTimeoutMs),
-      transfer_idle_timeout: seconds(options.transferIdleTimeoutMs),
-      wait_timeout: seconds(options.waitTimeoutMs),
+      timeout_ms: durationMs(options, 'timeout', '/settings'),
+      connect_timeout_ms: durationMs(options, 'connectTimeout', '/settings'),
+      transfer_idle_timeout_ms: durationMs(options, 'transferIdleTimeout', '/settings'),
+      wait_timeout_ms: durationMs(options, 'waitTimeout', '/settings'),
       user_agent: options.userAgent,
       headers: headersList(options.headers),
       idempotency: options.idempotency,
-      poll_policy: pollPolicy(options.pollPolicy),
-      retry_policy: options.retryPolicy ? snakeize(options.retryPolicy) : undefined,
+      poll_policy: policyWire(options.pollPolicy, POLL_DURATIONS),
+      retry_policy: policyWire(options.retryPolicy, RETRY_DURATIONS),
     }
     try {
       this.#native = new native.NativeClient(toJson(settings))
@@ -125,7 +160,7 @@ class Client {
   }
 
   async #call(operation, args, options = {}) {
-    const { signal, onProgress, idempotencyKey, maxRetries, timeoutMs, headers } = options
+    const { signal, onProgress, idempotencyKey, maxRetries, headers } = options
     if (signal?.aborted) throw abortError(signal)
     const cancel = new native.NativeCancel()
     const onAbort = () => cancel.cancel()
@@ -134,7 +169,7 @@ class Client {
     const callOptions = {
       idempotency_key: idempotencyKey,
       max_retries: maxRetries,
-      timeout: seconds(timeoutMs),
+      timeout_ms: durationMs(options, 'timeout', '/options'),
       headers: headersList(headers),
     }
     // `operation` first: the native side then names a mistake in the arguments by its path.
@@ -214,11 +249,11 @@ class Client {
     return this.#call('legacy_download', { jobId }, options)
   }
 
-  /** Waits until the job completes (resolves), fails (JobFailedError) or `timeoutMs` passes
-   * (WaitTimeoutError; 30 minutes by default). An AbortSignal stops it with an AbortError. */
-  wait(jobId, options = {}) {
-    const args = { jobId, timeout: seconds(options.timeoutMs), unbounded: options.unbounded, pollPolicy: options.pollPolicy }
-    return this.#call('wait', args, { ...options, timeoutMs: undefined })
+  /** Waits until the job completes (resolves), fails (JobFailedError) or `timeout` seconds
+   * pass (WaitTimeoutError; 30 minutes by default). An AbortSignal stops it with an AbortError. */
+  async wait(jobId, options = {}) {
+    const args = { jobId, timeoutMs: durationMs(options, 'timeout', '/arguments'), unbounded: options.unbounded, pollPolicy: policyWire(options.pollPolicy, POLL_DURATIONS) }
+    return this.#call('wait', args, { ...options, timeout: undefined, timeoutMs: undefined })
   }
 
   /** Downloads a completed job's output to `path`: resumable, length-checked, atomic. */
@@ -229,11 +264,11 @@ class Client {
 
   /** The whole flow under one deadline: upload (`file`) or `videoUrl`, create, wait, and
    * download to `output` when given. */
-  run(options) {
+  async run(options) {
     const { videoUrl, file, output, model, outputFormat, background, textPrompt, webhookUrl, metadata } = options
     const args = { videoUrl, file, output, model, outputFormat, background: backgroundSpec(background), textPrompt, webhookUrl, metadata,
-      timeout: seconds(options.timeoutMs), unbounded: options.unbounded, pollPolicy: options.pollPolicy, overwrite: options.overwrite }
-    return this.#call('run', args, { ...options, timeoutMs: undefined })
+      timeoutMs: durationMs(options, 'timeout', '/arguments'), unbounded: options.unbounded, pollPolicy: policyWire(options.pollPolicy, POLL_DURATIONS), overwrite: options.overwrite }
+    return this.#call('run', args, { ...options, timeout: undefined, timeoutMs: undefined })
   }
 }
 
@@ -242,10 +277,13 @@ function verifyWebhook(body, headers, secret, options = {}) {
   const pairs = Array.isArray(headers) ? headers : Object.entries(headers)
   const buffer = Buffer.isBuffer(body) ? body : Buffer.from(body)
   try {
+    if (options.tolerance !== undefined && options.toleranceSeconds !== undefined) {
+      throw validationError('/tolerance', 'tolerance and toleranceSeconds are the same setting (toleranceSeconds is its deprecated name): give only tolerance, in seconds')
+    }
     const input = {
       headers: pairs.map(([k, v]) => [String(k), String(v)]),
       secret,
-      tolerance: options.toleranceSeconds,
+      tolerance_ms: toMs(options.tolerance ?? options.toleranceSeconds),
       now_ms: options.now == null ? undefined : options.now.getTime(),
     }
     const out = native.verifyWebhook(buffer, toJson(input))

@@ -6,29 +6,43 @@ export type ProgressCallback = (event: Event) => void
 /** A background: `transparent`, `green`, `white`, `black`, `blue`, `#rrggbb`, `image:URL`, or normalized `[r, g, b]`. */
 export type BackgroundLike = string | [number, number, number]
 
-/** The polling schedule of waits, in milliseconds; absent fields keep the SDK's defaults. */
+/** The polling schedule of waits, durations in seconds (as in Python); absent fields keep the
+ * SDK's defaults. */
 export interface PollPolicy {
+  /** The first interval (default 1). */
   initialInterval?: number
+  /** Growth factor per poll, 1 to 10 (default 1.5). */
   factor?: number
+  /** The longest interval (default 10). */
   maxInterval?: number
+  /** Jitter, as a fraction either way, 0 to 0.9 (default 0.2). */
   jitter?: number
+  /** The shortest interval, whatever jitter or a hint say (default 0.5). */
   minInterval?: number
+  /** The longest server hint honoured (default 60). */
   maxHint?: number
   /** Aim polls at the completion the job's progress projects (default true). */
   progressEta?: boolean
-  /** The longest wait towards a projected completion (default 30 000). */
+  /** The longest wait towards a projected completion (default 30). */
   maxEtaInterval?: number
-  /** How long after the projected completion a poll lands (default 100). */
+  /** How long after the projected completion a poll lands (default 0.1). */
   etaMargin?: number
 }
 
-/** How each request is retried, in milliseconds; absent fields keep the SDK's defaults. */
+/** How each request is retried, durations in seconds (as in Python); absent fields keep the
+ * SDK's defaults. */
 export interface RetryPolicy {
+  /** Retries after the first attempt (default 2). */
   maxRetries?: number
+  /** First backoff step (default 0.5). */
   baseDelay?: number
+  /** Cap of the backoff step (default 8). */
   maxDelay?: number
+  /** First step for a 429 without a hint (default 2). */
   rateLimitBaseDelay?: number
+  /** Cap for a 429 without a hint (default 16). */
   rateLimitMaxDelay?: number
+  /** The longest Retry-After honoured (default 60). */
   maxRetryAfter?: number
 }
 
@@ -39,9 +53,21 @@ export interface ClientOptions {
   /** Default `https://api.removebgvideo.com`; plain http only to loopback hosts. */
   baseUrl?: string
   maxRetries?: number
+  /** The limit of one API call, in seconds (default 60). */
+  timeout?: number
+  /** The limit of connection setup, in seconds (default 5). */
+  connectTimeout?: number
+  /** The idle limit of uploads and downloads, in seconds (default 60). */
+  transferIdleTimeout?: number
+  /** The default limit of waits and runs, in seconds (default 1800). */
+  waitTimeout?: number
+  /** @deprecated Use `timeout`, in seconds. */
   timeoutMs?: number
+  /** @deprecated Use `connectTimeout`, in seconds. */
   connectTimeoutMs?: number
+  /** @deprecated Use `transferIdleTimeout`, in seconds. */
   transferIdleTimeoutMs?: number
+  /** @deprecated Use `waitTimeout`, in seconds. */
   waitTimeoutMs?: number
   userAgent?: string
   headers?: Record<string, string>
@@ -54,6 +80,9 @@ export interface ClientOptions {
 export interface CallOptions {
   idempotencyKey?: string
   maxRetries?: number
+  /** The limit of this call, in seconds (for `wait` and `run`: of the whole wait or run). */
+  timeout?: number
+  /** @deprecated Use `timeout`, in seconds. */
   timeoutMs?: number
   headers?: Record<string, string>
   signal?: AbortSignal
@@ -90,7 +119,9 @@ export interface ListJobsOptions extends CallOptions {
 }
 
 export interface WaitOptions extends CallOptions {
-  /** Give up after this long (WaitTimeoutError). */
+  /** Give up after this many seconds (WaitTimeoutError; default 1800). */
+  timeout?: number
+  /** @deprecated Use `timeout`, in seconds. */
   timeoutMs?: number
   unbounded?: boolean
   pollPolicy?: PollPolicy
@@ -106,8 +137,12 @@ export interface RunOptions extends CallOptions, JobSettings {
   output?: string
   overwrite?: boolean
   metadata?: Record<string, unknown>
-  /** The limit of the whole flow. */
+  /** The limit of the whole flow, in seconds (default 1800). */
+  timeout?: number
+  /** @deprecated Use `timeout`, in seconds. */
   timeoutMs?: number
+  unbounded?: boolean
+  pollPolicy?: PollPolicy
 }
 
 /** A finished download. */
@@ -166,8 +201,13 @@ export declare function verifyWebhook(
   body: Buffer | string,
   headers: Record<string, string> | Array<[string, string]>,
   secret: string,
-  /** `toleranceSeconds` defaults to 300. */
-  options?: { toleranceSeconds?: number; now?: Date },
+  /** `tolerance`, in seconds, defaults to the SDK's (300). */
+  options?: {
+    tolerance?: number
+    /** @deprecated Use `tolerance` (the same, in seconds). */
+    toleranceSeconds?: number
+    now?: Date
+  },
 ): VerifiedWebhook
 export declare function estimateCredits(model: string, durationSeconds: number): number
 export declare function validateRequest(typeName: string, body: Record<string, unknown>): Problem[]

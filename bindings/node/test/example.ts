@@ -1,7 +1,7 @@
 // Uses the API strictly; `tsc --noEmit --strict` checks it against index.d.ts.
 import { Client, Event, Job, JobFailedError, WaitTimeoutError, estimateCredits } from '..'
 
-const client = new Client({ maxRetries: 3, timeoutMs: 30_000 })
+const client = new Client({ maxRetries: 3, timeout: 30 })
 
 function onProgress(event: Event): void {
   if (event.type === 'progress') console.log(`${event.progress.toFixed(0)}%`)
@@ -12,7 +12,7 @@ export async function process(url: string): Promise<number> {
   const accepted = await client.createJob(url, { model: 'human', background: '#00b140', outputFormat: 'mp4' })
   let job: Job
   try {
-    job = await client.wait(accepted.id, { timeoutMs: 600_000, onProgress, signal: AbortSignal.timeout(700_000) })
+    job = await client.wait(accepted.id, { timeout: 600, onProgress, signal: AbortSignal.timeout(700_000) })
   } catch (error) {
     if (error instanceof JobFailedError) console.log(error.code, error.job?.error)
     if (error instanceof WaitTimeoutError) console.log(error.requestId)

@@ -251,7 +251,7 @@ def test_missing_key_is_a_validation_error(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_poll_policy_fields_travel_in_milliseconds(sandbox: Sandbox) -> None:
     policy = PollPolicy(initial_interval=0.02, progress_eta=False, max_eta_interval=2.5, eta_margin=0.2)
-    assert policy._wire() == {"initial_interval": 20, "progress_eta": False, "max_eta_interval": 2500, "eta_margin": 200}
+    assert policy._wire() == {"initial_interval_ms": 20, "progress_eta": False, "max_eta_interval_ms": 2500, "eta_margin_ms": 200}
     client = fast_client(sandbox)
     accepted = client.create_job(VIDEO)
     following = PollPolicy(initial_interval=0.02, max_interval=0.2, min_interval=0.01, max_eta_interval=0.2, eta_margin=0.01)
@@ -290,3 +290,25 @@ def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sand
 def test_the_webhook_tolerance_default_is_the_cores() -> None:
     # No default of its own: an absent tolerance reaches Rust as absent (webhook::DEFAULT_TOLERANCE).
     assert inspect.signature(removebgvideo.verify_webhook).parameters["tolerance"].default is None
+
+
+def test_durations_are_seconds_in_python_and_milliseconds_only_on_the_wire(sandbox: Sandbox) -> None:
+    from removebgvideo._units import to_ms
+
+    assert [to_ms(v) for v in (1.5, 0, None, float("inf"), float("-inf"))] == [1500.0, 0.0, None, "Infinity", "-Infinity"]
+    assert to_ms(float("nan")) == "NaN" and to_ms("soon") == "soon" and to_ms(True) is True
+    assert RetryPolicy(base_delay=0.25, max_retries=1)._wire() == {"max_retries": 1, "base_delay_ms": 250.0}
+    client = fast_client(sandbox)
+    job = client.create_job(f"{VIDEO}?scenario=stuck")
+    slow = {"X-Sandbox-Fault": "latency-ms=200; id=py-slow-1"}
+    with pytest.raises(removebgvideo.APIConnectionError):
+        client.get_job(job.id, timeout=0.001, max_retries=0, headers=slow)
+    assert client.get_job(job.id, timeout=5, max_retries=0, headers={"X-Sandbox-Fault": "latency-ms=200; id=py-slow-2"}).id == job.id
+    for bad, shown in ((-1, "(got -1)"), (float("nan"), "(got NaN)"), ("soon", "invalid type")):
+        with pytest.raises(removebgvideo.ValidationError) as caught:
+            sandbox.client(connect_timeout=bad)  # type: ignore[arg-type]
+        assert caught.value.problems[0].path == "/settings/connect_timeout"
+        assert shown in caught.value.problems[0].message, caught.value.problems[0].message
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        client.wait(job.id, poll_policy=PollPolicy(max_hint=-2))
+    assert caught.value.problems[0].path == "/arguments/poll_policy/max_hint"

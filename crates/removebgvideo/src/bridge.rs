@@ -11,6 +11,7 @@
 mod checks;
 mod dispatch;
 mod errors;
+mod number;
 mod operation;
 mod options;
 mod parse;
@@ -21,6 +22,7 @@ mod webhook;
 
 pub use dispatch::{call, call_operation};
 pub use errors::{ERROR_KINDS, error_class, error_classes, error_payload};
+pub use number::Float;
 pub use operation::{
     BackgroundArg, CreateJobArgs, DownloadArgs, JobIdArgs, ListJobsArgs, NoArgs, Operation,
     RunArgs, StartJobArgs, UploadArgs, UsageEventsArgs, UsageSummaryArgs, WaitArgs, is_long,

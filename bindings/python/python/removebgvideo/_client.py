@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from . import _native
 from ._background import Background, BackgroundLike
 from ._models import Event, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary, _Model
+from ._units import to_ms as _ms
 
 __all__ = ["Client", "CancelToken", "Download", "RunResult", "PollPolicy", "RetryPolicy", "ProgressCallback"]
 
@@ -80,8 +81,10 @@ class RetryPolicy(_Model):
 
 
 def _policy_wire(policy: Any, unitless: "set[str]") -> Dict[str, Any]:
-    """The fields the caller set, durations in milliseconds as the core reads them."""
-    return {k: (v if k in unitless else int(v * 1000)) for k, v in dataclasses.asdict(policy).items() if v is not None}
+    """The fields the caller set; durations in milliseconds (``initial_interval_ms``), as the
+    native side reads them."""
+    return {(k if k in unitless else k + "_ms"): (v if k in unitless else _ms(v))
+            for k, v in dataclasses.asdict(policy).items() if v is not None}
 
 
 @dataclasses.dataclass
@@ -165,7 +168,9 @@ class Client:
             wait_timeout=wait_timeout, user_agent=user_agent, headers=dict(headers or {}),
             idempotency=idempotency, poll_policy=poll_policy, retry_policy=retry_policy,
         )
-        wire = _compact({k: v for k, v in self._settings.items() if k not in ("poll_policy", "retry_policy", "headers")})
+        durations = ("timeout", "connect_timeout", "transfer_idle_timeout", "wait_timeout")
+        wire = _compact({(k + "_ms" if k in durations else k): (_ms(v) if k in durations else v)
+                         for k, v in self._settings.items() if k not in ("poll_policy", "retry_policy", "headers")})
         wire["headers"] = sorted(self._settings["headers"].items())
         if poll_policy is not None:
             wire["poll_policy"] = poll_policy._wire()
@@ -198,6 +203,8 @@ class Client:
                 _user(Event.from_dict(json.loads(event_json)))
         if options.get("headers") is not None:
             options["headers"] = sorted(options["headers"].items())
+        if "timeout" in options:
+            options["timeout_ms"] = _ms(options.pop("timeout"))
         # `operation` first: the native side then names a mistake in the arguments by its path.
         result = self._native.call(
             json.dumps({"operation": operation, "arguments": _compact(args)}),
@@ -273,7 +280,7 @@ class Client:
              headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Job:
         """Waits until the job completes (returns it), fails (``JobFailedError``) or ``timeout``
         seconds pass (``WaitTimeoutError``; 30 minutes by default). Ctrl-C interrupts it."""
-        args = dict(job_id=job_id, timeout=timeout, unbounded=unbounded or None,
+        args = dict(job_id=job_id, timeout_ms=_ms(timeout), unbounded=unbounded or None,
                     poll_policy=poll_policy._wire() if poll_policy else None)
         data = self._call("wait", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return Job.from_dict(data)
@@ -301,7 +308,7 @@ class Client:
         args = dict(video_url=video_url, file=os.fspath(file) if file is not None else None,
                     output=os.fspath(output) if output is not None else None, model=model,
                     output_format=output_format, background=_background(background), text_prompt=text_prompt,
-                    webhook_url=webhook_url, metadata=metadata, timeout=timeout, overwrite=overwrite or None)
+                    webhook_url=webhook_url, metadata=metadata, timeout_ms=_ms(timeout), overwrite=overwrite or None)
         data = self._call("run", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return RunResult.from_dict(data)
 

@@ -1,11 +1,16 @@
 //! Checks of what a binding gives: durations by the core's unit rules (`core::units`) before
 //! they become `Duration`s, and the problems of one input collected so they are reported
 //! together.
+//!
+//! Durations travel in milliseconds between a binding and Rust (`timeout_ms`), and nowhere
+//! else: the public APIs of Python and Node take seconds, under the name without `_ms`. A
+//! problem therefore names the public field (`/settings/timeout`) and its value in seconds.
 
 use std::time::Duration;
 
 use removebgvideo_core::{Problem, units};
 
+use super::number::Float;
 use crate::Error;
 
 /// The problems found in one input, so the caller learns every one at once.
@@ -33,13 +38,20 @@ impl Problems {
     }
 }
 
-/// A limit or interval in seconds: above 0, at most a year; `path` names it in a problem.
-pub(crate) fn positive(
+/// A limit or interval in milliseconds: above 0, at most a year; `path` is the public field
+/// its problem names.
+pub(crate) fn positive_ms(
     problems: &mut Problems,
     path: &str,
-    seconds: Option<f64>,
+    ms: Option<Float>,
 ) -> Option<Duration> {
-    problems.take(units::positive_seconds(path, seconds?))
+    problems.take(units::positive_seconds(path, ms?.0 / 1000.0))
+}
+
+/// A duration in milliseconds that may be zero: at most a year; `path` is the public field
+/// its problem names.
+pub(crate) fn ms(problems: &mut Problems, path: &str, ms: Option<Float>) -> Option<Duration> {
+    problems.take(units::seconds(path, ms?.0 / 1000.0))
 }
 
 /// A problem of a part moved under another root: its path, and the field its message names.

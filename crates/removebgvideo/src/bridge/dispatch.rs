@@ -5,7 +5,8 @@ use removebgvideo_core::validate::Validate;
 use removebgvideo_core::{Background, Problem, ProblemCode};
 use serde_json::json;
 
-use super::checks::{Problems, positive};
+use super::checks::{Problems, positive_ms};
+use super::number::Float;
 use super::operation::{
     BackgroundArg, CreateJobArgs, DownloadArgs, Operation, RunArgs, StartJobArgs, WaitArgs,
 };
@@ -71,11 +72,11 @@ fn dispatch(client: &Client, operation: Operation, call: CallOptions) -> Result<
 /// How long a wait or a run may take, and its polling schedule, checked.
 fn limit_and_poll(
     problems: &mut Problems,
-    timeout: Option<f64>,
+    timeout_ms: Option<Float>,
     unbounded: Option<bool>,
     poll: Option<&super::policy::PollPolicyArgs>,
 ) -> (WaitLimit, Option<PollPolicy>) {
-    let timeout = positive(problems, "/arguments/timeout", timeout);
+    let timeout = positive_ms(problems, "/arguments/timeout", timeout_ms);
     let limit = match (unbounded.unwrap_or(false), timeout) {
         (true, _) => WaitLimit::Unbounded,
         (false, Some(after)) => WaitLimit::After(after),
@@ -89,7 +90,7 @@ fn wait(client: &Client, args: WaitArgs, call: CallOptions) -> Result<String, Er
     let mut problems = Problems::default();
     let (limit, poll) = limit_and_poll(
         &mut problems,
-        args.timeout,
+        args.timeout_ms,
         args.unbounded,
         args.poll_policy.as_ref(),
     );
@@ -122,7 +123,7 @@ fn run(client: &Client, args: RunArgs, call: CallOptions) -> Result<String, Erro
     let mut problems = Problems::default();
     let (limit, poll) = limit_and_poll(
         &mut problems,
-        args.timeout,
+        args.timeout_ms,
         args.unbounded,
         args.poll_policy.as_ref(),
     );

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::number::Float;
 use super::parse::parse;
 use super::policy::PollPolicyArgs;
 use crate::Error;
@@ -191,14 +192,14 @@ pub struct UsageEventsArgs {
     pub limit: Option<u32>,
 }
 
-/// Waits for a job. Durations in seconds.
+/// Waits for a job. Durations in milliseconds.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitArgs {
     /// The job id.
     pub job_id: String,
     /// Give up after this long (`wait_timeout`); the client's default (30 minutes) when absent.
-    pub timeout: Option<f64>,
+    pub timeout_ms: Option<Float>,
     /// No limit: only a terminal status, an error or cancellation ends the wait.
     pub unbounded: Option<bool>,
     /// The polling schedule, instead of the client's.
@@ -221,7 +222,7 @@ pub struct DownloadArgs {
 }
 
 /// The whole flow under one deadline. Exactly one source: `video_url` or `file`. Durations
-/// in seconds.
+/// in milliseconds.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunArgs {
@@ -248,7 +249,7 @@ pub struct RunArgs {
     /// Your own data, returned as given.
     pub metadata: Option<Map<String, Value>>,
     /// The limit of the whole flow (`wait_timeout`); the client's default when absent.
-    pub timeout: Option<f64>,
+    pub timeout_ms: Option<Float>,
     /// No limit on the whole flow.
     pub unbounded: Option<bool>,
     /// The polling schedule, instead of the client's.

@@ -4,11 +4,13 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::checks::{Problems, positive};
+use super::checks::{Problems, positive_ms};
+use super::number::Float;
 use super::parse::parse;
 use crate::{CallOptions, Error};
 
-/// Options every call takes; all optional. Durations in seconds.
+/// Options every call takes; all optional. Durations in milliseconds (`timeout_ms`); the
+/// bindings' public options take seconds under the name without `_ms`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
@@ -18,7 +20,7 @@ pub struct Options {
     /// Retries of this call, instead of the client's setting.
     pub max_retries: Option<u32>,
     /// The limit of this call, instead of the client's.
-    pub timeout: Option<f64>,
+    pub timeout_ms: Option<Float>,
     /// Extra headers for this call, as `[name, value]` pairs.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
@@ -33,7 +35,7 @@ impl Options {
     /// The call options, checked; the binding adds its cancellation and event handler.
     pub fn call(self) -> Result<CallOptions, Error> {
         let mut problems = Problems::default();
-        let timeout = positive(&mut problems, "/options/timeout", self.timeout);
+        let timeout = positive_ms(&mut problems, "/options/timeout", self.timeout_ms);
         problems.finish(CallOptions {
             idempotency_key: self.idempotency_key,
             max_retries: self.max_retries,
@@ -52,18 +54,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unusable_numbers_are_errors_naming_their_field_never_panics() {
+    fn unusable_numbers_are_errors_naming_the_public_field_never_panics() {
         for json in [
-            r#"{"timeout": -1}"#,
-            r#"{"timeout": 1e20}"#,
-            r#"{"timeout": 0}"#,
+            r#"{"timeout_ms": -1}"#,
+            r#"{"timeout_ms": 1e20}"#,
+            r#"{"timeout_ms": 0}"#,
+            r#"{"timeout_ms": "NaN"}"#,
+            r#"{"timeout_ms": "Infinity"}"#,
         ] {
             let error = Options::from_json(json).unwrap_err();
             assert_eq!(error.code, ErrorCode::ValidationError, "{json}");
-            assert_eq!(error.problems[0].code, ProblemCode::OutOfRange, "{json}");
-            assert_eq!(error.problems[0].path, "/options/timeout", "{json}");
+            let problem = &error.problems[0];
+            assert_eq!(problem.code, ProblemCode::OutOfRange, "{json}");
+            assert_eq!(problem.path, "/options/timeout", "{json}");
+            assert!(
+                problem
+                    .message
+                    .starts_with("options.timeout must be a number of seconds"),
+                "{}",
+                problem.message
+            );
         }
-        let error = Options::from_json(r#"{"timout": 1}"#).unwrap_err();
+        let error = Options::from_json(r#"{"timeout_ms": -1500}"#).unwrap_err();
+        assert!(error.message.ends_with("(got -1.5)"), "{}", error.message);
+        let error = Options::from_json(r#"{"timout_ms": 1}"#).unwrap_err();
         assert_eq!(error.problems[0].path, "/options/timout");
+    }
+
+    #[test]
+    fn milliseconds_become_the_calls_timeout() {
+        let call = Options::from_json(r#"{"timeout_ms": 1500}"#).unwrap();
+        assert_eq!(call.timeout, Some(std::time::Duration::from_millis(1500)));
     }
 }

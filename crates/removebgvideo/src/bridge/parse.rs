@@ -1,6 +1,7 @@
 //! Reading the bindings' JSON into the bridge's types: a mistake is a `validation_error` whose
 //! problem names the field by its path (`/arguments/video_url`, `/options/poll_policy/factor`),
-//! never by a position in a JSON text the caller did not write.
+//! never by a position in a JSON text the caller did not write. Durations are `…_ms` on the
+//! wire and `…` (in seconds) in the public APIs: paths and messages use the public names.
 
 use removebgvideo_core::validate::display_path;
 use removebgvideo_core::{Problem, ProblemCode};
@@ -35,7 +36,7 @@ fn problem(
     for segment in at.into_iter().flat_map(|p| p.iter()) {
         match segment {
             Segment::Seq { index } => path += &format!("/{index}"),
-            Segment::Map { key } => path += &format!("/{}", escape(key)),
+            Segment::Map { key } => path += &format!("/{}", escape(public(key))),
             Segment::Enum { variant } => path += &format!("/{}", escape(variant)),
             Segment::Unknown => {}
         }
@@ -52,11 +53,11 @@ fn problem(
     if let Some(rest) = text.strip_prefix("unknown field `")
         && let Some((field, expected)) = rest.split_once('`')
     {
-        let field = format!("/{}", escape(field));
+        let field = format!("/{}", escape(public(field)));
         if !path.ends_with(&field) {
             path += &field;
         }
-        let expected = expected.trim_start_matches(", ");
+        let expected = public_names(expected.trim_start_matches(", "));
         let message = format!("{} is not a known field ({expected})", display_path(&path));
         return Problem::error(path, ProblemCode::UnknownValue, message);
     }
@@ -65,6 +66,20 @@ fn problem(
         field => format!("{field}: {text}"),
     };
     Problem::error(path, ProblemCode::InvalidType, message)
+}
+
+/// The public name of a wire field: a duration's without its `_ms`.
+fn public(wire: &str) -> &str {
+    wire.strip_suffix("_ms").unwrap_or(wire)
+}
+
+/// serde's list of expected fields (`` `timeout_ms`, `headers` ``) in public names.
+fn public_names(text: &str) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { public(part) } else { part })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 /// A JSON Pointer segment (RFC 6901).
@@ -91,6 +106,7 @@ mod tests {
     struct Outer {
         video_url: Option<String>,
         poll_policy: Option<Inner>,
+        timeout_ms: Option<f64>,
     }
 
     #[test]
@@ -118,8 +134,28 @@ mod tests {
             problem.message,
             "options.poll_policy.factr is not a known field (expected `factor`)"
         );
+        let error = parse::<Outer>("x", r#"{"timeout": 1}"#).unwrap_err();
+        assert_eq!(error.problems[0].path, "/x/timeout");
+        assert!(
+            error.problems[0]
+                .message
+                .ends_with("(expected one of `video_url`, `poll_policy`, `timeout`)"),
+            "{}",
+            error.problems[0].message
+        );
         let error = parse::<Outer>("x", r#"{"a/b~": 1}"#).unwrap_err();
         assert_eq!(error.problems[0].path, "/x/a~1b~0");
+    }
+
+    #[test]
+    fn a_duration_is_named_as_the_public_apis_name_it() {
+        let error = parse::<Outer>("settings", r#"{"timeout_ms": "soon"}"#).unwrap_err();
+        assert_eq!(error.problems[0].path, "/settings/timeout");
+        assert!(
+            error.problems[0]
+                .message
+                .starts_with("settings.timeout: invalid type")
+        );
     }
 
     #[test]

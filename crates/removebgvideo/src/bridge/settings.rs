@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::checks::{Problems, positive};
+use super::checks::{Problems, positive_ms};
+use super::number::Float;
 use super::parse::parse;
 use super::policy::{PollPolicyArgs, RetryPolicyArgs};
 use crate::{Client, ClientBuilder, Error, IdempotencySupport};
@@ -22,7 +23,8 @@ pub enum Idempotency {
 }
 
 /// Client settings; absent ones take the SDK's defaults (2 retries, 60 s per request, 30
-/// minutes per wait). Durations in seconds.
+/// minutes per wait). Durations in milliseconds (`timeout_ms`); the bindings' public
+/// settings take seconds under the name without `_ms`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -33,13 +35,13 @@ pub struct Settings {
     /// Retries of each call (default 2).
     pub max_retries: Option<u32>,
     /// The limit of one API call (default 60 s).
-    pub timeout: Option<f64>,
+    pub timeout_ms: Option<Float>,
     /// The limit of connection setup (default 5 s).
-    pub connect_timeout: Option<f64>,
+    pub connect_timeout_ms: Option<Float>,
     /// The idle limit of uploads and downloads (default 60 s).
-    pub transfer_idle_timeout: Option<f64>,
+    pub transfer_idle_timeout_ms: Option<Float>,
     /// The default limit of waits and runs (default 30 minutes).
-    pub wait_timeout: Option<f64>,
+    pub wait_timeout_ms: Option<Float>,
     /// Text appended to the User-Agent (your application's name).
     pub user_agent: Option<String>,
     /// Headers sent with every request, as `[name, value]` pairs.
@@ -75,22 +77,21 @@ impl Settings {
         if let Some(retries) = self.max_retries {
             builder = builder.max_retries(retries);
         }
-        if let Some(timeout) = positive(&mut problems, "/settings/timeout", self.timeout) {
+        let mut limit =
+            |name: &str, ms| positive_ms(&mut problems, &format!("/settings/{name}"), ms);
+        let request = limit("timeout", self.timeout_ms);
+        let connect = limit("connect_timeout", self.connect_timeout_ms);
+        let idle = limit("transfer_idle_timeout", self.transfer_idle_timeout_ms);
+        let wait = limit("wait_timeout", self.wait_timeout_ms);
+        if let Some(timeout) = request {
             builder = builder.request_timeout(timeout);
         }
-        let connect = positive(
-            &mut problems,
-            "/settings/connect_timeout",
-            self.connect_timeout,
-        );
         if let Some(timeout) = connect {
             builder = builder.connect_timeout(timeout);
         }
-        let idle = self.transfer_idle_timeout;
-        if let Some(timeout) = positive(&mut problems, "/settings/transfer_idle_timeout", idle) {
+        if let Some(timeout) = idle {
             builder = builder.transfer_idle_timeout(timeout);
         }
-        let wait = positive(&mut problems, "/settings/wait_timeout", self.wait_timeout);
         if let Some(timeout) = wait {
             builder = builder.wait_timeout(timeout);
         }
@@ -133,7 +134,7 @@ mod tests {
     #[test]
     fn every_unusable_setting_is_named_by_its_path() {
         assert_eq!(
-            problem_paths(r#"{"api_key": "k", "connect_timeout": 1e300, "timeout": -1}"#),
+            problem_paths(r#"{"api_key": "k", "connect_timeout_ms": 1e300, "timeout_ms": -1}"#),
             ["/settings/timeout", "/settings/connect_timeout"]
         );
         let error = Settings::from_json(r#"{"idempotency": "honored"}"#).unwrap_err();
@@ -150,7 +151,7 @@ mod tests {
     #[test]
     fn a_usable_setting_reaches_the_client() {
         let client = Settings::from_json(
-            r#"{"api_key": "k", "timeout": 2.5, "retry_policy": {"max_retries": 7}, "idempotency": "honoured"}"#,
+            r#"{"api_key": "k", "timeout_ms": 2500, "retry_policy": {"max_retries": 7}, "idempotency": "honoured"}"#,
         )
         .and_then(Settings::into_client)
         .unwrap();

@@ -7,6 +7,7 @@ use removebgvideo_core::{Headers, Timestamp, units};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::number::Float;
 use super::parse::parse;
 use super::{guarded, to_json};
 use crate::Error;
@@ -20,23 +21,25 @@ pub struct WebhookInput {
     pub headers: Vec<(String, String)>,
     /// The webhook secret.
     pub secret: String,
-    /// How far the signing time may be from now, either way, in seconds (default 300).
-    pub tolerance: Option<f64>,
+    /// How far the signing time may be from now, either way, in milliseconds (default 300 s,
+    /// `webhook::DEFAULT_TOLERANCE`).
+    pub tolerance_ms: Option<Float>,
     /// "Now", in milliseconds since 1970, to replay a captured delivery; the wall clock when
     /// absent.
-    pub now_ms: Option<f64>,
+    pub now_ms: Option<Float>,
 }
 
 /// Verifies a delivery against its raw body; the verified event as JSON.
 pub fn verify_webhook(body: &[u8], input_json: &str) -> Result<String, Error> {
     guarded(|| {
         let input: WebhookInput = parse("", input_json)?;
-        let tolerance = match input.tolerance {
-            Some(seconds) => units::seconds("/tolerance", seconds)?,
+        // Named as the public APIs name them: `tolerance` (in seconds) and `now`.
+        let tolerance = match input.tolerance_ms {
+            Some(ms) => units::seconds("/tolerance", ms.0 / 1000.0)?,
             None => DEFAULT_TOLERANCE,
         };
         let now = match input.now_ms {
-            Some(ms) => units::unix_millis("/now", ms)?,
+            Some(ms) => units::unix_millis("/now", ms.0)?,
             None => Timestamp::from(std::time::SystemTime::now()),
         };
         let headers: Headers = input.headers.into_iter().collect();
@@ -53,9 +56,18 @@ mod tests {
     #[test]
     fn unusable_numbers_are_validation_errors_naming_the_public_field() {
         for (input, path) in [
-            (r#"{"secret": "whsec", "tolerance": -1}"#, "/tolerance"),
-            (r#"{"secret": "whsec", "tolerance": 1e20}"#, "/tolerance"),
+            (r#"{"secret": "whsec", "tolerance_ms": -1}"#, "/tolerance"),
+            (r#"{"secret": "whsec", "tolerance_ms": 1e30}"#, "/tolerance"),
+            (
+                r#"{"secret": "whsec", "tolerance_ms": "Infinity"}"#,
+                "/tolerance",
+            ),
+            (
+                r#"{"secret": "whsec", "tolerance_ms": "NaN"}"#,
+                "/tolerance",
+            ),
             (r#"{"secret": "whsec", "now_ms": -5}"#, "/now"),
+            (r#"{"secret": "whsec", "now_ms": "-Infinity"}"#, "/now"),
         ] {
             let error = verify_webhook(b"{}", input).unwrap_err();
             assert_eq!(error.code, ErrorCode::ValidationError, "{input}");
@@ -75,7 +87,7 @@ mod tests {
             let input = serde_json::json!({
                 "secret": "whsec",
                 "headers": [[TIMESTAMP_HEADER, signed_at.to_string()], [SIGNATURE_HEADER, signature]],
-                "now_ms": ((signed_at + seconds_later) * 1000) as f64,
+                "now_ms": (signed_at + seconds_later) * 1000,
             });
             verify_webhook(body, &input.to_string())
         };
