@@ -205,6 +205,11 @@ class Client {
     })
   }
 
+  /** `GET /health`: whether the API answers. */
+  health(options = {}) {
+    return this.#call('health', {}, options)
+  }
+
   /** Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk. */
   upload(path, options = {}) {
     return this.#call('upload', { path: String(path) }, options)

@@ -6,144 +6,23 @@ export type ProgressCallback = (event: Event) => void
 /** A background: `transparent`, `green`, `white`, `black`, `blue`, `#rrggbb`, `image:URL`, or normalized `[r, g, b]`. */
 export type BackgroundLike = string | [number, number, number]
 
-/** The polling schedule of waits, durations in seconds (as in Python); absent fields keep the
- * SDK's defaults. */
-export interface PollPolicy {
-  /** The first interval (default 1). */
-  initialInterval?: number
-  /** Growth factor per poll, 1 to 10 (default 1.5). */
-  factor?: number
-  /** The longest interval (default 10). */
-  maxInterval?: number
-  /** Jitter, as a fraction either way, 0 to 0.9 (default 0.2). */
-  jitter?: number
-  /** The shortest interval, whatever jitter or a hint say (default 0.5). */
-  minInterval?: number
-  /** The longest server hint honoured (default 60). */
-  maxHint?: number
-  /** Aim polls at the completion the job's progress projects (default true). */
-  progressEta?: boolean
-  /** The longest wait towards a projected completion (default 30). */
-  maxEtaInterval?: number
-  /** How long after the projected completion a poll lands (default 0.1). */
-  etaMargin?: number
-}
-
-/** How each request is retried, durations in seconds (as in Python); absent fields keep the
- * SDK's defaults. */
-export interface RetryPolicy {
-  /** Retries after the first attempt (default 2). */
-  maxRetries?: number
-  /** First backoff step (default 0.5). */
-  baseDelay?: number
-  /** Cap of the backoff step (default 8). */
-  maxDelay?: number
-  /** First step for a 429 without a hint (default 2). */
-  rateLimitBaseDelay?: number
-  /** Cap for a 429 without a hint (default 16). */
-  rateLimitMaxDelay?: number
-  /** The longest Retry-After honoured (default 60). */
-  maxRetryAfter?: number
-}
-
-/** Client settings; absent ones take the SDK's defaults (2 retries, 60 s per request, 30 min per wait). */
-export interface ClientOptions {
-  /** Default: `process.env.REMOVEBGVIDEO_API_KEY`. */
-  apiKey?: string
-  /** Default `https://api.removebgvideo.com`; plain http only to loopback hosts. */
-  baseUrl?: string
-  maxRetries?: number
-  /** The limit of one API call, in seconds (default 60). */
-  timeout?: number
-  /** The limit of connection setup, in seconds (default 5). */
-  connectTimeout?: number
-  /** The idle limit of uploads and downloads, in seconds (default 60). */
-  transferIdleTimeout?: number
-  /** The default limit of waits and runs, in seconds (default 1800). */
-  waitTimeout?: number
-  /** @deprecated Use `timeout`, in seconds. */
-  timeoutMs?: number
-  /** @deprecated Use `connectTimeout`, in seconds. */
-  connectTimeoutMs?: number
-  /** @deprecated Use `transferIdleTimeout`, in seconds. */
-  transferIdleTimeoutMs?: number
-  /** @deprecated Use `waitTimeout`, in seconds. */
-  waitTimeoutMs?: number
-  userAgent?: string
-  headers?: Record<string, string>
-  idempotency?: 'detect' | 'honoured' | 'not_honoured'
-  pollPolicy?: PollPolicy
-  retryPolicy?: RetryPolicy
-}
-
-/** Options every call takes. */
-export interface CallOptions {
-  idempotencyKey?: string
-  maxRetries?: number
-  /** The limit of this call, in seconds (for `wait` and `run`: of the whole wait or run). */
-  timeout?: number
-  /** @deprecated Use `timeout`, in seconds. */
-  timeoutMs?: number
-  headers?: Record<string, string>
-  signal?: AbortSignal
-  onProgress?: ProgressCallback
-}
-
-export interface JobSettings {
-  model?: string
-  outputFormat?: string
-  background?: BackgroundLike
-  textPrompt?: string
-  webhookUrl?: string
-}
-
-export interface CreateJobOptions extends CallOptions, JobSettings {
-  autoStart?: boolean
-  metadata?: Record<string, unknown>
-}
-
+/** Where the foreground goes on an output canvas (`startJob`). */
 export interface Composition {
   canvas?: { width: number; height: number }
   foreground?: { anchor?: string; scale?: number; offset?: { x: number; y: number } }
 }
 
-export interface StartJobOptions extends CallOptions, JobSettings {
-  composition?: Composition
-  previewDuration?: number
-}
+// The options of the positional forms (`createJob(videoUrl, options)`): each operation's params
+// without the leading arguments.
 
-export interface ListJobsOptions extends CallOptions {
-  limit?: number
-  offset?: number
-  status?: string
-}
-
-export interface WaitOptions extends CallOptions {
-  /** Give up after this many seconds (WaitTimeoutError; default 1800). */
-  timeout?: number
-  /** @deprecated Use `timeout`, in seconds. */
-  timeoutMs?: number
-  unbounded?: boolean
-  pollPolicy?: PollPolicy
-}
-
-export interface DownloadOptions extends CallOptions {
-  overwrite?: boolean
-}
-
-export interface RunOptions extends CallOptions, JobSettings {
-  videoUrl?: string
-  file?: string
-  output?: string
-  overwrite?: boolean
-  metadata?: Record<string, unknown>
-  /** The limit of the whole flow, in seconds (default 1800). */
-  timeout?: number
-  /** @deprecated Use `timeout`, in seconds. */
-  timeoutMs?: number
-  unbounded?: boolean
-  pollPolicy?: PollPolicy
-}
+/** The settings of a job, as create, start and run take them. */
+export type JobSettings = Pick<CreateJobParams, 'model' | 'outputFormat' | 'background' | 'textPrompt' | 'webhookUrl'>
+export type CreateJobOptions = Omit<CreateJobParams, 'videoUrl'>
+export type StartJobOptions = Omit<StartJobParams, 'jobId'>
+export type ListJobsOptions = ListJobsParams
+export type WaitOptions = Omit<WaitParams, 'jobId'>
+export type DownloadOptions = Omit<DownloadParams, 'jobId' | 'job' | 'path'>
+export type RunOptions = RunParams
 
 /** A finished download. */
 export interface Download {
@@ -170,17 +49,18 @@ export interface VerifiedWebhook {
 /** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop. */
 export declare class Client {
   constructor(options?: ClientOptions)
-  upload(path: string, options?: CallOptions): Promise<UploadResult>
+  health(params?: HealthParams): Promise<Health>
+  upload(path: string, options?: Omit<UploadParams, 'path'>): Promise<UploadResult>
   createJob(videoUrl: string, options?: CreateJobOptions): Promise<JobAccepted>
   startJob(jobId: string, options?: StartJobOptions): Promise<JobAccepted>
-  getJob(jobId: string, options?: CallOptions): Promise<Job>
-  listJobs(options?: ListJobsOptions): Promise<JobList>
-  usageSummary(options?: CallOptions & { days?: number }): Promise<UsageSummary>
-  usageEvents(options?: CallOptions & { limit?: number }): Promise<UsageEvents>
-  legacyDownload(jobId: string, options?: CallOptions): Promise<LegacyDownload>
+  getJob(jobId: string, options?: Omit<GetJobParams, 'jobId'>): Promise<Job>
+  listJobs(params?: ListJobsParams): Promise<JobList>
+  usageSummary(params?: UsageSummaryParams): Promise<UsageSummary>
+  usageEvents(params?: UsageEventsParams): Promise<UsageEvents>
+  legacyDownload(jobId: string, options?: Omit<LegacyDownloadParams, 'jobId'>): Promise<LegacyDownload>
   wait(jobId: string, options?: WaitOptions): Promise<Job>
   download(job: string | Job, path: string, options?: DownloadOptions): Promise<Download>
-  run(options: RunOptions): Promise<RunResult>
+  run(params: RunParams): Promise<RunResult>
   toJSON(): { baseUrl: string; maxRetries: number }
 }
 

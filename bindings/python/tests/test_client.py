@@ -312,3 +312,39 @@ def test_durations_are_seconds_in_python_and_milliseconds_only_on_the_wire(sandb
     with pytest.raises(removebgvideo.ValidationError) as caught:
         client.wait(job.id, poll_policy=PollPolicy(max_hint=-2))
     assert caught.value.problems[0].path == "/arguments/poll_policy/max_hint"
+
+
+def test_every_method_takes_the_keyword_arguments_the_rust_types_define() -> None:
+    # The TypedDicts are generated from the bridge's Rust types: a method that misses one of its
+    # operation's arguments, or an operation without a method, fails here.
+    from removebgvideo import _params
+
+    for name in _params.__all__:
+        if not name.endswith("Params"):
+            continue
+        params = getattr(_params, name)
+        method = "".join("_" + c.lower() if c.isupper() else c for c in name[: -len("Params")]).lstrip("_")
+        for owner in (Client, removebgvideo.AsyncClient):
+            assert hasattr(owner, method), f"{owner.__name__} has no {method} for {name}"
+        taken = set(inspect.signature(getattr(Client, method)).parameters)
+        missing = set(params.__annotations__) - taken
+        assert not missing, f"Client.{method} does not take {sorted(missing)} ({name})"
+    settings = set(_params.ClientSettings.__annotations__)
+    assert settings <= set(inspect.signature(Client.__init__).parameters), settings
+    assert set(_params.CallOptions.__annotations__) <= set(inspect.signature(Client.create_job).parameters)
+
+
+def test_download_by_keyword_and_health(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
+    client = fast_client(sandbox)
+    assert client.health().status == "ok"
+    accepted = client.create_job(VIDEO)
+    client.wait(accepted.id)
+    done = client.download(job_id=accepted.id, path=tmp_path / "out.webm")
+    assert done.bytes == (tmp_path / "out.webm").stat().st_size
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        client.download(path=tmp_path / "none.webm")
+    assert caught.value.problems[0].path == "/arguments/job_id"
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        client.download(accepted.id)
+    assert caught.value.problems[0].path == "/arguments/path"
+    assert caught.value.problems[0].code == "required"

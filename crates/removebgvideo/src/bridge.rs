@@ -16,6 +16,7 @@ mod operation;
 mod options;
 mod parse;
 mod policy;
+pub mod schema;
 mod settings;
 mod validate;
 mod webhook;

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from . import _native
 from ._background import Background, BackgroundLike
-from ._models import Event, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary, _Model
+from ._models import Event, Health, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary, _Model
 from ._units import to_ms as _ms
 
 __all__ = ["Client", "CancelToken", "Download", "RunResult", "PollPolicy", "RetryPolicy", "ProgressCallback"]
@@ -214,6 +214,10 @@ class Client:
         )
         return json.loads(result)
 
+    def health(self, *, headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Health:
+        """``GET /health``: whether the API answers."""
+        return Health.from_dict(self._call("health", {}, cancel=cancel, headers=headers))
+
     def upload(self, path: PathLike, *, idempotency_key: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
                max_retries: Optional[int] = None, headers: Optional[Dict[str, str]] = None,
                cancel: Optional[CancelToken] = None) -> UploadResult:
@@ -285,14 +289,19 @@ class Client:
         data = self._call("wait", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return Job.from_dict(data)
 
-    def download(self, job: Union[str, Job], path: PathLike, *, overwrite: bool = False,
+    def download(self, job: Union[str, Job, None] = None, path: Optional[PathLike] = None, *,
+                 job_id: Optional[str] = None, overwrite: bool = False,
                  on_progress: Optional[ProgressCallback] = None, headers: Optional[Dict[str, str]] = None,
                  cancel: Optional[CancelToken] = None) -> Download:
-        """Downloads a completed job's output to ``path``: resumable, length-checked, atomic."""
-        args: Dict[str, Any] = {"path": os.fspath(path), "overwrite": overwrite or None}
+        """Downloads a completed job's output to ``path``: resumable, length-checked, atomic.
+        ``job`` is the job as read (which saves a request) or its id; ``job_id=`` works too."""
+        args: Dict[str, Any] = {"job_id": job_id, "path": os.fspath(path) if path is not None else None,
+                                "overwrite": overwrite or None}
         if isinstance(job, Job):
             args["job"] = {k: v for k, v in job.to_dict().items() if v is not None}
-        else:
+        elif job is not None and job_id is not None:
+            raise TypeError("download() takes the job (or its id) or job_id=, not both")
+        elif job is not None:
             args["job_id"] = job
         data = self._call("download", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return _download(data)
@@ -301,14 +310,16 @@ class Client:
             overwrite: bool = False, model: Optional[str] = None, output_format: Optional[str] = None,
             background: Optional[BackgroundLike] = None, text_prompt: Optional[str] = None,
             webhook_url: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None,
-            timeout: Optional[float] = None, on_progress: Optional[ProgressCallback] = None,
+            timeout: Optional[float] = None, unbounded: bool = False, poll_policy: Optional[PollPolicy] = None,
+            on_progress: Optional[ProgressCallback] = None,
             headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> RunResult:
         """The whole flow under one deadline: upload (``file``) or ``video_url``, create, wait,
         and download to ``output`` when given."""
         args = dict(video_url=video_url, file=os.fspath(file) if file is not None else None,
                     output=os.fspath(output) if output is not None else None, model=model,
                     output_format=output_format, background=_background(background), text_prompt=text_prompt,
-                    webhook_url=webhook_url, metadata=metadata, timeout_ms=_ms(timeout), overwrite=overwrite or None)
+                    webhook_url=webhook_url, metadata=metadata, timeout_ms=_ms(timeout), overwrite=overwrite or None,
+                    unbounded=unbounded or None, poll_policy=poll_policy._wire() if poll_policy else None)
         data = self._call("run", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return RunResult.from_dict(data)
 

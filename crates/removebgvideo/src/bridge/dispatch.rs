@@ -108,12 +108,17 @@ fn download(client: &Client, args: DownloadArgs, call: CallOptions) -> Result<St
         call,
     };
     let done = match (args.job, args.job_id) {
-        (Some(job), _) => client.download_job(job, &args.path, &download),
+        (Some(job), None) => client.download_job(job, &args.path, &download),
         (None, Some(id)) => client.download(&id, &args.path, &download),
         (None, None) => Err(Error::validation(vec![Problem::error(
             "/arguments/job_id",
             ProblemCode::Required,
             "download needs a job or a job_id",
+        )])),
+        (Some(_), Some(_)) => Err(Error::validation(vec![Problem::error(
+            "/arguments/job_id",
+            ProblemCode::NotApplicable,
+            "download takes a job or a job_id, not both",
         )])),
     }?;
     Ok(to_json(download_json(done)))

@@ -120,11 +120,10 @@ pub enum BackgroundArg {
 }
 
 /// Creates a job from a video URL.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateJobArgs {
-    /// The input video: an absolute http(s) URL, for example the `video_url` an upload returned.
-    #[serde(default)]
+    /// The input video: an absolute http(s) URL, for example the one an upload returned.
     pub video_url: String,
     /// The model; `original` when absent.
     pub model: Option<Model>,
@@ -192,13 +191,15 @@ pub struct UsageEventsArgs {
     pub limit: Option<u32>,
 }
 
-/// Waits for a job. Durations in milliseconds.
+/// Waits for a job.
+// Durations are milliseconds on the wire (`timeout_ms`), seconds in the packages.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitArgs {
     /// The job id.
     pub job_id: String,
-    /// Give up after this long (`wait_timeout`); the client's default (30 minutes) when absent.
+    /// Give up after this long (a wait timeout error); the client's default (30 minutes) when
+    /// absent.
     pub timeout_ms: Option<Float>,
     /// No limit: only a terminal status, an error or cancellation ends the wait.
     pub unbounded: Option<bool>,
@@ -206,13 +207,14 @@ pub struct WaitArgs {
     pub poll_policy: Option<PollPolicyArgs>,
 }
 
-/// Downloads a completed job's output; `job` (as read) saves a request over `job_id`.
+/// Downloads a completed job's output: give its id, or the job as read (which saves a
+/// request).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadArgs {
     /// The job id (or give `job`).
     pub job_id: Option<String>,
-    /// The job, as read (or give `job_id`).
+    /// The job, as read (or give its id).
     pub job: Option<Job>,
     /// Where to write the output.
     #[schemars(extend("format" = "path"))]
@@ -221,14 +223,14 @@ pub struct DownloadArgs {
     pub overwrite: Option<bool>,
 }
 
-/// The whole flow under one deadline. Exactly one source: `video_url` or `file`. Durations
-/// in milliseconds.
+/// The whole flow under one deadline, from exactly one source: a video URL or a file.
+// Durations are milliseconds on the wire (`timeout_ms`), seconds in the packages.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunArgs {
     /// The input video's URL (or give `file`).
     pub video_url: Option<String>,
-    /// A local video file, uploaded first (or give `video_url`).
+    /// A local video file, uploaded first (or give the video's URL).
     #[schemars(extend("format" = "path"))]
     pub file: Option<PathBuf>,
     /// Where to write the output; no download when absent.
@@ -248,7 +250,8 @@ pub struct RunArgs {
     pub webhook_url: Option<String>,
     /// Your own data, returned as given.
     pub metadata: Option<Map<String, Value>>,
-    /// The limit of the whole flow (`wait_timeout`); the client's default when absent.
+    /// The limit of the whole flow (a wait timeout error); the client's default (30 minutes)
+    /// when absent.
     pub timeout_ms: Option<Float>,
     /// No limit on the whole flow.
     pub unbounded: Option<bool>,

@@ -9,8 +9,8 @@ use super::number::Float;
 use super::parse::parse;
 use crate::{CallOptions, Error};
 
-/// Options every call takes; all optional. Durations in milliseconds (`timeout_ms`); the
-/// bindings' public options take seconds under the name without `_ms`.
+/// Options every call takes; all optional.
+// Durations are milliseconds on the wire (`timeout_ms`), seconds in the packages.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
@@ -21,7 +21,8 @@ pub struct Options {
     pub max_retries: Option<u32>,
     /// The limit of this call, instead of the client's.
     pub timeout_ms: Option<Float>,
-    /// Extra headers for this call, as `[name, value]` pairs.
+    /// Extra headers for this call.
+    // `[name, value]` pairs on the wire (a map in the packages).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
 }

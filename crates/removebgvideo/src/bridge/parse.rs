@@ -61,6 +61,14 @@ fn problem(
         let message = format!("{} is not a known field ({expected})", display_path(&path));
         return Problem::error(path, ProblemCode::UnknownValue, message);
     }
+    // A missing field: the path names it, the problem is the one the core's rules report.
+    if let Some(rest) = text.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        path += &format!("/{}", escape(public(field)));
+        let message = format!("{} is required", display_path(&path));
+        return Problem::error(path, ProblemCode::Required, message);
+    }
     let message = match display_path(&path) {
         field if field.is_empty() => text,
         field => format!("{field}: {text}"),
@@ -145,6 +153,20 @@ mod tests {
         );
         let error = parse::<Outer>("x", r#"{"a/b~": 1}"#).unwrap_err();
         assert_eq!(error.problems[0].path, "/x/a~1b~0");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Needs {
+        job_id: String,
+    }
+
+    #[test]
+    fn a_missing_field_is_required_and_named_by_its_path() {
+        let error = parse::<Needs>("arguments", "{}").unwrap_err();
+        assert_eq!(error.problems[0].path, "/arguments/job_id");
+        assert_eq!(error.problems[0].code, ProblemCode::Required);
+        assert_eq!(error.problems[0].message, "arguments.job_id is required");
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub enum Idempotency {
 }
 
 /// Client settings; absent ones take the SDK's defaults (2 retries, 60 s per request, 30
-/// minutes per wait). Durations in milliseconds (`timeout_ms`); the bindings' public
-/// settings take seconds under the name without `_ms`.
+/// minutes per wait).
+// Durations are milliseconds on the wire (`timeout_ms`), seconds in the packages.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -44,7 +44,8 @@ pub struct Settings {
     pub wait_timeout_ms: Option<Float>,
     /// Text appended to the User-Agent (your application's name).
     pub user_agent: Option<String>,
-    /// Headers sent with every request, as `[name, value]` pairs.
+    /// Headers sent with every request.
+    // `[name, value]` pairs on the wire (a map in the packages), so their order is kept.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
     /// Whether the server honours Idempotency-Key (detected by default).
