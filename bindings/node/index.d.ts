@@ -249,7 +249,7 @@ export interface HealthParams extends CallOptions {
 /** Uploads a video file, streamed from disk. */
 export interface UploadParams extends CallOptions {
   /** The file: mp4, mov, webm or avi, at most 500 MB. */
-  path: string
+  path: string | URL
 }
 
 /** Creates a job from a video URL. */
@@ -343,7 +343,7 @@ export interface WaitParams extends CallOptions {
 /** Downloads a completed job's output: resumable, length-checked, atomic. */
 export interface DownloadParams extends CallOptions {
   /** Where to write the output. */
-  path: string
+  path: string | URL
   /** The job, as read (or give its id). */
   job?: Job
   /** The job id (or give `job`). */
@@ -357,13 +357,13 @@ export interface RunParams extends CallOptions {
   /** What replaces the background; transparent when absent. */
   background?: BackgroundLike
   /** A local video file, uploaded first (or give the video's URL). */
-  file?: string
+  file?: string | URL
   /** Your own data, returned as given. */
   metadata?: Record<string, unknown>
   /** The model; `original` when absent. */
   model?: string
   /** Where to write the output; no download when absent. */
-  output?: string
+  output?: string | URL
   /** The output format; `webm` when absent. */
   outputFormat?: string
   /** Replace an existing output file. */
@@ -432,20 +432,55 @@ export interface VerifiedWebhook {
   data: Job
 }
 
-/** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop. */
+/**
+ * The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop.
+ *
+ * Each method takes one params object (`createJob({ videoUrl, model })`, `wait({ jobId, signal })`),
+ * or its leading arguments first and the rest as options (`createJob(videoUrl, { model })`,
+ * `wait(jobId, { timeout })`). Durations are in seconds.
+ *
+ * A wrong argument is a `ValidationError` (never a bare `TypeError`), whatever finds it: this
+ * package for a value of the wrong JavaScript type (`videoUrl must be a string`, `timeout must
+ * be a finite number of seconds`), the SDK's rules for the rest (ranges, URLs, formats). Its
+ * problems' paths point into the object you passed, in your names (`/videoUrl`,
+ * `/pollPolicy/factor`); a misspelt member is refused by name. The promise rejects; nothing
+ * throws synchronously.
+ */
 export declare class Client {
   constructor(options?: ClientOptions)
+  /** `GET /health`: whether the API answers. */
   health(params?: HealthParams): Promise<Health>
-  upload(path: string, options?: Omit<UploadParams, 'path'>): Promise<UploadResult>
+  /** Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk. */
+  upload(params: UploadParams): Promise<UploadResult>
+  upload(path: string | URL, options?: Omit<UploadParams, 'path'>): Promise<UploadResult>
+  /** Creates a job from a video URL; it starts at once unless `autoStart: false`. */
+  createJob(params: CreateJobParams): Promise<JobAccepted>
   createJob(videoUrl: string, options?: CreateJobOptions): Promise<JobAccepted>
+  /** Starts a draft job, or restarts a failed one. */
+  startJob(params: StartJobParams): Promise<JobAccepted>
   startJob(jobId: string, options?: StartJobOptions): Promise<JobAccepted>
+  /** Reads a job. */
+  getJob(params: GetJobParams): Promise<Job>
   getJob(jobId: string, options?: Omit<GetJobParams, 'jobId'>): Promise<Job>
+  /** Lists the key's jobs, newest first. */
   listJobs(params?: ListJobsParams): Promise<JobList>
+  /** Usage totals over the last `days` (1 to 90). */
   usageSummary(params?: UsageSummaryParams): Promise<UsageSummary>
+  /** Recent usage events (`limit` 1 to 100). */
   usageEvents(params?: UsageEventsParams): Promise<UsageEvents>
+  /** The legacy download route: the output URL of a completed job. */
+  legacyDownload(params: LegacyDownloadParams): Promise<LegacyDownload>
   legacyDownload(jobId: string, options?: Omit<LegacyDownloadParams, 'jobId'>): Promise<LegacyDownload>
+  /** Waits until the job completes (resolves), fails (`JobFailedError`) or `timeout` seconds pass
+   * (`WaitTimeoutError`; 30 minutes by default). An AbortSignal stops it with an `AbortError`. */
+  wait(params: WaitParams): Promise<Job>
   wait(jobId: string, options?: WaitOptions): Promise<Job>
-  download(job: string | Job, path: string, options?: DownloadOptions): Promise<Download>
+  /** Downloads a completed job's output to `path`: resumable, length-checked, atomic. Give
+   * `jobId`, or `job` (the job as read, which saves a request). */
+  download(params: DownloadParams & ({ jobId: string } | { job: Job })): Promise<Download>
+  download(job: string | Job, path: string | URL, options?: DownloadOptions): Promise<Download>
+  /** The whole flow under one deadline: upload (`file`) or `videoUrl`, create, wait, and
+   * download to `output` when given. */
   run(params: RunParams): Promise<RunResult>
   toJSON(): { baseUrl: string; maxRetries: number }
 }

@@ -1,8 +1,9 @@
 'use strict'
 // The `removebgvideo` package: a Promise API over the Rust client. This file only converts:
-// camelCase options to the native call's snake_case JSON, answers back to camelCase, native
-// error payloads to typed errors, AbortSignal to the native cancel token. Retries, backoff,
-// idempotency, validation, polling and downloads are Rust's.
+// params objects (or positional arguments) to the native call's snake_case JSON, seconds to
+// the wire's milliseconds, answers back to camelCase, native errors to typed errors,
+// AbortSignal to the native cancel token; it checks only the JavaScript types of what it
+// converts. Retries, backoff, idempotency, validation, polling and downloads are Rust's.
 
 const util = require('node:util')
 const native = require('./native.js')
@@ -71,29 +72,67 @@ function convertError(error) {
 }
 
 // One unit convention: seconds in the public API (as in Python, and as `err.retryAfter`),
-// milliseconds only on the wire to the native side (`timeout_ms`). Not-a-number values pass
-// unchanged, so the native side refuses them naming the field; so do NaN and the infinities
-// (`toJson` sends them as strings).
-function toMs(seconds) {
-  return typeof seconds === 'number' ? seconds * 1000 : seconds
-}
+// milliseconds only on the wire to the native side (`timeout_ms`): `check.seconds` converts.
 
-/** A ValidationError raised here, before the native side (the same shape as its own). */
-function validationError(path, message) {
-  const payload = { code: 'validation_error', kind: 'validation', message: `invalid request: ${message}`, problems: [{ path, code: 'not_applicable', message, severity: 'error' }] }
+// One rule for a wrong argument: a ValidationError (as for every other bad input, so that
+// `instanceof ValidationError` catches them all), whose problem names the argument as you
+// wrote it (`/videoUrl`, "videoUrl must be a string"). This file checks only what JavaScript
+// itself knows (the type of a value); the rules of the API (ranges, URLs, formats) are the
+// core's, and its problems come back named the same way.
+
+/** A ValidationError raised here, before the native side, in the shape of its own. */
+function validationError(path, message, code = 'invalid_type') {
+  const payload = { code: 'validation_error', kind: 'validation', message: `invalid request: ${message}`, problems: [{ path, code, message, severity: 'error' }] }
   return new errorClasses.ValidationError(payload)
 }
 
+const isObject = (value) => value !== null && typeof value === 'object' && !Array.isArray(value)
+
+const check = {
+  string(value, name) {
+    if (typeof value !== 'string') throw validationError(`/${name}`, `${name} must be a string`)
+    return value
+  },
+  optionalString(value, name) {
+    return value === undefined ? value : check.string(value, name)
+  },
+  /** A file path: a string or a `file:` URL. */
+  path(value, name) {
+    if (value instanceof URL) return require('node:url').fileURLToPath(value)
+    if (typeof value !== 'string') throw validationError(`/${name}`, `${name} must be a string (a file path) or a file: URL`)
+    return value
+  },
+  optionalPath(value, name) {
+    return value === undefined ? value : check.path(value, name)
+  },
+  object(value, name) {
+    if (value !== undefined && !isObject(value)) throw validationError(`/${name}`, `${name} must be an object`)
+    return value
+  },
+  /** Seconds, sent as milliseconds. */
+  seconds(value, name) {
+    if (value === undefined) return value
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw validationError(`/${name}`, `${name} must be a finite number of seconds`)
+    return value * 1000
+  },
+  background(value) {
+    if (value === undefined || typeof value === 'string' || Array.isArray(value)) return value
+    throw validationError('/background', 'background must be a string (transparent, a preset, #rrggbb, image:URL) or an [r, g, b] array')
+  },
+}
+
 /** The milliseconds of a duration given as `name` (seconds) or as its deprecated alias
- * `nameMs` (milliseconds); both at once is a ValidationError naming them. `where` is the
- * root of the problem's path (`/settings`). */
-function durationMs(source, name, where) {
+ * `nameMs` (milliseconds); both at once is a ValidationError naming them. */
+function durationMs(source, name) {
   const seconds = source?.[name]
   const ms = source?.[`${name}Ms`]
   if (seconds !== undefined && ms !== undefined) {
-    throw validationError(`${where}/${toSnake(name)}`, `${name} and ${name}Ms are the same setting (${name}Ms is its deprecated name, in milliseconds): give only ${name}, in seconds`)
+    throw validationError(`/${name}`, `${name} and ${name}Ms are the same setting (${name}Ms is its deprecated name, in milliseconds): give only ${name}, in seconds`, 'not_applicable')
   }
-  return seconds !== undefined ? toMs(seconds) : ms
+  if (ms !== undefined && (typeof ms !== 'number' || !Number.isFinite(ms))) {
+    throw validationError(`/${name}Ms`, `${name}Ms must be a finite number of milliseconds`)
+  }
+  return seconds !== undefined ? check.seconds(seconds, name) : ms
 }
 
 // The durations of the policies, in seconds in the public API (as in Python's).
@@ -102,46 +141,73 @@ const RETRY_DURATIONS = new Set(['baseDelay', 'maxDelay', 'rateLimitBaseDelay', 
 
 /** A policy's wire form: its durations in milliseconds (`initial_interval_ms`); other fields,
  * misspelt ones included (the native side refuses those by name), as they are. */
-function policyWire(policy, durations) {
-  if (policy == null) return undefined
+function policyWire(policy, durations, name) {
+  if (policy === undefined) return undefined
+  check.object(policy, name)
   const out = {}
   for (const [key, value] of Object.entries(policy)) {
     if (value === undefined) continue
-    if (durations.has(key)) out[`${toSnake(key)}_ms`] = toMs(value)
+    if (durations.has(key)) out[`${toSnake(key)}_ms`] = check.seconds(value, `${name}.${key}`)
     else out[toSnake(key)] = value
   }
   return out
 }
 
-function backgroundSpec(background) {
-  if (background == null) return undefined
-  if (Array.isArray(background)) return background
-  return String(background)
+function headersList(headers, name = 'headers') {
+  return check.object(headers, name) ? Object.entries(headers) : undefined
 }
 
-function headersList(headers) {
-  return headers ? Object.entries(headers) : undefined
+/** The params object of a method that also takes a positional form, `method(first, options)`:
+ * `first` is then the params' `leading` member. */
+function paramsOf(method, leading, first, options) {
+  if (isObject(first) && !(first instanceof URL)) {
+    if (options !== undefined) throw validationError('', `${method} takes one params object, or ${leading} and then options, not an object and options`)
+    return first
+  }
+  return { ...check.object(options, 'options'), [leading]: first }
 }
 
-/** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop. */
+// Members of every params object that are the call's options, not the operation's arguments.
+const CALL_OPTIONS = new Set(['idempotencyKey', 'maxRetries', 'timeout', 'timeoutMs', 'headers', 'signal', 'onProgress'])
+
+/** A params object split: the operation's arguments, and the call's options. */
+function split(params, { timeoutIsArgument = false } = {}) {
+  const args = {}
+  const options = {}
+  for (const [key, value] of Object.entries(params ?? {})) {
+    const isOption = CALL_OPTIONS.has(key) && !(timeoutIsArgument && (key === 'timeout' || key === 'timeoutMs'))
+    ;(isOption ? options : args)[key] = value
+  }
+  return [args, options]
+}
+
+/** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop.
+ * Each method takes one params object (`createJob({ videoUrl, model })`), or its leading
+ * arguments first (`createJob(videoUrl, { model })`). */
 class Client {
   #native
   #description
 
   constructor(options = {}) {
+    check.object(options, 'options')
+    const { apiKey, baseUrl, maxRetries, userAgent, headers, idempotency, pollPolicy, retryPolicy, ...rest } = options
     const settings = {
-      api_key: options.apiKey,
-      base_url: options.baseUrl,
-      max_retries: options.maxRetries,
-      timeout_ms: durationMs(options, 'timeout', '/settings'),
-      connect_timeout_ms: durationMs(options, 'connectTimeout', '/settings'),
-      transfer_idle_timeout_ms: durationMs(options, 'transferIdleTimeout', '/settings'),
-      wait_timeout_ms: durationMs(options, 'waitTimeout', '/settings'),
-      user_agent: options.userAgent,
-      headers: headersList(options.headers),
-      idempotency: options.idempotency,
-      poll_policy: policyWire(options.pollPolicy, POLL_DURATIONS),
-      retry_policy: policyWire(options.retryPolicy, RETRY_DURATIONS),
+      api_key: check.optionalString(apiKey, 'apiKey'),
+      base_url: check.optionalString(baseUrl, 'baseUrl'),
+      max_retries: maxRetries,
+      timeout_ms: durationMs(options, 'timeout'),
+      connect_timeout_ms: durationMs(options, 'connectTimeout'),
+      transfer_idle_timeout_ms: durationMs(options, 'transferIdleTimeout'),
+      wait_timeout_ms: durationMs(options, 'waitTimeout'),
+      user_agent: check.optionalString(userAgent, 'userAgent'),
+      headers: headersList(headers),
+      idempotency,
+      poll_policy: policyWire(pollPolicy, POLL_DURATIONS, 'pollPolicy'),
+      retry_policy: policyWire(retryPolicy, RETRY_DURATIONS, 'retryPolicy'),
+    }
+    // Anything else is a misspelt setting: sent as it is, the native side refuses it by name.
+    for (const [key, value] of Object.entries(rest)) {
+      if (!/^(timeout|connectTimeout|transferIdleTimeout|waitTimeout)(Ms)?$/.test(key)) settings[toSnake(key)] = value
     }
     try {
       this.#native = new native.NativeClient(toJson(settings))
@@ -159,21 +225,23 @@ class Client {
     return { baseUrl: this.#description.base_url, maxRetries: this.#description.max_retries }
   }
 
-  async #call(operation, args, options = {}) {
+  async #call(operation, args, options) {
     const { signal, onProgress, idempotencyKey, maxRetries, headers } = options
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw validationError('/signal', 'signal must be an AbortSignal')
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw validationError('/onProgress', 'onProgress must be a function')
     if (signal?.aborted) throw abortError(signal)
-    const cancel = new native.NativeCancel()
-    const onAbort = () => cancel.cancel()
-    signal?.addEventListener('abort', onAbort, { once: true })
-    const callback = onProgress ? (json) => onProgress(camelize(JSON.parse(json))) : undefined
     const callOptions = {
-      idempotency_key: idempotencyKey,
+      idempotency_key: check.optionalString(idempotencyKey, 'idempotencyKey'),
       max_retries: maxRetries,
-      timeout_ms: durationMs(options, 'timeout', '/options'),
+      timeout_ms: durationMs(options, 'timeout'),
       headers: headersList(headers),
     }
     // `operation` first: the native side then names a mistake in the arguments by its path.
     const operationJson = toJson({ operation, arguments: snakeize(args) })
+    const cancel = new native.NativeCancel()
+    const onAbort = () => cancel.cancel()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const callback = onProgress ? (json) => onProgress(camelize(JSON.parse(json))) : undefined
     try {
       const out = native.isLongOperation(operation)
         ? await this.#callOnThread(operationJson, callOptions, cancel, onProgress)
@@ -205,75 +273,116 @@ class Client {
     })
   }
 
+  /** The job settings shared by create, start and run, checked and in wire form. */
+  static #job(args) {
+    return { ...args, background: check.background(args.background) }
+  }
+
   /** `GET /health`: whether the API answers. */
-  health(options = {}) {
-    return this.#call('health', {}, options)
+  async health(params = {}) {
+    const [args, options] = split(check.object(params, 'params'))
+    return this.#call('health', args, options)
   }
 
-  /** Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk. */
-  upload(path, options = {}) {
-    return this.#call('upload', { path: String(path) }, options)
+  /** Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk:
+   * `upload({ path })` or `upload(path, options)`. */
+  async upload(pathOrParams, options) {
+    const [args, callOptions] = split(paramsOf('upload', 'path', pathOrParams, options))
+    return this.#call('upload', { ...args, path: check.path(args.path, 'path') }, callOptions)
   }
 
-  /** Creates a job from a video URL; it starts at once unless `autoStart: false`. */
-  createJob(videoUrl, options = {}) {
-    const { model, outputFormat, background, textPrompt, webhookUrl, autoStart, metadata } = options
-    const args = { videoUrl, model, outputFormat, background: backgroundSpec(background), textPrompt, webhookUrl, autoStart, metadata }
-    return this.#call('create_job', args, options)
+  /** Creates a job from a video URL; it starts at once unless `autoStart: false`:
+   * `createJob({ videoUrl, model, ... })` or `createJob(videoUrl, options)`. */
+  async createJob(videoUrlOrParams, options) {
+    const [args, callOptions] = split(paramsOf('createJob', 'videoUrl', videoUrlOrParams, options))
+    check.string(args.videoUrl, 'videoUrl')
+    return this.#call('create_job', Client.#job(args), callOptions)
   }
 
-  /** Starts a draft job, or restarts a failed one. */
-  startJob(jobId, options = {}) {
-    const { model, outputFormat, background, textPrompt, webhookUrl, composition, previewDuration } = options
-    const args = { jobId, model, outputFormat, background: backgroundSpec(background), textPrompt, webhookUrl, composition, previewDuration }
-    return this.#call('start_job', args, options)
+  /** Starts a draft job, or restarts a failed one: `startJob({ jobId, ... })` or
+   * `startJob(jobId, options)`. */
+  async startJob(jobIdOrParams, options) {
+    const [args, callOptions] = split(paramsOf('startJob', 'jobId', jobIdOrParams, options))
+    check.string(args.jobId, 'jobId')
+    return this.#call('start_job', Client.#job(args), callOptions)
   }
 
-  /** Reads a job. */
-  getJob(jobId, options = {}) {
-    return this.#call('get_job', { jobId }, options)
+  /** Reads a job: `getJob({ jobId })` or `getJob(jobId, options)`. */
+  async getJob(jobIdOrParams, options) {
+    const [args, callOptions] = split(paramsOf('getJob', 'jobId', jobIdOrParams, options))
+    check.string(args.jobId, 'jobId')
+    return this.#call('get_job', args, callOptions)
   }
 
   /** Lists the key's jobs, newest first. */
-  listJobs(options = {}) {
-    return this.#call('list_jobs', { limit: options.limit, offset: options.offset, status: options.status }, options)
+  async listJobs(params = {}) {
+    const [args, options] = split(check.object(params, 'params'))
+    return this.#call('list_jobs', args, options)
   }
 
   /** Usage totals over the last `days` (1 to 90). */
-  usageSummary(options = {}) {
-    return this.#call('usage_summary', { days: options.days }, options)
+  async usageSummary(params = {}) {
+    const [args, options] = split(check.object(params, 'params'))
+    return this.#call('usage_summary', args, options)
   }
 
   /** Recent usage events (`limit` 1 to 100). */
-  usageEvents(options = {}) {
-    return this.#call('usage_events', { limit: options.limit }, options)
+  async usageEvents(params = {}) {
+    const [args, options] = split(check.object(params, 'params'))
+    return this.#call('usage_events', args, options)
   }
 
-  /** The legacy download route: the output URL of a completed job. */
-  legacyDownload(jobId, options = {}) {
-    return this.#call('legacy_download', { jobId }, options)
+  /** The legacy download route, the output URL of a completed job: `legacyDownload({ jobId })`
+   * or `legacyDownload(jobId, options)`. */
+  async legacyDownload(jobIdOrParams, options) {
+    const [args, callOptions] = split(paramsOf('legacyDownload', 'jobId', jobIdOrParams, options))
+    check.string(args.jobId, 'jobId')
+    return this.#call('legacy_download', args, callOptions)
   }
 
   /** Waits until the job completes (resolves), fails (JobFailedError) or `timeout` seconds
-   * pass (WaitTimeoutError; 30 minutes by default). An AbortSignal stops it with an AbortError. */
-  async wait(jobId, options = {}) {
-    const args = { jobId, timeoutMs: durationMs(options, 'timeout', '/arguments'), unbounded: options.unbounded, pollPolicy: policyWire(options.pollPolicy, POLL_DURATIONS) }
-    return this.#call('wait', args, { ...options, timeout: undefined, timeoutMs: undefined })
+   * pass (WaitTimeoutError; 30 minutes by default). An AbortSignal stops it with an
+   * AbortError. `wait({ jobId, timeout, signal })` or `wait(jobId, options)`. */
+  async wait(jobIdOrParams, options) {
+    const [args, callOptions] = split(paramsOf('wait', 'jobId', jobIdOrParams, options), { timeoutIsArgument: true })
+    check.string(args.jobId, 'jobId')
+    const { timeout, timeoutMs, pollPolicy, ...rest } = args
+    const wire = { ...rest, timeoutMs: durationMs(args, 'timeout'), pollPolicy: policyWire(pollPolicy, POLL_DURATIONS, 'pollPolicy') }
+    return this.#call('wait', wire, callOptions)
   }
 
-  /** Downloads a completed job's output to `path`: resumable, length-checked, atomic. */
-  download(job, path, options = {}) {
-    const args = typeof job === 'string' ? { jobId: job, path: String(path) } : { job, path: String(path) }
-    return this.#call('download', { ...args, overwrite: options.overwrite }, options)
+  /** Downloads a completed job's output to `path`: resumable, length-checked, atomic.
+   * `download({ jobId, path })`, `download({ job, path })` (the job as read, which saves a
+   * request) or `download(jobOrId, path, options)`. */
+  async download(jobOrParams, path, options) {
+    let params
+    if (path === undefined && options === undefined && isObject(jobOrParams) && !('status' in jobOrParams && 'id' in jobOrParams)) {
+      params = jobOrParams
+    } else {
+      const job = typeof jobOrParams === 'string' ? { jobId: jobOrParams } : { job: check.object(jobOrParams, 'job') }
+      params = { ...check.object(options, 'options'), ...job, path }
+    }
+    const [args, callOptions] = split(params)
+    if (args.jobId !== undefined) check.string(args.jobId, 'jobId')
+    if (args.job !== undefined) check.object(args.job, 'job')
+    return this.#call('download', { ...args, path: check.path(args.path, 'path') }, callOptions)
   }
 
   /** The whole flow under one deadline: upload (`file`) or `videoUrl`, create, wait, and
    * download to `output` when given. */
-  async run(options) {
-    const { videoUrl, file, output, model, outputFormat, background, textPrompt, webhookUrl, metadata } = options
-    const args = { videoUrl, file, output, model, outputFormat, background: backgroundSpec(background), textPrompt, webhookUrl, metadata,
-      timeoutMs: durationMs(options, 'timeout', '/arguments'), unbounded: options.unbounded, pollPolicy: policyWire(options.pollPolicy, POLL_DURATIONS), overwrite: options.overwrite }
-    return this.#call('run', args, { ...options, timeout: undefined, timeoutMs: undefined })
+  async run(params) {
+    if (!isObject(params)) throw validationError('', 'run takes a params object ({ videoUrl } or { file }, and options)')
+    const [args, callOptions] = split(params, { timeoutIsArgument: true })
+    const { timeout, timeoutMs, pollPolicy, ...rest } = Client.#job(args)
+    check.optionalString(rest.videoUrl, 'videoUrl')
+    const wire = {
+      ...rest,
+      file: check.optionalPath(rest.file, 'file'),
+      output: check.optionalPath(rest.output, 'output'),
+      timeoutMs: durationMs(args, 'timeout'),
+      pollPolicy: policyWire(pollPolicy, POLL_DURATIONS, 'pollPolicy'),
+    }
+    return this.#call('run', wire, callOptions)
   }
 }
 
@@ -283,13 +392,14 @@ function verifyWebhook(body, headers, secret, options = {}) {
   const buffer = Buffer.isBuffer(body) ? body : Buffer.from(body)
   try {
     if (options.tolerance !== undefined && options.toleranceSeconds !== undefined) {
-      throw validationError('/tolerance', 'tolerance and toleranceSeconds are the same setting (toleranceSeconds is its deprecated name): give only tolerance, in seconds')
+      throw validationError('/tolerance', 'tolerance and toleranceSeconds are the same setting (toleranceSeconds is its deprecated name): give only tolerance, in seconds', 'not_applicable')
     }
+    if (options.now !== undefined && !(options.now instanceof Date)) throw validationError('/now', 'now must be a Date')
     const input = {
       headers: pairs.map(([k, v]) => [String(k), String(v)]),
-      secret,
-      tolerance_ms: toMs(options.tolerance ?? options.toleranceSeconds),
-      now_ms: options.now == null ? undefined : options.now.getTime(),
+      secret: check.string(secret, 'secret'),
+      tolerance_ms: options.tolerance !== undefined ? check.seconds(options.tolerance, 'tolerance') : check.seconds(options.toleranceSeconds, 'toleranceSeconds'),
+      now_ms: options.now?.getTime(),
     }
     const out = native.verifyWebhook(buffer, toJson(input))
     return camelize(JSON.parse(out))

@@ -154,7 +154,8 @@ fn event_union(schema: &Value) -> String {
 
 fn ts_kind(kind: &Kind) -> String {
     match kind {
-        Kind::String | Kind::Path => "string".into(),
+        Kind::String => "string".into(),
+        Kind::Path => "string | URL".into(),
         Kind::Integer | Kind::Number => "number".into(),
         Kind::Boolean => "boolean".into(),
         Kind::Map => "Record<string, unknown>".into(),

@@ -19,8 +19,54 @@ const ERROR_PREFIX: &str = "removebgvideo:";
 fn to_napi(error: removebgvideo::Error) -> napi::Error {
     napi::Error::new(
         Status::GenericFailure,
-        format!("{ERROR_PREFIX}{}", bridge::error_payload(&error)),
+        format!("{ERROR_PREFIX}{}", payload(error)),
     )
+}
+
+/// The error's JSON, its problems named as the package names them (`js_path`).
+fn payload(error: removebgvideo::Error) -> serde_json::Value {
+    bridge::error_payload(&bridge::with_public_names(error, js_path))
+}
+
+/// A problem's path as the Node package names it: relative to the object the caller passed
+/// (no `/arguments`, `/options`, `/settings` or `/config` root: a params object holds both
+/// arguments and options), in camelCase; the caller's own data (inside `metadata`) as given.
+fn js_path(path: &str) -> String {
+    let mut segments = path.split('/').skip(1).peekable();
+    if segments
+        .peek()
+        .is_some_and(|s| ["arguments", "options", "settings", "config"].contains(s))
+    {
+        segments.next();
+    }
+    let mut out = String::new();
+    let mut own_data = false;
+    for segment in segments {
+        out.push('/');
+        out.push_str(&if own_data {
+            segment.to_owned()
+        } else {
+            camel(segment)
+        });
+        own_data |= segment == "metadata";
+    }
+    out
+}
+
+fn camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        match c {
+            '_' if !out.is_empty() => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A cancellation flag shared with JavaScript (an AbortSignal raises it).
@@ -203,7 +249,7 @@ impl NativeClient {
                 );
                 let message = match outcome {
                     Ok(result) => format!("{{\"result\":{result}}}"),
-                    Err(error) => format!("{{\"error\":{}}}", bridge::error_payload(&error)),
+                    Err(error) => format!("{{\"error\":{}}}", payload(error)),
                 };
                 on_message.call(message, ThreadsafeFunctionCallMode::Blocking);
             })
@@ -304,4 +350,26 @@ pub fn error_classes() -> Vec<Vec<String>> {
         .into_iter()
         .map(|(kind, class)| vec![kind, class.to_owned()])
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::js_path;
+
+    #[test]
+    fn paths_are_the_callers_own_in_camel_case() {
+        assert_eq!(js_path("/arguments/video_url"), "/videoUrl");
+        assert_eq!(
+            js_path("/settings/poll_policy/max_eta_interval"),
+            "/pollPolicy/maxEtaInterval"
+        );
+        assert_eq!(js_path("/options/timeout"), "/timeout");
+        assert_eq!(js_path("/bg_color/0"), "/bgColor/0");
+        assert_eq!(
+            js_path("/arguments/metadata/order_id"),
+            "/metadata/order_id"
+        );
+        assert_eq!(js_path("/tolerance"), "/tolerance");
+        assert_eq!(js_path(""), "");
+    }
 }

@@ -22,7 +22,7 @@ mod validate;
 mod webhook;
 
 pub use dispatch::{call, call_operation};
-pub use errors::{ERROR_KINDS, error_class, error_classes, error_payload};
+pub use errors::{ERROR_KINDS, error_class, error_classes, error_payload, with_public_names};
 pub use number::Float;
 pub use operation::{
     BackgroundArg, CreateJobArgs, DownloadArgs, JobIdArgs, ListJobsArgs, NoArgs, Operation,
