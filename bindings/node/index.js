@@ -8,8 +8,6 @@
 const util = require('node:util')
 const native = require('./native.js')
 
-const ERROR_PREFIX = 'removebgvideo:'
-
 const toCamel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())
 const toSnake = (key) => key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())
 
@@ -29,7 +27,9 @@ function rename(value, convert) {
 const camelize = (value) => rename(value, toCamel)
 const snakeize = (value) => rename(value, toSnake)
 
-/** Base class of every error the SDK throws; `code` is the same string as in Rust and Python. */
+/** Base class of every error the SDK throws; `code` is the same string as in Rust and Python.
+ * Built from the native error (its `code` is napi's error status, the rest its properties;
+ * see src/errors.rs) or from a payload of the same shape made here. */
 class RemoveBGVideoError extends Error {
   constructor(payload) {
     super(payload.message)
@@ -62,11 +62,12 @@ function abortError(signal) {
   return signal.reason instanceof Error ? signal.reason : new DOMException('The operation was aborted', 'AbortError')
 }
 
+/** The typed error of a native one: ours carry their class's name in `class` (napi's own
+ * errors, such as a wrong argument type to a native function, pass unchanged). */
 function convertError(error) {
-  if (error && typeof error.message === 'string' && error.message.startsWith(ERROR_PREFIX)) {
-    const payload = JSON.parse(error.message.slice(ERROR_PREFIX.length))
-    const ErrorClass = errorClasses[payload.class] ?? RemoveBGVideoError
-    return new ErrorClass(payload)
+  if (error instanceof Error && typeof error.code === 'string' && typeof error.class === 'string') {
+    const ErrorClass = errorClasses[error.class] ?? RemoveBGVideoError
+    return new ErrorClass(error)
   }
   return error
 }
@@ -260,15 +261,10 @@ class Client {
   // ordered channel, so every event is delivered before the promise settles.
   #callOnThread(operationJson, callOptions, cancel, onProgress) {
     return new Promise((resolve, reject) => {
-      this.#native.callOnThread(operationJson, toJson(callOptions), cancel, (message) => {
-        const parsed = JSON.parse(message)
-        if ('event' in parsed) {
-          onProgress?.(camelize(parsed.event))
-        } else if ('result' in parsed) {
-          resolve(parsed.result)
-        } else {
-          reject(new Error(ERROR_PREFIX + JSON.stringify(parsed.error)))
-        }
+      this.#native.callOnThread(operationJson, toJson(callOptions), cancel, (kind, value) => {
+        if (kind === 'event') onProgress?.(camelize(JSON.parse(value)))
+        else if (kind === 'result') resolve(JSON.parse(value))
+        else reject(value)
       })
     })
   }

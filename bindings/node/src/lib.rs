@@ -2,72 +2,22 @@
 //! client (through `removebgvideo::bridge`, shared with Python) and results back. No call
 //! blocks the event loop: short calls run on the libuv thread pool, long ones (waits, runs,
 //! transfers) on a thread of their own, so a `Promise.all` of many waits does not queue behind
-//! libuv's four threads. Errors travel as JSON; `index.js` turns them into typed errors with
-//! our stable codes.
+//! libuv's four threads. Errors are JS errors whose `code` is our stable code (see `errors`);
+//! `index.js` turns them into typed errors.
+
+mod errors;
 
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::{
+    ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
+};
 use napi_derive::napi;
 use removebgvideo::core::Model;
 use removebgvideo::{CancelToken, Client, Event, bridge};
 
-/// Marks an error message that carries our error JSON.
-const ERROR_PREFIX: &str = "removebgvideo:";
-
-fn to_napi(error: removebgvideo::Error) -> napi::Error {
-    napi::Error::new(
-        Status::GenericFailure,
-        format!("{ERROR_PREFIX}{}", payload(error)),
-    )
-}
-
-/// The error's JSON, its problems named as the package names them (`js_path`).
-fn payload(error: removebgvideo::Error) -> serde_json::Value {
-    bridge::error_payload(&bridge::with_public_names(error, js_path))
-}
-
-/// A problem's path as the Node package names it: relative to the object the caller passed
-/// (no `/arguments`, `/options`, `/settings` or `/config` root: a params object holds both
-/// arguments and options), in camelCase; the caller's own data (inside `metadata`) as given.
-fn js_path(path: &str) -> String {
-    let mut segments = path.split('/').skip(1).peekable();
-    if segments
-        .peek()
-        .is_some_and(|s| ["arguments", "options", "settings", "config"].contains(s))
-    {
-        segments.next();
-    }
-    let mut out = String::new();
-    let mut own_data = false;
-    for segment in segments {
-        out.push('/');
-        out.push_str(&if own_data {
-            segment.to_owned()
-        } else {
-            camel(segment)
-        });
-        own_data |= segment == "metadata";
-    }
-    out
-}
-
-fn camel(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut upper = false;
-    for c in snake.chars() {
-        match c {
-            '_' if !out.is_empty() => upper = true,
-            c if upper => {
-                out.extend(c.to_uppercase());
-                upper = false;
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::errors::{js_error, thrown};
 
 /// A cancellation flag shared with JavaScript (an AbortSignal raises it).
 #[derive(Debug)]
@@ -100,9 +50,22 @@ impl Default for NativeCancel {
 
 type EventCallback = ThreadsafeFunction<String, (), String, Status, false>;
 
-/// Receives a long call's messages, in order: `{"event": …}` for each event, then one
-/// `{"result": …}` or `{"error": …}`. One queue keeps every event before the outcome.
-type MessageCallback = ThreadsafeFunction<String, (), String, Status, false>;
+/// A long call's messages, in order: each event, then one result or one error. One queue
+/// keeps every event before the outcome.
+enum Message {
+    /// An event, as JSON.
+    Event(String),
+    /// The result, as JSON.
+    Result(String),
+    /// The error: the callback, on the JS thread, makes it a JS error (`errors::js_error`).
+    Error(removebgvideo::Error),
+}
+
+/// What the JS side of a long call receives: `("event" | "result", json)` or
+/// `("error", error)`.
+type MessageArgs = FnArgs<(String, Unknown<'static>)>;
+
+type MessageCallback = ThreadsafeFunction<Message, (), MessageArgs, Status, false>;
 
 /// Whether an operation is long: it then goes through `call_on_thread`.
 #[napi]
@@ -148,27 +111,27 @@ impl std::fmt::Debug for CallTask {
 }
 
 impl Task for CallTask {
-    type Output = String;
+    // Our error, if any, becomes a JS error in `resolve`, on the JS thread, where an `Env` is.
+    type Output = std::result::Result<String, removebgvideo::Error>;
     type JsValue = String;
 
-    fn compute(&mut self) -> Result<String> {
+    fn compute(&mut self) -> Result<Self::Output> {
         let on_event = self.on_event.clone().map(|callback| {
             Box::new(move |json: String| {
                 callback.call(json, ThreadsafeFunctionCallMode::NonBlocking);
             }) as Box<dyn Fn(String) + Send + Sync>
         });
-        run_call(
+        Ok(run_call(
             &self.client,
             &self.operation_json,
             &self.options_json,
             self.cancel.clone(),
             on_event,
-        )
-        .map_err(to_napi)
+        ))
     }
 
-    fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
-        Ok(output)
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<String> {
+        output.map_err(|error| thrown(&env, error))
     }
 }
 
@@ -183,10 +146,10 @@ pub struct NativeClient {
 impl NativeClient {
     /// Builds the client from its settings, as snake_case JSON.
     #[napi(constructor)]
-    pub fn new(settings_json: String) -> Result<Self> {
+    pub fn new(env: &Env, settings_json: String) -> Result<Self> {
         let client = bridge::Settings::from_json(&settings_json)
             .and_then(bridge::Settings::into_client)
-            .map_err(to_napi)?;
+            .map_err(|e| thrown(env, e))?;
         Ok(NativeClient { client })
     }
 
@@ -219,17 +182,32 @@ impl NativeClient {
 #[napi]
 impl NativeClient {
     /// Calls one long operation on a thread of its own; its events and outcome arrive through
-    /// `on_message` (see `MessageCallback`).
-    #[napi]
+    /// `on_message` (see `Message`).
+    #[napi(
+        ts_args_type = "operationJson: string, optionsJson: string, cancel: NativeCancel | undefined | null, onMessage: (kind: 'event' | 'result' | 'error', value: unknown) => void"
+    )]
     pub fn call_on_thread(
         &self,
         operation_json: String,
         options_json: String,
         cancel: Option<&NativeCancel>,
-        on_message: MessageCallback,
+        on_message: Function<'_, MessageArgs, ()>,
     ) -> Result<()> {
         let client = self.client.clone();
         let cancel = cancel.map(|c| c.token.clone()).unwrap_or_default();
+        let on_message: MessageCallback = on_message
+            .build_threadsafe_function::<Message>()
+            .callee_handled::<false>()
+            .build_callback(|ctx: ThreadsafeCallContext<Message>| {
+                let (kind, value) = match ctx.value {
+                    Message::Event(json) => ("event", ctx.env.to_js_value(&json)?),
+                    Message::Result(json) => ("result", ctx.env.to_js_value(&json)?),
+                    Message::Error(error) => ("error", js_error(&ctx.env, error)?),
+                };
+                Ok(FnArgs {
+                    data: (kind.to_owned(), value),
+                })
+            })?;
         let on_message = Arc::new(on_message);
         std::thread::Builder::new()
             .name("removebgvideo-call".into())
@@ -241,15 +219,12 @@ impl NativeClient {
                     &options_json,
                     cancel,
                     Some(Box::new(move |json: String| {
-                        events.call(
-                            format!("{{\"event\":{json}}}"),
-                            ThreadsafeFunctionCallMode::Blocking,
-                        );
+                        events.call(Message::Event(json), ThreadsafeFunctionCallMode::Blocking);
                     })),
                 );
                 let message = match outcome {
-                    Ok(result) => format!("{{\"result\":{result}}}"),
-                    Err(error) => format!("{{\"error\":{}}}", payload(error)),
+                    Ok(result) => Message::Result(result),
+                    Err(error) => Message::Error(error),
                 };
                 on_message.call(message, ThreadsafeFunctionCallMode::Blocking);
             })
@@ -270,11 +245,11 @@ pub struct NativeSandbox {
 impl NativeSandbox {
     /// Starts a sandbox; `config_json` holds sandbox settings (absent ones default).
     #[napi(constructor)]
-    pub fn new(config_json: String) -> Result<Self> {
+    pub fn new(env: &Env, config_json: String) -> Result<Self> {
         let config: removebgvideo_sandbox::SandboxConfig =
-            bridge::parse("config", &config_json).map_err(to_napi)?;
+            bridge::parse("config", &config_json).map_err(|e| thrown(env, e))?;
         // An unusable setting is a ValidationError naming it, like any other bad argument.
-        config.check().map_err(to_napi)?;
+        config.check().map_err(|e| thrown(env, e))?;
         let sandbox = removebgvideo_sandbox::Sandbox::start(config)
             .map_err(|e| napi::Error::from_reason(format!("cannot start the sandbox: {e}")))?;
         Ok(NativeSandbox {
@@ -325,22 +300,22 @@ impl NativeSandbox {
 /// Verifies a webhook delivery against its raw body; `input_json` holds the headers, the
 /// secret and the optional tolerance and "now" (`bridge::WebhookInput`). The event as JSON.
 #[napi]
-pub fn verify_webhook(body: Buffer, input_json: String) -> Result<String> {
-    bridge::verify_webhook(&body, &input_json).map_err(to_napi)
+pub fn verify_webhook(env: &Env, body: Buffer, input_json: String) -> Result<String> {
+    bridge::verify_webhook(&body, &input_json).map_err(|e| thrown(env, e))
 }
 
 /// Credits for a video of `duration_seconds` with `model`.
 #[napi]
-pub fn estimate_credits(model: String, duration_seconds: f64) -> Result<u32> {
+pub fn estimate_credits(env: &Env, model: String, duration_seconds: f64) -> Result<u32> {
     removebgvideo::estimate_credits(&Model::from(model.as_str()), duration_seconds)
         .map(|c| c.min(u64::from(u32::MAX)) as u32)
-        .map_err(to_napi)
+        .map_err(|e| thrown(env, e))
 }
 
 /// Every problem of a request body, as JSON, by the core's rules.
 #[napi]
-pub fn validate_request(type_name: String, body_json: String) -> Result<String> {
-    bridge::validate_request(&type_name, &body_json).map_err(to_napi)
+pub fn validate_request(env: &Env, type_name: String, body_json: String) -> Result<String> {
+    bridge::validate_request(&type_name, &body_json).map_err(|e| thrown(env, e))
 }
 
 /// (kind, error class) for every error kind.
@@ -350,26 +325,4 @@ pub fn error_classes() -> Vec<Vec<String>> {
         .into_iter()
         .map(|(kind, class)| vec![kind, class.to_owned()])
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::js_path;
-
-    #[test]
-    fn paths_are_the_callers_own_in_camel_case() {
-        assert_eq!(js_path("/arguments/video_url"), "/videoUrl");
-        assert_eq!(
-            js_path("/settings/poll_policy/max_eta_interval"),
-            "/pollPolicy/maxEtaInterval"
-        );
-        assert_eq!(js_path("/options/timeout"), "/timeout");
-        assert_eq!(js_path("/bg_color/0"), "/bgColor/0");
-        assert_eq!(
-            js_path("/arguments/metadata/order_id"),
-            "/metadata/order_id"
-        );
-        assert_eq!(js_path("/tolerance"), "/tolerance");
-        assert_eq!(js_path(""), "");
-    }
 }

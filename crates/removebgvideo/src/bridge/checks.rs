@@ -23,9 +23,24 @@ impl Problems {
         result.map_err(|problem| self.0.push(problem)).ok()
     }
 
+    /// How many problems were kept.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Keeps a problem.
     pub(crate) fn push(&mut self, problem: Problem) {
         self.0.push(problem);
+    }
+
+    /// Keeps every problem of a list.
+    pub(crate) fn extend(&mut self, problems: Vec<Problem>) {
+        self.0.extend(problems);
+    }
+
+    /// The validation error of the problems kept (there must be some).
+    pub(crate) fn into_error(self) -> Error {
+        Error::validation(self.0)
     }
 
     /// The value when nothing was wrong.

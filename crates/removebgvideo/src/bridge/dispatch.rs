@@ -82,7 +82,7 @@ fn limit_and_poll(
         (false, Some(after)) => WaitLimit::After(after),
         (false, None) => WaitLimit::Default,
     };
-    let poll = poll.map(|p| p.resolve(problems, "/arguments/poll_policy"));
+    let poll = poll.and_then(|p| p.resolve(problems, "/arguments/poll_policy"));
     (limit, poll)
 }
 

@@ -34,8 +34,10 @@ pub struct PollPolicyArgs {
 }
 
 impl PollPolicyArgs {
-    /// The policy; problems are named under `path` (`/settings/poll_policy`).
-    pub(crate) fn resolve(&self, problems: &mut Problems, path: &str) -> PollPolicy {
+    /// The policy; `None` when it has problems, which are kept, named under `path`
+    /// (`/settings/poll_policy`).
+    pub(crate) fn resolve(&self, problems: &mut Problems, path: &str) -> Option<PollPolicy> {
+        let before = problems.len();
         let mut policy = PollPolicy::default();
         let at = |field: &str| format!("{path}/{field}");
         let p = &mut *problems;
@@ -73,7 +75,7 @@ impl PollPolicyArgs {
                 problems.push(moved(problem, "/poll", path));
             }
         }
-        policy
+        (problems.len() == before).then_some(policy)
     }
 }
 
@@ -141,7 +143,7 @@ mod tests {
         let args: PollPolicyArgs = parse("poll_policy", json)?;
         let mut problems = Problems::default();
         let policy = args.resolve(&mut problems, "/poll_policy");
-        problems.finish(policy)
+        problems.finish(policy.unwrap_or_default())
     }
 
     #[test]

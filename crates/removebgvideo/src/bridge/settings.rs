@@ -7,6 +7,8 @@ use super::checks::{Problems, positive_ms};
 use super::number::Float;
 use super::parse::parse;
 use super::policy::{PollPolicyArgs, RetryPolicyArgs};
+use removebgvideo_core::ErrorCode;
+
 use crate::{Client, ClientBuilder, Error, IdempotencySupport};
 
 /// Whether the server honours Idempotency-Key.
@@ -62,9 +64,9 @@ impl Settings {
         parse("settings", json)
     }
 
-    /// The builder, every setting checked; every problem is reported, named by its path.
-    fn builder(self) -> Result<ClientBuilder, Error> {
-        let mut problems = Problems::default();
+    /// The builder, every setting checked; each problem is kept in `problems`, named by its
+    /// path.
+    fn builder(self, problems: &mut Problems) -> ClientBuilder {
         let mut builder = Client::builder();
         if let Some(key) = self.api_key {
             builder = builder.api_key(key);
@@ -73,13 +75,12 @@ impl Settings {
             builder = builder.base_url(url);
         }
         if let Some(retry) = &self.retry_policy {
-            builder = builder.retry_policy(retry.resolve(&mut problems, "/settings/retry_policy"));
+            builder = builder.retry_policy(retry.resolve(problems, "/settings/retry_policy"));
         }
         if let Some(retries) = self.max_retries {
             builder = builder.max_retries(retries);
         }
-        let mut limit =
-            |name: &str, ms| positive_ms(&mut problems, &format!("/settings/{name}"), ms);
+        let mut limit = |name: &str, ms| positive_ms(problems, &format!("/settings/{name}"), ms);
         let request = limit("timeout", self.timeout_ms);
         let connect = limit("connect_timeout", self.connect_timeout_ms);
         let idle = limit("transfer_idle_timeout", self.transfer_idle_timeout_ms);
@@ -102,20 +103,38 @@ impl Settings {
         for (name, value) in self.headers {
             builder = builder.default_header(name, value);
         }
-        if let Some(poll) = &self.poll_policy {
-            builder = builder.poll_policy(poll.resolve(&mut problems, "/settings/poll_policy"));
+        // A policy with problems is left out, so the client's own check of it does not
+        // report them a second time.
+        if let Some(poll) = self
+            .poll_policy
+            .as_ref()
+            .and_then(|p| p.resolve(problems, "/settings/poll_policy"))
+        {
+            builder = builder.poll_policy(poll);
         }
         builder = builder.idempotency_support(match self.idempotency.unwrap_or_default() {
             Idempotency::Detect => IdempotencySupport::Detect,
             Idempotency::Honoured => IdempotencySupport::Honoured,
             Idempotency::NotHonoured => IdempotencySupport::NotHonoured,
         });
-        problems.finish(builder)
+        builder
     }
 
-    /// The client.
+    /// The client. Every problem is reported at once: those of the values given here and
+    /// those the client's own rules find (a missing key, a plain-http base URL).
     pub fn into_client(self) -> Result<Client, Error> {
-        super::guarded(|| self.builder()?.build())
+        super::guarded(|| {
+            let mut problems = Problems::default();
+            let built = self.builder(&mut problems).build();
+            match built {
+                Ok(client) => problems.finish(client),
+                Err(error) if error.code == ErrorCode::ValidationError => {
+                    problems.extend(error.problems);
+                    Err(problems.into_error())
+                }
+                Err(error) => Err(error),
+            }
+        })
     }
 }
 
@@ -137,6 +156,11 @@ mod tests {
         assert_eq!(
             problem_paths(r#"{"api_key": "k", "connect_timeout_ms": 1e300, "timeout_ms": -1}"#),
             ["/settings/timeout", "/settings/connect_timeout"]
+        );
+        // The client's own rules are reported with them.
+        assert_eq!(
+            problem_paths(r#"{"api_key": "k", "base_url": "ftp://x", "timeout_ms": -1}"#),
+            ["/settings/timeout", "/base_url"]
         );
         let error = Settings::from_json(r#"{"idempotency": "honored"}"#).unwrap_err();
         assert_eq!(error.problems[0].path, "/settings/idempotency");
