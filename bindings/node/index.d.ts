@@ -385,6 +385,8 @@ export interface RunParams extends CallOptions {
 }
 
 // The package's API (hand-written, merged into index.d.ts by `cargo xtask codegen`).
+// Everywhere (methods, functions, constructors) a wrong argument is a `ValidationError` whose
+// problems name it as you wrote it; see `Client`.
 
 /** Receives progress events: status changes, progress, retries, bytes. */
 export type ProgressCallback = (event: Event) => void

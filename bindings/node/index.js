@@ -384,6 +384,9 @@ class Client {
 
 /** Verifies a webhook delivery against the raw body bytes (constant time, timestamp tolerance). */
 function verifyWebhook(body, headers, secret, options = {}) {
+  if (!Buffer.isBuffer(body) && typeof body !== 'string') throw validationError('/body', 'body must be the raw body, a Buffer or a string')
+  if (!Array.isArray(headers) && !isObject(headers)) throw validationError('/headers', 'headers must be an object or an array of [name, value] pairs')
+  check.object(options, 'options')
   const pairs = Array.isArray(headers) ? headers : Object.entries(headers)
   const buffer = Buffer.isBuffer(body) ? body : Buffer.from(body)
   try {
@@ -406,6 +409,8 @@ function verifyWebhook(body, headers, secret, options = {}) {
 
 /** Credits for `durationSeconds` of video with `model` (billed per second, rounded up). */
 function estimateCredits(model, durationSeconds) {
+  check.string(model, 'model')
+  if (typeof durationSeconds !== 'number') throw validationError('/durationSeconds', 'durationSeconds must be a number')
   try {
     return native.estimateCredits(model, durationSeconds)
   } catch (error) {
@@ -415,6 +420,8 @@ function estimateCredits(model, durationSeconds) {
 
 /** Every problem of a request body by the SDK's rules (the same as Rust's and Python's). */
 function validateRequest(typeName, body) {
+  check.string(typeName, 'typeName')
+  if (!isObject(body)) throw validationError('/body', 'body must be an object')
   try {
     return camelize(JSON.parse(native.validateRequest(typeName, toJson(body))))
   } catch (error) {
@@ -428,6 +435,7 @@ class Sandbox {
   #keys
 
   constructor(config = {}) {
+    check.object(config, 'config')
     try {
       this.#native = new native.NativeSandbox(toJson(snakeize(config)))
     } catch (error) {

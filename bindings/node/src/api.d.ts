@@ -1,4 +1,6 @@
 // The package's API (hand-written, merged into index.d.ts by `cargo xtask codegen`).
+// Everywhere (methods, functions, constructors) a wrong argument is a `ValidationError` whose
+// problems name it as you wrote it; see `Client`.
 
 /** Receives progress events: status changes, progress, retries, bytes. */
 export type ProgressCallback = (event: Event) => void

@@ -85,6 +85,11 @@ test('a wrong argument type is a ValidationError naming the JS argument', async 
   await assert.rejects(client.getJob('job_1', { onProgress: 1 }), refused('/onProgress'))
   await assert.rejects(client.createJob({ videoUrl: VIDEO }, { model: 'pro' }), refused('', 'one params object'))
   assert.throws(() => new rbv.Client({ apiKey: 5 }), refused('/apiKey', 'apiKey must be a string'))
+  assert.throws(() => rbv.verifyWebhook({}, {}, 'whsec'), refused('/body', 'body must be'))
+  assert.throws(() => rbv.verifyWebhook('{}', undefined, 'whsec'), refused('/headers', 'headers must be'))
+  assert.throws(() => rbv.verifyWebhook('{}', {}, 5), refused('/secret', 'secret must be a string'))
+  assert.throws(() => rbv.estimateCredits('pro', '12'), refused('/durationSeconds', 'durationSeconds must be a number'))
+  assert.throws(() => rbv.validateRequest('CreateJobRequest', 'x'), refused('/body', 'body must be an object'))
 })
 
 test('the rules of the API come back in JS names too, and a misspelt member is refused by name', async () => {

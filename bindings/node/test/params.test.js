@@ -23,3 +23,12 @@ test('every operation of the bridge has a method and declared params', () => {
     assert.ok(declarations.includes(`  ${camel(operation)}(`), `index.d.ts declares ${camel(operation)}`)
   }
 })
+
+test('every error class of the bridge is declared in index.d.ts and exported by index.mjs', () => {
+  const declarations = fs.readFileSync(path.join(__dirname, '../index.d.ts'), 'utf8')
+  const esm = fs.readFileSync(path.join(__dirname, '../index.mjs'), 'utf8')
+  for (const [kind, name] of require('../native.js').errorClasses()) {
+    assert.ok(declarations.includes(`export declare class ${name} extends RemoveBGVideoError {}`), `${kind}: ${name}`)
+    assert.match(esm, new RegExp(`\\b${name}\\b`), `${kind}: ${name}`)
+  }
+})
