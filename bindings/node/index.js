@@ -1,13 +1,12 @@
 'use strict'
 // The `removebgvideo` package: a Promise API over the Rust client. This file only converts:
-// camelCase options to the native call's snake_case JSON, answers back to camelCase, native
-// error payloads to typed errors, AbortSignal to the native cancel token. Retries, backoff,
-// idempotency, validation, polling and downloads are Rust's.
+// params objects (or positional arguments) to the native call's snake_case JSON, seconds to
+// the wire's milliseconds, answers back to camelCase, native errors to typed errors,
+// AbortSignal to the native cancel token; it checks only the JavaScript types of what it
+// converts. Retries, backoff, idempotency, validation, polling and downloads are Rust's.
 
 const util = require('node:util')
 const native = require('./native.js')
-
-const ERROR_PREFIX = 'removebgvideo:'
 
 const toCamel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())
 const toSnake = (key) => key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())
@@ -28,7 +27,9 @@ function rename(value, convert) {
 const camelize = (value) => rename(value, toCamel)
 const snakeize = (value) => rename(value, toSnake)
 
-/** Base class of every error the SDK throws; `code` is the same string as in Rust and Python. */
+/** Base class of every error the SDK throws; `code` is the same string as in Rust and Python.
+ * Built from the native error (its `code` is napi's error status, the rest its properties;
+ * see src/errors.rs) or from a payload of the same shape made here. */
 class RemoveBGVideoError extends Error {
   constructor(payload) {
     super(payload.message)
@@ -61,52 +62,153 @@ function abortError(signal) {
   return signal.reason instanceof Error ? signal.reason : new DOMException('The operation was aborted', 'AbortError')
 }
 
+/** The typed error of a native one: ours carry their class's name in `class` (napi's own
+ * errors, such as a wrong argument type to a native function, pass unchanged). */
 function convertError(error) {
-  if (error && typeof error.message === 'string' && error.message.startsWith(ERROR_PREFIX)) {
-    const payload = JSON.parse(error.message.slice(ERROR_PREFIX.length))
-    const ErrorClass = errorClasses[payload.class] ?? RemoveBGVideoError
-    return new ErrorClass(payload)
+  if (error instanceof Error && typeof error.code === 'string' && typeof error.class === 'string') {
+    const ErrorClass = errorClasses[error.class] ?? RemoveBGVideoError
+    return new ErrorClass(error)
   }
   return error
 }
 
-function seconds(ms) {
-  return ms == null ? undefined : ms / 1000
+// One unit convention: seconds in the public API (as in Python, and as `err.retryAfter`),
+// milliseconds only on the wire to the native side (`timeout_ms`): `check.seconds` converts.
+
+// One rule for a wrong argument: a ValidationError (as for every other bad input, so that
+// `instanceof ValidationError` catches them all), whose problem names the argument as you
+// wrote it (`/videoUrl`, "videoUrl must be a string"). This file checks only what JavaScript
+// itself knows (the type of a value); the rules of the API (ranges, URLs, formats) are the
+// core's, and its problems come back named the same way.
+
+/** A ValidationError raised here, before the native side, in the shape of its own. */
+function validationError(path, message, code = 'invalid_type') {
+  const payload = { code: 'validation_error', kind: 'validation', message: `invalid request: ${message}`, problems: [{ path, code, message, severity: 'error' }] }
+  return new errorClasses.ValidationError(payload)
 }
 
-function backgroundSpec(background) {
-  if (background == null) return undefined
-  if (Array.isArray(background)) return background
-  return String(background)
+const isObject = (value) => value !== null && typeof value === 'object' && !Array.isArray(value)
+
+const check = {
+  string(value, name) {
+    if (typeof value !== 'string') throw validationError(`/${name}`, `${name} must be a string`)
+    return value
+  },
+  optionalString(value, name) {
+    return value === undefined ? value : check.string(value, name)
+  },
+  /** A file path: a string or a `file:` URL. */
+  path(value, name) {
+    if (value instanceof URL) return require('node:url').fileURLToPath(value)
+    if (typeof value !== 'string') throw validationError(`/${name}`, `${name} must be a string (a file path) or a file: URL`)
+    return value
+  },
+  optionalPath(value, name) {
+    return value === undefined ? value : check.path(value, name)
+  },
+  object(value, name) {
+    if (value !== undefined && !isObject(value)) throw validationError(`/${name}`, `${name} must be an object`)
+    return value
+  },
+  /** Seconds, sent as milliseconds. */
+  seconds(value, name) {
+    if (value === undefined) return value
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw validationError(`/${name}`, `${name} must be a finite number of seconds`)
+    return value * 1000
+  },
+  background(value) {
+    if (value === undefined || typeof value === 'string' || Array.isArray(value)) return value
+    throw validationError('/background', 'background must be a string (transparent, a preset, #rrggbb, image:URL) or an [r, g, b] array')
+  },
 }
 
-function headersList(headers) {
-  return headers ? Object.entries(headers) : undefined
+/** The milliseconds of a duration given as `name` (seconds) or as its deprecated alias
+ * `nameMs` (milliseconds); both at once is a ValidationError naming them. */
+function durationMs(source, name) {
+  const seconds = source?.[name]
+  const ms = source?.[`${name}Ms`]
+  if (seconds !== undefined && ms !== undefined) {
+    throw validationError(`/${name}`, `${name} and ${name}Ms are the same setting (${name}Ms is its deprecated name, in milliseconds): give only ${name}, in seconds`, 'not_applicable')
+  }
+  if (ms !== undefined && (typeof ms !== 'number' || !Number.isFinite(ms))) {
+    throw validationError(`/${name}Ms`, `${name}Ms must be a finite number of milliseconds`)
+  }
+  return seconds !== undefined ? check.seconds(seconds, name) : ms
 }
 
-function pollPolicy(poll) {
-  return poll ? snakeize(poll) : undefined
+// The durations of the policies, in seconds in the public API (as in Python's).
+const POLL_DURATIONS = new Set(['initialInterval', 'maxInterval', 'minInterval', 'maxHint', 'maxEtaInterval', 'etaMargin'])
+const RETRY_DURATIONS = new Set(['baseDelay', 'maxDelay', 'rateLimitBaseDelay', 'rateLimitMaxDelay', 'maxRetryAfter'])
+
+/** A policy's wire form: its durations in milliseconds (`initial_interval_ms`); other fields,
+ * misspelt ones included (the native side refuses those by name), as they are. */
+function policyWire(policy, durations, name) {
+  if (policy === undefined) return undefined
+  check.object(policy, name)
+  const out = {}
+  for (const [key, value] of Object.entries(policy)) {
+    if (value === undefined) continue
+    if (durations.has(key)) out[`${toSnake(key)}_ms`] = check.seconds(value, `${name}.${key}`)
+    else out[toSnake(key)] = value
+  }
+  return out
 }
 
-/** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop. */
+function headersList(headers, name = 'headers') {
+  return check.object(headers, name) ? Object.entries(headers) : undefined
+}
+
+/** The params object of a method that also takes a positional form, `method(first, options)`:
+ * `first` is then the params' `leading` member. */
+function paramsOf(method, leading, first, options) {
+  if (isObject(first) && !(first instanceof URL)) {
+    if (options !== undefined) throw validationError('', `${method} takes one params object, or ${leading} and then options, not an object and options`)
+    return first
+  }
+  return { ...check.object(options, 'options'), [leading]: first }
+}
+
+// Members of every params object that are the call's options, not the operation's arguments.
+const CALL_OPTIONS = new Set(['idempotencyKey', 'maxRetries', 'timeout', 'timeoutMs', 'headers', 'signal', 'onProgress'])
+
+/** A params object split: the operation's arguments, and the call's options. */
+function split(params, { timeoutIsArgument = false } = {}) {
+  const args = {}
+  const options = {}
+  for (const [key, value] of Object.entries(params ?? {})) {
+    const isOption = CALL_OPTIONS.has(key) && !(timeoutIsArgument && (key === 'timeout' || key === 'timeoutMs'))
+    ;(isOption ? options : args)[key] = value
+  }
+  return [args, options]
+}
+
+/** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop.
+ * Each method takes one params object (`createJob({ videoUrl, model })`), or its leading
+ * arguments first (`createJob(videoUrl, { model })`). */
 class Client {
   #native
   #description
 
   constructor(options = {}) {
+    check.object(options, 'options')
+    const { apiKey, baseUrl, maxRetries, userAgent, headers, idempotency, pollPolicy, retryPolicy, ...rest } = options
     const settings = {
-      api_key: options.apiKey,
-      base_url: options.baseUrl,
-      max_retries: options.maxRetries,
-      timeout: seconds(options.timeoutMs),
-      connect_timeout: seconds(options.connectTimeoutMs),
-      transfer_idle_timeout: seconds(options.transferIdleTimeoutMs),
-      wait_timeout: seconds(options.waitTimeoutMs),
-      user_agent: options.userAgent,
-      headers: headersList(options.headers),
-      idempotency: options.idempotency,
-      poll: pollPolicy(options.pollPolicy),
-      retry: options.retryPolicy ? snakeize(options.retryPolicy) : undefined,
+      api_key: check.optionalString(apiKey, 'apiKey'),
+      base_url: check.optionalString(baseUrl, 'baseUrl'),
+      max_retries: maxRetries,
+      timeout_ms: durationMs(options, 'timeout'),
+      connect_timeout_ms: durationMs(options, 'connectTimeout'),
+      transfer_idle_timeout_ms: durationMs(options, 'transferIdleTimeout'),
+      wait_timeout_ms: durationMs(options, 'waitTimeout'),
+      user_agent: check.optionalString(userAgent, 'userAgent'),
+      headers: headersList(headers),
+      idempotency,
+      poll_policy: policyWire(pollPolicy, POLL_DURATIONS, 'pollPolicy'),
+      retry_policy: policyWire(retryPolicy, RETRY_DURATIONS, 'retryPolicy'),
+    }
+    // Anything else is a misspelt setting: sent as it is, the native side refuses it by name.
+    for (const [key, value] of Object.entries(rest)) {
+      if (!/^(timeout|connectTimeout|transferIdleTimeout|waitTimeout)(Ms)?$/.test(key)) settings[toSnake(key)] = value
     }
     try {
       this.#native = new native.NativeClient(toJson(settings))
@@ -124,24 +226,27 @@ class Client {
     return { baseUrl: this.#description.base_url, maxRetries: this.#description.max_retries }
   }
 
-  async #call(operation, args, options = {}, extra = {}) {
-    const { signal, onProgress, idempotencyKey, maxRetries, timeoutMs, headers } = options
+  async #call(operation, args, options) {
+    const { signal, onProgress, idempotencyKey, maxRetries, headers } = options
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw validationError('/signal', 'signal must be an AbortSignal')
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw validationError('/onProgress', 'onProgress must be a function')
     if (signal?.aborted) throw abortError(signal)
+    const callOptions = {
+      idempotency_key: check.optionalString(idempotencyKey, 'idempotencyKey'),
+      max_retries: maxRetries,
+      timeout_ms: durationMs(options, 'timeout'),
+      headers: headersList(headers),
+    }
+    // `operation` first: the native side then names a mistake in the arguments by its path.
+    const operationJson = toJson({ operation, arguments: snakeize(args) })
     const cancel = new native.NativeCancel()
     const onAbort = () => cancel.cancel()
     signal?.addEventListener('abort', onAbort, { once: true })
     const callback = onProgress ? (json) => onProgress(camelize(JSON.parse(json))) : undefined
-    const callOptions = {
-      idempotency_key: idempotencyKey,
-      max_retries: maxRetries,
-      timeout: seconds(timeoutMs),
-      headers: headersList(headers),
-      ...extra,
-    }
     try {
       const out = native.isLongOperation(operation)
-        ? await this.#callOnThread(operation, args, callOptions, cancel, onProgress)
-        : JSON.parse(await this.#native.call(operation, toJson(snakeize(args)), toJson(callOptions), cancel, callback))
+        ? await this.#callOnThread(operationJson, callOptions, cancel, onProgress)
+        : JSON.parse(await this.#native.call(operationJson, toJson(callOptions), cancel, callback))
       return camelize(out)
     } catch (error) {
       const converted = convertError(error)
@@ -154,92 +259,148 @@ class Client {
 
   // Long calls run on a native thread of their own; events and the outcome come through one
   // ordered channel, so every event is delivered before the promise settles.
-  #callOnThread(operation, args, callOptions, cancel, onProgress) {
+  #callOnThread(operationJson, callOptions, cancel, onProgress) {
     return new Promise((resolve, reject) => {
-      this.#native.callOnThread(operation, toJson(snakeize(args)), toJson(callOptions), cancel, (message) => {
-        const parsed = JSON.parse(message)
-        if ('event' in parsed) {
-          onProgress?.(camelize(parsed.event))
-        } else if ('result' in parsed) {
-          resolve(parsed.result)
-        } else {
-          reject(new Error(ERROR_PREFIX + JSON.stringify(parsed.error)))
-        }
+      this.#native.callOnThread(operationJson, toJson(callOptions), cancel, (kind, value) => {
+        if (kind === 'event') onProgress?.(camelize(JSON.parse(value)))
+        else if (kind === 'result') resolve(JSON.parse(value))
+        else reject(value)
       })
     })
   }
 
-  /** Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk. */
-  upload(path, options = {}) {
-    return this.#call('upload', { path: String(path) }, options)
+  /** The job settings shared by create, start and run, checked and in wire form. */
+  static #job(args) {
+    return { ...args, background: check.background(args.background) }
   }
 
-  /** Creates a job from a video URL; it starts at once unless `autoStart: false`. */
-  createJob(videoUrl, options = {}) {
-    const { model, outputFormat, background, textPrompt, webhookUrl, autoStart, metadata } = options
-    const args = { videoUrl, model, outputFormat, typedBackground: backgroundSpec(background), textPrompt, webhookUrl, autoStart, metadata }
-    return this.#call('create_job', args, options)
+  /** `GET /health`: whether the API answers. */
+  async health(params = {}) {
+    const [args, options] = split(check.object(params, 'params'))
+    return this.#call('health', args, options)
   }
 
-  /** Starts a draft job, or restarts a failed one. */
-  startJob(jobId, options = {}) {
-    const { model, outputFormat, background, textPrompt, webhookUrl, composition, previewDuration } = options
-    const args = { jobId, model, outputFormat, typedBackground: backgroundSpec(background), textPrompt, webhookUrl, composition, previewDuration }
-    return this.#call('start_job', args, options)
+  /** Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk:
+   * `upload({ path })` or `upload(path, options)`. */
+  async upload(pathOrParams, options) {
+    const [args, callOptions] = split(paramsOf('upload', 'path', pathOrParams, options))
+    return this.#call('upload', { ...args, path: check.path(args.path, 'path') }, callOptions)
   }
 
-  /** Reads a job. */
-  getJob(jobId, options = {}) {
-    return this.#call('get_job', { jobId }, options)
+  /** Creates a job from a video URL; it starts at once unless `autoStart: false`:
+   * `createJob({ videoUrl, model, ... })` or `createJob(videoUrl, options)`. */
+  async createJob(videoUrlOrParams, options) {
+    const [args, callOptions] = split(paramsOf('createJob', 'videoUrl', videoUrlOrParams, options))
+    check.string(args.videoUrl, 'videoUrl')
+    return this.#call('create_job', Client.#job(args), callOptions)
+  }
+
+  /** Starts a draft job, or restarts a failed one: `startJob({ jobId, ... })` or
+   * `startJob(jobId, options)`. */
+  async startJob(jobIdOrParams, options) {
+    const [args, callOptions] = split(paramsOf('startJob', 'jobId', jobIdOrParams, options))
+    check.string(args.jobId, 'jobId')
+    return this.#call('start_job', Client.#job(args), callOptions)
+  }
+
+  /** Reads a job: `getJob({ jobId })` or `getJob(jobId, options)`. */
+  async getJob(jobIdOrParams, options) {
+    const [args, callOptions] = split(paramsOf('getJob', 'jobId', jobIdOrParams, options))
+    check.string(args.jobId, 'jobId')
+    return this.#call('get_job', args, callOptions)
   }
 
   /** Lists the key's jobs, newest first. */
-  listJobs(options = {}) {
-    return this.#call('list_jobs', { limit: options.limit, offset: options.offset, status: options.status }, options)
+  async listJobs(params = {}) {
+    const [args, options] = split(check.object(params, 'params'))
+    return this.#call('list_jobs', args, options)
   }
 
   /** Usage totals over the last `days` (1 to 90). */
-  usageSummary(options = {}) {
-    return this.#call('usage_summary', { days: options.days }, options)
+  async usageSummary(params = {}) {
+    const [args, options] = split(check.object(params, 'params'))
+    return this.#call('usage_summary', args, options)
   }
 
   /** Recent usage events (`limit` 1 to 100). */
-  usageEvents(options = {}) {
-    return this.#call('usage_events', { limit: options.limit }, options)
+  async usageEvents(params = {}) {
+    const [args, options] = split(check.object(params, 'params'))
+    return this.#call('usage_events', args, options)
   }
 
-  /** The legacy download route: the output URL of a completed job. */
-  legacyDownload(jobId, options = {}) {
-    return this.#call('legacy_download', { jobId }, options)
+  /** The legacy download route, the output URL of a completed job: `legacyDownload({ jobId })`
+   * or `legacyDownload(jobId, options)`. */
+  async legacyDownload(jobIdOrParams, options) {
+    const [args, callOptions] = split(paramsOf('legacyDownload', 'jobId', jobIdOrParams, options))
+    check.string(args.jobId, 'jobId')
+    return this.#call('legacy_download', args, callOptions)
   }
 
-  /** Waits until the job completes (resolves), fails (JobFailedError) or `timeoutMs` passes
-   * (WaitTimeoutError; 30 minutes by default). An AbortSignal stops it with an AbortError. */
-  wait(jobId, options = {}) {
-    return this.#call('wait', { jobId }, options, { wait_timeout: seconds(options.timeoutMs), unbounded: options.unbounded, poll: pollPolicy(options.pollPolicy), timeout: undefined })
+  /** Waits until the job completes (resolves), fails (JobFailedError) or `timeout` seconds
+   * pass (WaitTimeoutError; 30 minutes by default). An AbortSignal stops it with an
+   * AbortError. `wait({ jobId, timeout, signal })` or `wait(jobId, options)`. */
+  async wait(jobIdOrParams, options) {
+    const [args, callOptions] = split(paramsOf('wait', 'jobId', jobIdOrParams, options), { timeoutIsArgument: true })
+    check.string(args.jobId, 'jobId')
+    const { timeout, timeoutMs, pollPolicy, ...rest } = args
+    const wire = { ...rest, timeoutMs: durationMs(args, 'timeout'), pollPolicy: policyWire(pollPolicy, POLL_DURATIONS, 'pollPolicy') }
+    return this.#call('wait', wire, callOptions)
   }
 
-  /** Downloads a completed job's output to `path`: resumable, length-checked, atomic. */
-  download(job, path, options = {}) {
-    const args = typeof job === 'string' ? { jobId: job, path: String(path) } : { job: snakeize(job), path: String(path) }
-    return this.#call('download', args, options, { overwrite: options.overwrite })
+  /** Downloads a completed job's output to `path`: resumable, length-checked, atomic.
+   * `download({ jobId, path })`, `download({ job, path })` (the job as read, which saves a
+   * request) or `download(jobOrId, path, options)`. */
+  async download(jobOrParams, path, options) {
+    let params
+    if (path === undefined && options === undefined && isObject(jobOrParams) && !('status' in jobOrParams && 'id' in jobOrParams)) {
+      params = jobOrParams
+    } else {
+      const job = typeof jobOrParams === 'string' ? { jobId: jobOrParams } : { job: check.object(jobOrParams, 'job') }
+      params = { ...check.object(options, 'options'), ...job, path }
+    }
+    const [args, callOptions] = split(params)
+    if (args.jobId !== undefined) check.string(args.jobId, 'jobId')
+    if (args.job !== undefined) check.object(args.job, 'job')
+    return this.#call('download', { ...args, path: check.path(args.path, 'path') }, callOptions)
   }
 
   /** The whole flow under one deadline: upload (`file`) or `videoUrl`, create, wait, and
    * download to `output` when given. */
-  run(options) {
-    const { videoUrl, file, output, model, outputFormat, background, textPrompt, webhookUrl, metadata } = options
-    const args = { videoUrl: videoUrl ?? '', file, downloadTo: output, model, outputFormat, typedBackground: backgroundSpec(background), textPrompt, webhookUrl, metadata }
-    return this.#call('run', args, options, { wait_timeout: seconds(options.timeoutMs), overwrite: options.overwrite, timeout: undefined })
+  async run(params) {
+    if (!isObject(params)) throw validationError('', 'run takes a params object ({ videoUrl } or { file }, and options)')
+    const [args, callOptions] = split(params, { timeoutIsArgument: true })
+    const { timeout, timeoutMs, pollPolicy, ...rest } = Client.#job(args)
+    check.optionalString(rest.videoUrl, 'videoUrl')
+    const wire = {
+      ...rest,
+      file: check.optionalPath(rest.file, 'file'),
+      output: check.optionalPath(rest.output, 'output'),
+      timeoutMs: durationMs(args, 'timeout'),
+      pollPolicy: policyWire(pollPolicy, POLL_DURATIONS, 'pollPolicy'),
+    }
+    return this.#call('run', wire, callOptions)
   }
 }
 
 /** Verifies a webhook delivery against the raw body bytes (constant time, timestamp tolerance). */
 function verifyWebhook(body, headers, secret, options = {}) {
+  if (!Buffer.isBuffer(body) && typeof body !== 'string') throw validationError('/body', 'body must be the raw body, a Buffer or a string')
+  if (!Array.isArray(headers) && !isObject(headers)) throw validationError('/headers', 'headers must be an object or an array of [name, value] pairs')
+  check.object(options, 'options')
   const pairs = Array.isArray(headers) ? headers : Object.entries(headers)
   const buffer = Buffer.isBuffer(body) ? body : Buffer.from(body)
   try {
-    const out = native.verifyWebhook(buffer, pairs.map(([k, v]) => [String(k), String(v)]), secret, options.toleranceSeconds, options.now == null ? undefined : options.now.getTime())
+    if (options.tolerance !== undefined && options.toleranceSeconds !== undefined) {
+      throw validationError('/tolerance', 'tolerance and toleranceSeconds are the same setting (toleranceSeconds is its deprecated name): give only tolerance, in seconds', 'not_applicable')
+    }
+    if (options.now !== undefined && !(options.now instanceof Date)) throw validationError('/now', 'now must be a Date')
+    const input = {
+      headers: pairs.map(([k, v]) => [String(k), String(v)]),
+      secret: check.string(secret, 'secret'),
+      tolerance_ms: options.tolerance !== undefined ? check.seconds(options.tolerance, 'tolerance') : check.seconds(options.toleranceSeconds, 'toleranceSeconds'),
+      now_ms: options.now?.getTime(),
+    }
+    const out = native.verifyWebhook(buffer, toJson(input))
     return camelize(JSON.parse(out))
   } catch (error) {
     throw convertError(error)
@@ -248,6 +409,8 @@ function verifyWebhook(body, headers, secret, options = {}) {
 
 /** Credits for `durationSeconds` of video with `model` (billed per second, rounded up). */
 function estimateCredits(model, durationSeconds) {
+  check.string(model, 'model')
+  if (typeof durationSeconds !== 'number') throw validationError('/durationSeconds', 'durationSeconds must be a number')
   try {
     return native.estimateCredits(model, durationSeconds)
   } catch (error) {
@@ -257,6 +420,8 @@ function estimateCredits(model, durationSeconds) {
 
 /** Every problem of a request body by the SDK's rules (the same as Rust's and Python's). */
 function validateRequest(typeName, body) {
+  check.string(typeName, 'typeName')
+  if (!isObject(body)) throw validationError('/body', 'body must be an object')
   try {
     return camelize(JSON.parse(native.validateRequest(typeName, toJson(body))))
   } catch (error) {
@@ -270,6 +435,7 @@ class Sandbox {
   #keys
 
   constructor(config = {}) {
+    check.object(config, 'config')
     try {
       this.#native = new native.NativeSandbox(toJson(snakeize(config)))
     } catch (error) {

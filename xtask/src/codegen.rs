@@ -51,16 +51,22 @@ pub fn generated_files() -> BTreeMap<PathBuf, String> {
         PathBuf::from("schema/openapi.json"),
         pretty(&spec::openapi()),
     );
+    let bridge = crate::params::bridge_schema();
+    files.insert(PathBuf::from("schema/bridge.schema.json"), pretty(&bridge));
     let defs = bundle["$defs"].as_object().expect("the bundle has $defs");
     files.insert(
         PathBuf::from("bindings/python/python/removebgvideo/_models.py"),
         crate::python_models::generate(defs),
     );
+    files.insert(
+        PathBuf::from("bindings/python/python/removebgvideo/_params.py"),
+        crate::python_params::generate(&bridge),
+    );
     let node_api = fs::read_to_string(crate::repo_root().join("bindings/node/src/api.d.ts"))
         .unwrap_or_default();
     files.insert(
         PathBuf::from("bindings/node/index.d.ts"),
-        crate::node_types::generate(defs, &node_api),
+        crate::node_types::generate(defs, &bridge, &node_api),
     );
     for (name, schema) in spec::per_type_schemas() {
         files.insert(

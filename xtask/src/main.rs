@@ -6,8 +6,10 @@ mod ci;
 mod codegen;
 mod contract;
 mod node_types;
+mod params;
 mod process;
 mod python_models;
+mod python_params;
 mod sans_io;
 
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  codegen           write the generated files (schema/, OpenAPI)
+  codegen           write the generated files (schema/, OpenAPI, the packages' types)
   codegen --check   fail if a committed generated file is stale
   sans-io           fail if removebgvideo-core gains an I/O dependency or call
   contract          OpenAPI validators and linter, and schemathesis against a sandbox

@@ -1,4 +1,6 @@
 // The package's API (hand-written, merged into index.d.ts by `cargo xtask codegen`).
+// Everywhere (methods, functions, constructors) a wrong argument is a `ValidationError` whose
+// problems name it as you wrote it; see `Client`.
 
 /** Receives progress events: status changes, progress, retries, bytes. */
 export type ProgressCallback = (event: Event) => void
@@ -6,109 +8,23 @@ export type ProgressCallback = (event: Event) => void
 /** A background: `transparent`, `green`, `white`, `black`, `blue`, `#rrggbb`, `image:URL`, or normalized `[r, g, b]`. */
 export type BackgroundLike = string | [number, number, number]
 
-/** The polling schedule of waits, in milliseconds; absent fields keep the SDK's defaults. */
-export interface PollPolicy {
-  initialInterval?: number
-  factor?: number
-  maxInterval?: number
-  jitter?: number
-  minInterval?: number
-  maxHint?: number
-  /** Aim polls at the completion the job's progress projects (default true). */
-  progressEta?: boolean
-  /** The longest wait towards a projected completion (default 30 000). */
-  maxEtaInterval?: number
-  /** How long after the projected completion a poll lands (default 100). */
-  etaMargin?: number
-}
-
-/** How each request is retried, in milliseconds; absent fields keep the SDK's defaults. */
-export interface RetryPolicy {
-  maxRetries?: number
-  baseDelay?: number
-  maxDelay?: number
-  rateLimitBaseDelay?: number
-  rateLimitMaxDelay?: number
-  maxRetryAfter?: number
-}
-
-/** Client settings; absent ones take the SDK's defaults (2 retries, 60 s per request, 30 min per wait). */
-export interface ClientOptions {
-  /** Default: `process.env.REMOVEBGVIDEO_API_KEY`. */
-  apiKey?: string
-  /** Default `https://api.removebgvideo.com`; plain http only to loopback hosts. */
-  baseUrl?: string
-  maxRetries?: number
-  timeoutMs?: number
-  connectTimeoutMs?: number
-  transferIdleTimeoutMs?: number
-  waitTimeoutMs?: number
-  userAgent?: string
-  headers?: Record<string, string>
-  idempotency?: 'detect' | 'honoured' | 'not_honoured'
-  pollPolicy?: PollPolicy
-  retryPolicy?: RetryPolicy
-}
-
-/** Options every call takes. */
-export interface CallOptions {
-  idempotencyKey?: string
-  maxRetries?: number
-  timeoutMs?: number
-  headers?: Record<string, string>
-  signal?: AbortSignal
-  onProgress?: ProgressCallback
-}
-
-export interface JobSettings {
-  model?: string
-  outputFormat?: string
-  background?: BackgroundLike
-  textPrompt?: string
-  webhookUrl?: string
-}
-
-export interface CreateJobOptions extends CallOptions, JobSettings {
-  autoStart?: boolean
-  metadata?: Record<string, unknown>
-}
-
+/** Where the foreground goes on an output canvas (`startJob`). */
 export interface Composition {
   canvas?: { width: number; height: number }
   foreground?: { anchor?: string; scale?: number; offset?: { x: number; y: number } }
 }
 
-export interface StartJobOptions extends CallOptions, JobSettings {
-  composition?: Composition
-  previewDuration?: number
-}
+// The options of the positional forms (`createJob(videoUrl, options)`): each operation's params
+// without the leading arguments.
 
-export interface ListJobsOptions extends CallOptions {
-  limit?: number
-  offset?: number
-  status?: string
-}
-
-export interface WaitOptions extends CallOptions {
-  /** Give up after this long (WaitTimeoutError). */
-  timeoutMs?: number
-  unbounded?: boolean
-  pollPolicy?: PollPolicy
-}
-
-export interface DownloadOptions extends CallOptions {
-  overwrite?: boolean
-}
-
-export interface RunOptions extends CallOptions, JobSettings {
-  videoUrl?: string
-  file?: string
-  output?: string
-  overwrite?: boolean
-  metadata?: Record<string, unknown>
-  /** The limit of the whole flow. */
-  timeoutMs?: number
-}
+/** The settings of a job, as create, start and run take them. */
+export type JobSettings = Pick<CreateJobParams, 'model' | 'outputFormat' | 'background' | 'textPrompt' | 'webhookUrl'>
+export type CreateJobOptions = Omit<CreateJobParams, 'videoUrl'>
+export type StartJobOptions = Omit<StartJobParams, 'jobId'>
+export type ListJobsOptions = ListJobsParams
+export type WaitOptions = Omit<WaitParams, 'jobId'>
+export type DownloadOptions = Omit<DownloadParams, 'jobId' | 'job' | 'path'>
+export type RunOptions = RunParams
 
 /** A finished download. */
 export interface Download {
@@ -132,20 +48,56 @@ export interface VerifiedWebhook {
   data: Job
 }
 
-/** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop. */
+/**
+ * The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop.
+ *
+ * Each method takes one params object (`createJob({ videoUrl, model })`, `wait({ jobId, signal })`),
+ * or its leading arguments first and the rest as options (`createJob(videoUrl, { model })`,
+ * `wait(jobId, { timeout })`). Durations are in seconds.
+ *
+ * A wrong argument is a `ValidationError` (never a bare `TypeError`), whatever finds it: this
+ * package for a value of the wrong JavaScript type (`videoUrl must be a string`, `timeout must
+ * be a finite number of seconds`), the SDK's rules for the rest (ranges, URLs, formats). Its
+ * problems' paths point into the object you passed, in your names (`/videoUrl`,
+ * `/pollPolicy/factor`); a misspelt member is refused by name. The promise rejects; nothing
+ * throws synchronously.
+ */
 export declare class Client {
   constructor(options?: ClientOptions)
-  upload(path: string, options?: CallOptions): Promise<UploadResult>
+  /** `GET /health`: whether the API answers. */
+  health(params?: HealthParams): Promise<Health>
+  /** Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk. */
+  upload(params: UploadParams): Promise<UploadResult>
+  upload(path: string | URL, options?: Omit<UploadParams, 'path'>): Promise<UploadResult>
+  /** Creates a job from a video URL; it starts at once unless `autoStart: false`. */
+  createJob(params: CreateJobParams): Promise<JobAccepted>
   createJob(videoUrl: string, options?: CreateJobOptions): Promise<JobAccepted>
+  /** Starts a draft job, or restarts a failed one. */
+  startJob(params: StartJobParams): Promise<JobAccepted>
   startJob(jobId: string, options?: StartJobOptions): Promise<JobAccepted>
-  getJob(jobId: string, options?: CallOptions): Promise<Job>
-  listJobs(options?: ListJobsOptions): Promise<JobList>
-  usageSummary(options?: CallOptions & { days?: number }): Promise<UsageSummary>
-  usageEvents(options?: CallOptions & { limit?: number }): Promise<UsageEvents>
-  legacyDownload(jobId: string, options?: CallOptions): Promise<LegacyDownload>
+  /** Reads a job. */
+  getJob(params: GetJobParams): Promise<Job>
+  getJob(jobId: string, options?: Omit<GetJobParams, 'jobId'>): Promise<Job>
+  /** Lists the key's jobs, newest first. */
+  listJobs(params?: ListJobsParams): Promise<JobList>
+  /** Usage totals over the last `days` (1 to 90). */
+  usageSummary(params?: UsageSummaryParams): Promise<UsageSummary>
+  /** Recent usage events (`limit` 1 to 100). */
+  usageEvents(params?: UsageEventsParams): Promise<UsageEvents>
+  /** The legacy download route: the output URL of a completed job. */
+  legacyDownload(params: LegacyDownloadParams): Promise<LegacyDownload>
+  legacyDownload(jobId: string, options?: Omit<LegacyDownloadParams, 'jobId'>): Promise<LegacyDownload>
+  /** Waits until the job completes (resolves), fails (`JobFailedError`) or `timeout` seconds pass
+   * (`WaitTimeoutError`; 30 minutes by default). An AbortSignal stops it with an `AbortError`. */
+  wait(params: WaitParams): Promise<Job>
   wait(jobId: string, options?: WaitOptions): Promise<Job>
-  download(job: string | Job, path: string, options?: DownloadOptions): Promise<Download>
-  run(options: RunOptions): Promise<RunResult>
+  /** Downloads a completed job's output to `path`: resumable, length-checked, atomic. Give
+   * `jobId`, or `job` (the job as read, which saves a request). */
+  download(params: DownloadParams & ({ jobId: string } | { job: Job })): Promise<Download>
+  download(job: string | Job, path: string | URL, options?: DownloadOptions): Promise<Download>
+  /** The whole flow under one deadline: upload (`file`) or `videoUrl`, create, wait, and
+   * download to `output` when given. */
+  run(params: RunParams): Promise<RunResult>
   toJSON(): { baseUrl: string; maxRetries: number }
 }
 
@@ -166,8 +118,13 @@ export declare function verifyWebhook(
   body: Buffer | string,
   headers: Record<string, string> | Array<[string, string]>,
   secret: string,
-  /** `toleranceSeconds` defaults to 300. */
-  options?: { toleranceSeconds?: number; now?: Date },
+  /** `tolerance`, in seconds, defaults to the SDK's (300). */
+  options?: {
+    tolerance?: number
+    /** @deprecated Use `tolerance` (the same, in seconds). */
+    toleranceSeconds?: number
+    now?: Date
+  },
 ): VerifiedWebhook
 export declare function estimateCredits(model: string, durationSeconds: number): number
 export declare function validateRequest(typeName: string, body: Record<string, unknown>): Problem[]

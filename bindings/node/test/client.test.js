@@ -11,8 +11,9 @@ const util = require('node:util')
 const rbv = require('..')
 
 const VIDEO = 'https://cdn.removebgvideo.com/uploads/your-video.mp4'
-const FAST_POLL = { initialInterval: 20, factor: 1.5, maxInterval: 200, jitter: 0.2, minInterval: 10, maxHint: 2000 }
-const FAST_RETRY = { maxRetries: 3, baseDelay: 10, maxDelay: 100, rateLimitBaseDelay: 20, rateLimitMaxDelay: 200, maxRetryAfter: 5000 }
+// Durations in seconds, as in Python.
+const FAST_POLL = { initialInterval: 0.02, factor: 1.5, maxInterval: 0.2, jitter: 0.2, minInterval: 0.01, maxHint: 2 }
+const FAST_RETRY = { maxRetries: 3, baseDelay: 0.01, maxDelay: 0.1, rateLimitBaseDelay: 0.02, rateLimitMaxDelay: 0.2, maxRetryAfter: 5 }
 
 const sandbox = new rbv.Sandbox({ speed: 1000 })
 after(() => sandbox.stop())
@@ -48,7 +49,7 @@ test('every method', async () => {
   const run = await client.run({ videoUrl: `${VIDEO}?duration=2`, output: path.join(tmp, 'run.webm'), model: 'human' })
   assert.equal(run.output.bytes, 400000)
   assert.ok(events.some((e) => e.type === 'upload'))
-  await assert.rejects(client.run({}), (e) => e instanceof rbv.ValidationError && e.errors[0].path === '/video_url')
+  await assert.rejects(client.run({}), (e) => e instanceof rbv.ValidationError && e.errors[0].path === '/videoUrl')
   await assert.rejects(client.run({ videoUrl: VIDEO, file }), rbv.ValidationError)
 })
 
@@ -60,7 +61,7 @@ test('errors are typed, with stable codes, status and request id', async () => {
   await assert.rejects(client.getJob('job_missing'), rbv.NotFoundError)
   await assert.rejects(client.createJob('ftp://example.com/a.mp4', { model: 'ultra', background: [2, 0, 0] }), (e) => {
     assert.ok(e instanceof rbv.ValidationError && e instanceof rbv.RemoveBGVideoError && e instanceof Error)
-    assert.deepEqual(e.errors.map((p) => [p.path, p.code]), [['/video_url', 'invalid_url'], ['/model', 'unknown_value'], ['/background', 'out_of_range']])
+    assert.deepEqual(e.errors.map((p) => [p.path, p.code]), [['/videoUrl', 'invalid_url'], ['/model', 'unknown_value'], ['/background', 'out_of_range']])
     return true
   })
   await assert.rejects(client.listJobs({ headers: { 'X-Sandbox-Fault': 'status=429; id=node-rl' } }), (e) => e instanceof rbv.RateLimitError && e.retryAfter === 1)
@@ -70,9 +71,9 @@ test('errors are typed, with stable codes, status and request id', async () => {
   await assert.rejects(client.wait(failing.id), (e) => e instanceof rbv.JobFailedError && e.job.error === 'bad frames')
   const stuck = await client.createJob(`${VIDEO}?scenario=stuck`)
   const started = Date.now()
-  await assert.rejects(client.wait(stuck.id, { timeoutMs: 500 }), (e) => e instanceof rbv.WaitTimeoutError && e.job.status === 'processing')
+  await assert.rejects(client.wait(stuck.id, { timeout: 0.5 }), (e) => e instanceof rbv.WaitTimeoutError && e.job.status === 'processing')
   assert.ok(Date.now() - started < 500 + 250 + 300)
-  assert.throws(() => new rbv.Client({ apiKey: 'k', baseUrl: 'http://api.example.com' }), (e) => e instanceof rbv.ValidationError && e.errors[0].path === '/base_url')
+  assert.throws(() => new rbv.Client({ apiKey: 'k', baseUrl: 'http://api.example.com' }), (e) => e instanceof rbv.ValidationError && e.errors[0].path === '/baseUrl')
   const fresh = sandbox.client({ retryPolicy: FAST_RETRY })
   await assert.rejects(fresh.createJob(VIDEO, { headers: { 'X-Sandbox-Fault': 'drop-after; times=1; id=node-unknown' } }),
     (e) => e instanceof rbv.OutcomeUnknownError && !!e.idempotencyKey)
@@ -94,7 +95,7 @@ test('a setInterval keeps ticking during wait, and an AbortSignal stops it promp
   const controller = new AbortController()
   setTimeout(() => controller.abort(), 300)
   const started = Date.now()
-  await assert.rejects(client.wait(stuck.id, { signal: controller.signal, pollPolicy: { ...FAST_POLL, initialInterval: 5000, maxInterval: 5000 } }), (e) => e.name === 'AbortError')
+  await assert.rejects(client.wait(stuck.id, { signal: controller.signal, pollPolicy: { ...FAST_POLL, initialInterval: 5, maxInterval: 5 } }), (e) => e.name === 'AbortError')
   clearInterval(timer)
   assert.ok(Date.now() - started < 1000, 'stopped promptly')
   assert.ok(ticks > 20, `the event loop kept running (${ticks} ticks)`)
@@ -144,32 +145,55 @@ test('a long call delivers every event before it settles', async () => {
 
 test('the projection fields of the poll policy are accepted, and following progress can be turned off', async () => {
   const accepted = await client.createJob(VIDEO)
-  for (const pollPolicy of [{ ...FAST_POLL, progressEta: false }, { ...FAST_POLL, maxEtaInterval: 200, etaMargin: 10 }]) {
+  for (const pollPolicy of [{ ...FAST_POLL, progressEta: false }, { ...FAST_POLL, maxEtaInterval: 0.2, etaMargin: 0.01 }]) {
     assert.equal((await client.wait(accepted.id, { pollPolicy })).status, 'completed')
   }
-  await assert.rejects(client.wait(accepted.id, { pollPolicy: { factor: 0 } }), (e) => e.errors.some((p) => p.path === '/poll/factor'))
+  await assert.rejects(client.wait(accepted.id, { pollPolicy: { factor: 0 } }), (e) => e.errors.some((p) => p.path === '/pollPolicy/factor'))
   // The new fields reach the core under their own names: a wrong type is refused, and so is a
   // misspelt field (it would otherwise be silently the default).
-  await assert.rejects(client.wait(accepted.id, { pollPolicy: { progressEta: 'yes' } }), (e) => e.errors.some((p) => p.path === '/options/poll/progress_eta'))
-  await assert.rejects(client.wait(accepted.id, { pollPolicy: { maxEtaIntervall: 100 } }), (e) => e.errors.some((p) => p.message.includes('max_eta_intervall')))
+  await assert.rejects(client.wait(accepted.id, { pollPolicy: { progressEta: 'yes' } }), (e) => e.errors.some((p) => p.path === '/pollPolicy/progressEta'))
+  await assert.rejects(client.wait(accepted.id, { pollPolicy: { maxEtaIntervall: 0.1 } }), (e) => e.errors.some((p) => p.path === '/pollPolicy/maxEtaIntervall' && p.message.startsWith('pollPolicy.maxEtaIntervall is not a known field')))
 })
 
 test('unusable numbers are ValidationErrors naming their field, and never abort the process', async () => {
   const body = '{"event":"job.completed","data":{"id":"job_1","status":"completed"}}'
-  for (const toleranceSeconds of [Infinity, NaN, -1, 1e20]) {
-    assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { toleranceSeconds }), (error) =>
-      error instanceof rbv.ValidationError && error.errors[0].path === '/tolerance_seconds')
+  for (const tolerance of [Infinity, NaN, -1, 1e20]) {
+    assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { tolerance }), (error) =>
+      error instanceof rbv.ValidationError && error.errors[0].path === '/tolerance')
   }
   assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { now: new Date(NaN) }), rbv.ValidationError)
   assert.throws(() => rbv.verifyWebhook(body, {}, '', {}), (error) =>
     error instanceof rbv.ValidationError && error.errors[0].path === '/secret')
-  assert.throws(() => sandbox.client({ timeoutMs: Infinity }), (error) =>
-    error instanceof rbv.ValidationError && error.errors[0].path === '/settings/timeout')
-  await assert.rejects(client.wait('job_1', { timeoutMs: -5 }), (error) =>
-    error instanceof rbv.ValidationError && error.errors[0].path === '/options/wait_timeout')
+  assert.throws(() => sandbox.client({ timeout: Infinity }), (error) =>
+    error instanceof rbv.ValidationError && error.errors[0].path === '/timeout' && error.errors[0].message === 'timeout must be a finite number of seconds')
+  assert.throws(() => sandbox.client({ timeout: 1e20 }), (error) =>
+    error instanceof rbv.ValidationError && error.errors[0].path === '/timeout' && error.errors[0].code === 'out_of_range')
+  await assert.rejects(client.wait('job_1', { timeout: -5 }), (error) =>
+    error instanceof rbv.ValidationError && error.errors[0].path === '/timeout' && error.errors[0].message.includes('(got -5)'))
   await assert.rejects(client.getJob('..'), (error) => error instanceof rbv.ValidationError && error.errors[0].code === 'invalid_job_id')
   assert.ok(rbv.SDKBugError.prototype instanceof rbv.RemoveBGVideoError)
   for (const speed of [0, 1e20, Infinity]) {
     assert.throws(() => new rbv.Sandbox({ speed }), (error) => error instanceof rbv.ValidationError && error.message.includes('speed'))
   }
+})
+
+test('durations are seconds; the old millisecond names still work, and both at once are refused', async () => {
+  const stuck = await client.createJob(`${VIDEO}?scenario=stuck`)
+  for (const options of [{ timeout: 0.3 }, { timeoutMs: 300 }]) {
+    const started = Date.now()
+    await assert.rejects(client.wait(stuck.id, options), rbv.WaitTimeoutError)
+    const took = Date.now() - started
+    assert.ok(took >= 250 && took < 2000, `${JSON.stringify(options)} waited ${took} ms`)
+  }
+  await assert.rejects(client.wait(stuck.id, { timeout: 1, timeoutMs: 1000 }), (e) =>
+    e instanceof rbv.ValidationError && e.errors[0].path === '/timeout' && e.message.includes('timeout and timeoutMs'))
+  assert.throws(() => sandbox.client({ connectTimeout: 5, connectTimeoutMs: 5000 }), (e) =>
+    e instanceof rbv.ValidationError && e.message.includes('connectTimeout and connectTimeoutMs'))
+  // A per-call timeout in seconds: 1 ms cannot fetch a job from a server that answers in 0.2 s.
+  const slow = (id) => ({ headers: { 'X-Sandbox-Fault': `latency-ms=200; id=${id}` }, maxRetries: 0 })
+  await assert.rejects(client.getJob(stuck.id, { ...slow('node-slow-1'), timeout: 0.001 }), rbv.APIConnectionError)
+  assert.equal((await client.getJob(stuck.id, { ...slow('node-slow-2'), timeout: 5 })).id, stuck.id)
+  const body = '{"event":"job.completed","data":{"id":"job_1","status":"completed"}}'
+  assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { toleranceSeconds: -1 }), (e) => e instanceof rbv.ValidationError && e.errors[0].path === '/tolerance')
+  assert.throws(() => rbv.verifyWebhook(body, {}, 'whsec_test', { tolerance: 1, toleranceSeconds: 1 }), (e) => e instanceof rbv.ValidationError && e.message.includes('toleranceSeconds'))
 })

@@ -115,20 +115,22 @@ impl NativeClient {
         .to_string()
     }
 
-    /// Calls one operation: `args_json` and `options_json` in, the result as JSON out. Long
-    /// operations run on a helper thread so Ctrl-C can interrupt them.
-    #[pyo3(signature = (operation, args_json, options_json, on_event=None, cancel=None))]
+    /// Calls one operation: its JSON (`{"operation", "arguments"}`) and the options' JSON in,
+    /// the result as JSON out. Long operations run on a helper thread so Ctrl-C can interrupt
+    /// them.
+    #[pyo3(signature = (operation_json, options_json, on_event=None, cancel=None))]
     fn call(
         &self,
         py: Python<'_>,
-        operation: &str,
-        args_json: &str,
+        operation_json: &str,
         options_json: &str,
         on_event: Option<Py<PyAny>>,
         cancel: Option<Py<NativeCancel>>,
     ) -> PyResult<String> {
-        let options = bridge::Options::from_json(options_json).map_err(|e| to_py_err(py, e))?;
-        let mut call = options.call();
+        let operation =
+            bridge::Operation::from_json(operation_json).map_err(|e| to_py_err(py, e))?;
+        let long = operation.is_long();
+        let mut call = bridge::Options::from_json(options_json).map_err(|e| to_py_err(py, e))?;
         let token = cancel.map(|c| c.get().token.clone()).unwrap_or_default();
         call.cancel = Some(token.clone());
         if let Some(callback) = on_event {
@@ -142,10 +144,10 @@ impl NativeClient {
             }));
         }
         let client = &self.client;
-        let work = || bridge::call(client, operation, args_json, &options, call);
+        let work = || bridge::call_operation(client, operation, call);
         // Only the main thread receives Ctrl-C; elsewhere watching for it would only cost a
         // helper thread and twenty GIL round trips a second per call (a batch's CPU).
-        let result = if bridge::is_long(operation) && on_main_thread(py)? {
+        let result = if long && on_main_thread(py)? {
             interruptible(py, &token, work)?
         } else {
             py.detach(work)

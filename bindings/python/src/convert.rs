@@ -12,7 +12,7 @@ pub fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
         let class = errors.getattr(removebgvideo::bridge::error_class(error.kind()))?;
         let instance = class.call_method1(
             "_from_payload",
-            (removebgvideo::bridge::error_payload(&error),),
+            (removebgvideo::bridge::error_payload(&error).to_string(),),
         )?;
         Ok(PyErr::from_value(instance))
     };

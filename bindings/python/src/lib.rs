@@ -7,25 +7,16 @@ mod convert;
 mod sandbox;
 
 use pyo3::prelude::*;
-use removebgvideo::core::{Headers, Model};
+use removebgvideo::core::Model;
 
 use crate::convert::to_py_err;
 
-/// Verifies a webhook delivery; returns the event as JSON or raises WebhookVerificationError.
-/// `now_ms` replays a delivery at a given time (tests); by default it is the wall clock.
+/// Verifies a webhook delivery against its raw body; `input_json` holds the headers, the
+/// secret and the optional tolerance and "now" (`bridge::WebhookInput`). Returns the event as
+/// JSON or raises WebhookVerificationError.
 #[pyfunction]
-#[pyo3(signature = (body, headers, secret, tolerance, now_ms=None))]
-fn verify_webhook(
-    py: Python<'_>,
-    body: &[u8],
-    headers: Vec<(String, String)>,
-    secret: &str,
-    tolerance: f64,
-    now_ms: Option<f64>,
-) -> PyResult<String> {
-    let headers: Headers = headers.into_iter().collect();
-    removebgvideo::bridge::verify_webhook(body, headers, secret, Some(tolerance), now_ms)
-        .map_err(|e| to_py_err(py, e))
+fn verify_webhook(py: Python<'_>, body: &[u8], input_json: &str) -> PyResult<String> {
+    removebgvideo::bridge::verify_webhook(body, input_json).map_err(|e| to_py_err(py, e))
 }
 
 /// Credits for a video of `duration_seconds` with `model`.
@@ -44,20 +35,7 @@ fn validate_request(py: Python<'_>, type_name: &str, body_json: &str) -> PyResul
 /// (kind, exception class) for every error kind.
 #[pyfunction]
 fn exception_classes() -> Vec<(String, &'static str)> {
-    use removebgvideo::bridge::{ERROR_KINDS, error_class};
-    ERROR_KINDS
-        .iter()
-        .map(|kind| {
-            (
-                serde_json::to_value(kind)
-                    .expect("JSON")
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned(),
-                error_class(*kind),
-            )
-        })
-        .collect()
+    removebgvideo::bridge::error_classes()
 }
 
 /// Passes the SDK's own records to Python, and only the warnings and errors of the crates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import multiprocessing
 import pathlib
@@ -250,7 +251,7 @@ def test_missing_key_is_a_validation_error(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_poll_policy_fields_travel_in_milliseconds(sandbox: Sandbox) -> None:
     policy = PollPolicy(initial_interval=0.02, progress_eta=False, max_eta_interval=2.5, eta_margin=0.2)
-    assert policy._wire() == {"initial_interval": 20, "progress_eta": False, "max_eta_interval": 2500, "eta_margin": 200}
+    assert policy._wire() == {"initial_interval_ms": 20, "progress_eta": False, "max_eta_interval_ms": 2500, "eta_margin_ms": 200}
     client = fast_client(sandbox)
     accepted = client.create_job(VIDEO)
     following = PollPolicy(initial_interval=0.02, max_interval=0.2, min_interval=0.01, max_eta_interval=0.2, eta_margin=0.01)
@@ -263,7 +264,7 @@ def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sand
     for tolerance in (float("inf"), float("nan"), -1.0, 1e20):
         with pytest.raises(removebgvideo.ValidationError) as caught:
             removebgvideo.verify_webhook(body, {}, "whsec_test", tolerance)
-        assert caught.value.problems[0].path == "/tolerance_seconds"
+        assert caught.value.problems[0].path == "/tolerance"
     with pytest.raises(removebgvideo.ValidationError):
         removebgvideo.verify_webhook(body, {}, "whsec_test", now=float("inf"))
     with pytest.raises(removebgvideo.ValidationError) as caught:
@@ -275,7 +276,7 @@ def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sand
     client = fast_client(sandbox)
     with pytest.raises(removebgvideo.ValidationError) as caught:
         client.wait("job_1", timeout=-5)
-    assert caught.value.problems[0].path == "/options/wait_timeout"
+    assert caught.value.problems[0].path == "/arguments/timeout"
     with pytest.raises(removebgvideo.ValidationError) as caught:
         client.get_job("..")
     assert caught.value.problems[0].code == "invalid_job_id"
@@ -284,3 +285,66 @@ def test_unusable_numbers_are_validation_errors_naming_their_field(sandbox: Sand
         with pytest.raises(removebgvideo.ValidationError, match="speed"):
             Sandbox(speed=speed)
 
+
+
+def test_the_webhook_tolerance_default_is_the_cores() -> None:
+    # No default of its own: an absent tolerance reaches Rust as absent (webhook::DEFAULT_TOLERANCE).
+    assert inspect.signature(removebgvideo.verify_webhook).parameters["tolerance"].default is None
+
+
+def test_durations_are_seconds_in_python_and_milliseconds_only_on_the_wire(sandbox: Sandbox) -> None:
+    from removebgvideo._units import to_ms
+
+    assert [to_ms(v) for v in (1.5, 0, None, float("inf"), float("-inf"))] == [1500.0, 0.0, None, "Infinity", "-Infinity"]
+    assert to_ms(float("nan")) == "NaN" and to_ms("soon") == "soon" and to_ms(True) is True
+    assert RetryPolicy(base_delay=0.25, max_retries=1)._wire() == {"max_retries": 1, "base_delay_ms": 250.0}
+    client = fast_client(sandbox)
+    job = client.create_job(f"{VIDEO}?scenario=stuck")
+    slow = {"X-Sandbox-Fault": "latency-ms=200; id=py-slow-1"}
+    with pytest.raises(removebgvideo.APIConnectionError):
+        client.get_job(job.id, timeout=0.001, max_retries=0, headers=slow)
+    assert client.get_job(job.id, timeout=5, max_retries=0, headers={"X-Sandbox-Fault": "latency-ms=200; id=py-slow-2"}).id == job.id
+    for bad, shown in ((-1, "(got -1)"), (float("nan"), "(got NaN)"), ("soon", "invalid type")):
+        with pytest.raises(removebgvideo.ValidationError) as caught:
+            sandbox.client(connect_timeout=bad)  # type: ignore[arg-type]
+        assert caught.value.problems[0].path == "/settings/connect_timeout"
+        assert shown in caught.value.problems[0].message, caught.value.problems[0].message
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        client.wait(job.id, poll_policy=PollPolicy(max_hint=-2))
+    assert caught.value.problems[0].path == "/arguments/poll_policy/max_hint"
+
+
+def test_every_method_takes_the_keyword_arguments_the_rust_types_define() -> None:
+    # The TypedDicts are generated from the bridge's Rust types: a method that misses one of its
+    # operation's arguments, or an operation without a method, fails here.
+    from removebgvideo import _params
+
+    for name in _params.__all__:
+        if not name.endswith("Params"):
+            continue
+        params = getattr(_params, name)
+        method = "".join("_" + c.lower() if c.isupper() else c for c in name[: -len("Params")]).lstrip("_")
+        for owner in (Client, removebgvideo.AsyncClient):
+            assert hasattr(owner, method), f"{owner.__name__} has no {method} for {name}"
+        taken = set(inspect.signature(getattr(Client, method)).parameters)
+        missing = set(params.__annotations__) - taken
+        assert not missing, f"Client.{method} does not take {sorted(missing)} ({name})"
+    settings = set(_params.ClientSettings.__annotations__)
+    assert settings <= set(inspect.signature(Client.__init__).parameters), settings
+    assert set(_params.CallOptions.__annotations__) <= set(inspect.signature(Client.create_job).parameters)
+
+
+def test_download_by_keyword_and_health(sandbox: Sandbox, tmp_path: pathlib.Path) -> None:
+    client = fast_client(sandbox)
+    assert client.health().status == "ok"
+    accepted = client.create_job(VIDEO)
+    client.wait(accepted.id)
+    done = client.download(job_id=accepted.id, path=tmp_path / "out.webm")
+    assert done.bytes == (tmp_path / "out.webm").stat().st_size
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        client.download(path=tmp_path / "none.webm")
+    assert caught.value.problems[0].path == "/arguments/job_id"
+    with pytest.raises(removebgvideo.ValidationError) as caught:
+        client.download(accepted.id)
+    assert caught.value.problems[0].path == "/arguments/path"
+    assert caught.value.problems[0].code == "required"

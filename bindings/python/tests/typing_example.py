@@ -36,3 +36,10 @@ async def many(urls: list[str]) -> list[str]:
 
 def credits() -> int:
     return removebgvideo.estimate_credits("pro", 12.5)
+
+
+def from_params(client: Client, url: str) -> str:
+    # The generated TypedDicts type a method's keyword arguments: mypy checks the unpacking.
+    params: removebgvideo.CreateJobParams = {"video_url": url, "model": "human", "auto_start": False}
+    waiting: removebgvideo.WaitParams = {"job_id": client.create_job(**params).id, "timeout": 600.0}
+    return client.wait(**waiting).status

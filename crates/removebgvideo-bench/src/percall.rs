@@ -32,7 +32,8 @@ pub fn run(
             Err(format!("expected job {job_id}, got {got}"))
         }
     };
-    let args = json!({ "job_id": job_id }).to_string();
+    let operation =
+        json!({ "operation": "get_job", "arguments": { "job_id": job_id } }).to_string();
     let mut contenders: Vec<Contender> = vec![
         (
             "removebgvideo",
@@ -47,10 +48,8 @@ pub fn run(
         (
             "removebgvideo (JSON bridge)",
             Box::new(|| {
-                let options = bridge::Options::from_json("{}").map_err(|e| e.to_string())?;
-                let call = options.call();
-                let text = bridge::call(&client, "get_job", &args, &options, call)
-                    .map_err(|e| e.to_string())?;
+                let call = bridge::Options::from_json("{}").map_err(|e| e.to_string())?;
+                let text = bridge::call(&client, &operation, call).map_err(|e| e.to_string())?;
                 let job: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
                 check(job["id"].as_str().unwrap_or_default())
             }),

@@ -35,6 +35,22 @@ from ._errors import (
     WebhookVerificationError,
 )
 from ._models import Event, Health, Job, JobAccepted, JobList, LegacyDownload, Problem, UploadResult, UsageEvent, UsageEvents, UsageSummary
+from ._params import (
+    CallOptions,
+    ClientSettings,
+    CreateJobParams,
+    DownloadParams,
+    GetJobParams,
+    HealthParams,
+    LegacyDownloadParams,
+    ListJobsParams,
+    RunParams,
+    StartJobParams,
+    UploadParams,
+    UsageEventsParams,
+    UsageSummaryParams,
+    WaitParams,
+)
 from ._webhooks import VerifiedWebhook, verify_webhook
 
 if TYPE_CHECKING:
@@ -50,6 +66,10 @@ __all__ = [
     "NotFoundError", "RateLimitError", "InvalidRequestError", "ConflictError", "ServerError", "APIConnectionError",
     "OutcomeUnknownError", "ValidationError", "JobFailedError", "WaitTimeoutError", "CancelledError", "DownloadError",
     "WebhookVerificationError", "UnexpectedResponseError", "SDKBugError", "__version__",
+    # The keyword arguments of each method, as TypedDicts generated from the Rust types.
+    "ClientSettings", "CallOptions", "HealthParams", "UploadParams", "CreateJobParams", "StartJobParams",
+    "GetJobParams", "ListJobsParams", "UsageSummaryParams", "UsageEventsParams", "LegacyDownloadParams",
+    "WaitParams", "DownloadParams", "RunParams",
 ]
 
 

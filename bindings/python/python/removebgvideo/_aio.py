@@ -10,7 +10,7 @@ import functools
 from typing import Any, Callable, Optional, TypeVar
 
 from ._client import CancelToken, Client, Download, RunResult
-from ._models import Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary
+from ._models import Health, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary
 
 __all__ = ["AsyncClient"]
 
@@ -55,6 +55,10 @@ class AsyncClient:
         except asyncio.CancelledError:
             token.cancel()
             raise
+
+    async def health(self, *args: Any, **kwargs: Any) -> Health:
+        """See ``Client.health``."""
+        return await self._run(self._client.health, *args, **kwargs)
 
     async def upload(self, *args: Any, **kwargs: Any) -> UploadResult:
         """See ``Client.upload``."""

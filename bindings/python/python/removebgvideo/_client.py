@@ -13,7 +13,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from . import _native
 from ._background import Background, BackgroundLike
-from ._models import Event, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary, _Model
+from ._models import Event, Health, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary, _Model
+from ._units import to_ms as _ms
 
 __all__ = ["Client", "CancelToken", "Download", "RunResult", "PollPolicy", "RetryPolicy", "ProgressCallback"]
 
@@ -80,8 +81,10 @@ class RetryPolicy(_Model):
 
 
 def _policy_wire(policy: Any, unitless: "set[str]") -> Dict[str, Any]:
-    """The fields the caller set, durations in milliseconds as the core reads them."""
-    return {k: (v if k in unitless else int(v * 1000)) for k, v in dataclasses.asdict(policy).items() if v is not None}
+    """The fields the caller set; durations in milliseconds (``initial_interval_ms``), as the
+    native side reads them."""
+    return {(k if k in unitless else k + "_ms"): (v if k in unitless else _ms(v))
+            for k, v in dataclasses.asdict(policy).items() if v is not None}
 
 
 @dataclasses.dataclass
@@ -165,12 +168,14 @@ class Client:
             wait_timeout=wait_timeout, user_agent=user_agent, headers=dict(headers or {}),
             idempotency=idempotency, poll_policy=poll_policy, retry_policy=retry_policy,
         )
-        wire = _compact({k: v for k, v in self._settings.items() if k not in ("poll_policy", "retry_policy", "headers")})
+        durations = ("timeout", "connect_timeout", "transfer_idle_timeout", "wait_timeout")
+        wire = _compact({(k + "_ms" if k in durations else k): (_ms(v) if k in durations else v)
+                         for k, v in self._settings.items() if k not in ("poll_policy", "retry_policy", "headers")})
         wire["headers"] = sorted(self._settings["headers"].items())
         if poll_policy is not None:
-            wire["poll"] = poll_policy._wire()
+            wire["poll_policy"] = poll_policy._wire()
         if retry_policy is not None:
-            wire["retry"] = retry_policy._wire()
+            wire["retry_policy"] = retry_policy._wire()
         self._native = _native.NativeClient(json.dumps(wire))
 
     def __reduce__(self) -> Tuple[Any, ...]:
@@ -198,14 +203,20 @@ class Client:
                 _user(Event.from_dict(json.loads(event_json)))
         if options.get("headers") is not None:
             options["headers"] = sorted(options["headers"].items())
+        if "timeout" in options:
+            options["timeout_ms"] = _ms(options.pop("timeout"))
+        # `operation` first: the native side then names a mistake in the arguments by its path.
         result = self._native.call(
-            operation,
-            json.dumps(_compact(args)),
+            json.dumps({"operation": operation, "arguments": _compact(args)}),
             json.dumps(_compact(options)),
             callback,
             cancel._native if cancel is not None else None,
         )
         return json.loads(result)
+
+    def health(self, *, headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Health:
+        """``GET /health``: whether the API answers."""
+        return Health.from_dict(self._call("health", {}, cancel=cancel, headers=headers))
 
     def upload(self, path: PathLike, *, idempotency_key: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
                max_retries: Optional[int] = None, headers: Optional[Dict[str, str]] = None,
@@ -222,7 +233,7 @@ class Client:
                    max_retries: Optional[int] = None, timeout: Optional[float] = None,
                    headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> JobAccepted:
         """Creates a job from a video URL; it starts at once unless ``auto_start=False``."""
-        args = dict(video_url=video_url, model=model, output_format=output_format, typed_background=_background(background),
+        args = dict(video_url=video_url, model=model, output_format=output_format, background=_background(background),
                     text_prompt=text_prompt, webhook_url=webhook_url, auto_start=auto_start, metadata=metadata)
         data = self._call("create_job", args, cancel=cancel, idempotency_key=idempotency_key,
                           max_retries=max_retries, timeout=timeout, headers=headers)
@@ -235,7 +246,7 @@ class Client:
                   max_retries: Optional[int] = None, timeout: Optional[float] = None,
                   headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> JobAccepted:
         """Starts a draft job, or restarts a failed one."""
-        args = dict(job_id=job_id, model=model, output_format=output_format, typed_background=_background(background),
+        args = dict(job_id=job_id, model=model, output_format=output_format, background=_background(background),
                     text_prompt=text_prompt, webhook_url=webhook_url, composition=composition, preview_duration=preview_duration)
         data = self._call("start_job", args, cancel=cancel, idempotency_key=idempotency_key,
                           max_retries=max_retries, timeout=timeout, headers=headers)
@@ -273,36 +284,43 @@ class Client:
              headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Job:
         """Waits until the job completes (returns it), fails (``JobFailedError``) or ``timeout``
         seconds pass (``WaitTimeoutError``; 30 minutes by default). Ctrl-C interrupts it."""
-        data = self._call("wait", {"job_id": job_id}, on_progress=on_progress, cancel=cancel, wait_timeout=timeout,
-                          unbounded=unbounded or None, poll=poll_policy._wire() if poll_policy else None, headers=headers)
+        args = dict(job_id=job_id, timeout_ms=_ms(timeout), unbounded=unbounded or None,
+                    poll_policy=poll_policy._wire() if poll_policy else None)
+        data = self._call("wait", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return Job.from_dict(data)
 
-    def download(self, job: Union[str, Job], path: PathLike, *, overwrite: bool = False,
+    def download(self, job: Union[str, Job, None] = None, path: Optional[PathLike] = None, *,
+                 job_id: Optional[str] = None, overwrite: bool = False,
                  on_progress: Optional[ProgressCallback] = None, headers: Optional[Dict[str, str]] = None,
                  cancel: Optional[CancelToken] = None) -> Download:
-        """Downloads a completed job's output to ``path``: resumable, length-checked, atomic."""
-        args: Dict[str, Any] = {"path": os.fspath(path)}
+        """Downloads a completed job's output to ``path``: resumable, length-checked, atomic.
+        ``job`` is the job as read (which saves a request) or its id; ``job_id=`` works too."""
+        args: Dict[str, Any] = {"job_id": job_id, "path": os.fspath(path) if path is not None else None,
+                                "overwrite": overwrite or None}
         if isinstance(job, Job):
             args["job"] = {k: v for k, v in job.to_dict().items() if v is not None}
-        else:
+        elif job is not None and job_id is not None:
+            raise TypeError("download() takes the job (or its id) or job_id=, not both")
+        elif job is not None:
             args["job_id"] = job
-        data = self._call("download", args, on_progress=on_progress, cancel=cancel, overwrite=overwrite or None, headers=headers)
+        data = self._call("download", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return _download(data)
 
     def run(self, video_url: Optional[str] = None, *, file: Optional[PathLike] = None, output: Optional[PathLike] = None,
             overwrite: bool = False, model: Optional[str] = None, output_format: Optional[str] = None,
             background: Optional[BackgroundLike] = None, text_prompt: Optional[str] = None,
             webhook_url: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None,
-            timeout: Optional[float] = None, on_progress: Optional[ProgressCallback] = None,
+            timeout: Optional[float] = None, unbounded: bool = False, poll_policy: Optional[PollPolicy] = None,
+            on_progress: Optional[ProgressCallback] = None,
             headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> RunResult:
         """The whole flow under one deadline: upload (``file``) or ``video_url``, create, wait,
         and download to ``output`` when given."""
-        args = dict(video_url=video_url or "", file=os.fspath(file) if file is not None else None,
-                    download_to=os.fspath(output) if output is not None else None, model=model,
-                    output_format=output_format, typed_background=_background(background), text_prompt=text_prompt,
-                    webhook_url=webhook_url, metadata=metadata)
-        data = self._call("run", args, on_progress=on_progress, cancel=cancel, wait_timeout=timeout,
-                          overwrite=overwrite or None, headers=headers)
+        args = dict(video_url=video_url, file=os.fspath(file) if file is not None else None,
+                    output=os.fspath(output) if output is not None else None, model=model,
+                    output_format=output_format, background=_background(background), text_prompt=text_prompt,
+                    webhook_url=webhook_url, metadata=metadata, timeout_ms=_ms(timeout), overwrite=overwrite or None,
+                    unbounded=unbounded or None, poll_policy=poll_policy._wire() if poll_policy else None)
+        data = self._call("run", args, on_progress=on_progress, cancel=cancel, headers=headers)
         return RunResult.from_dict(data)
 
 

@@ -1,5 +1,5 @@
 # Stubs of the native module (Rust, pyo3). Checked against the module by tests/test_stubs.py.
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Tuple
 
 __version__: str
 
@@ -13,8 +13,7 @@ class NativeClient:
     def describe(self) -> str: ...
     def call(
         self,
-        operation: str,
-        args_json: str,
+        operation_json: str,
         options_json: str,
         on_event: Optional[Callable[[str], None]] = None,
         cancel: Optional[NativeCancel] = None,
@@ -30,9 +29,7 @@ class NativeSandbox:
     def request_log(self) -> str: ...
     def stop(self) -> None: ...
 
-def verify_webhook(
-    body: bytes, headers: Sequence[Tuple[str, str]], secret: str, tolerance: float, now_ms: Optional[float] = None
-) -> str: ...
+def verify_webhook(body: bytes, input_json: str) -> str: ...
 def estimate_credits(model: str, duration_seconds: float) -> int: ...
 def validate_request(type_name: str, body_json: str) -> str: ...
 def exception_classes() -> List[Tuple[str, str]]: ...

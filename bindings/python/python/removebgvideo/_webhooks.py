@@ -8,6 +8,7 @@ import json
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native
+from ._units import to_ms as _ms
 from ._models import Job, _Model
 
 __all__ = ["VerifiedWebhook", "verify_webhook"]
@@ -29,13 +30,14 @@ class VerifiedWebhook(_Model):
 
 
 def verify_webhook(body: bytes, headers: Union[Mapping[str, str], Sequence[Tuple[str, str]]], secret: str,
-                   tolerance: float = 300, *, now: Optional[float] = None) -> VerifiedWebhook:
+                   tolerance: Optional[float] = None, *, now: Optional[float] = None) -> VerifiedWebhook:
     """Verifies a delivery against the raw ``body`` bytes exactly as received (before any JSON
     parsing). Raises ``WebhookVerificationError`` on a missing header, a bad signature or a
-    timestamp more than ``tolerance`` seconds away from now (``now``, Unix seconds, replays a
-    captured delivery at its own time)."""
+    timestamp more than ``tolerance`` seconds away from now (the SDK's default, 300 s, when
+    ``None``; ``now``, Unix seconds, replays a captured delivery at its own time)."""
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    data: Any = json.loads(_native.verify_webhook(bytes(body), [(str(k), str(v)) for k, v in pairs], secret, float(tolerance),
-                                          None if now is None else float(now) * 1000.0))
+    wire = {"headers": [(str(k), str(v)) for k, v in pairs], "secret": secret, "tolerance_ms": _ms(tolerance),
+            "now_ms": _ms(now)}
+    data: Any = json.loads(_native.verify_webhook(bytes(body), json.dumps({k: v for k, v in wire.items() if v is not None})))
     return VerifiedWebhook(event=data["event"], timestamp=data["timestamp"], data=Job.from_dict(data["data"]),
                            delivery_id=data.get("delivery_id"))
