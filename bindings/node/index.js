@@ -242,12 +242,8 @@ class Client {
     const cancel = new native.NativeCancel()
     const onAbort = () => cancel.cancel()
     signal?.addEventListener('abort', onAbort, { once: true })
-    const callback = onProgress ? (json) => onProgress(camelize(JSON.parse(json))) : undefined
     try {
-      const out = native.isLongOperation(operation)
-        ? await this.#callOnThread(operationJson, callOptions, cancel, onProgress)
-        : JSON.parse(await this.#native.call(operationJson, toJson(callOptions), cancel, callback))
-      return camelize(out)
+      return camelize(await this.#submit(operationJson, callOptions, cancel, onProgress))
     } catch (error) {
       const converted = convertError(error)
       if (signal?.aborted && converted.code === 'cancelled') throw abortError(signal)
@@ -257,11 +253,11 @@ class Client {
     }
   }
 
-  // Long calls run on a native thread of their own; events and the outcome come through one
-  // ordered channel, so every event is delivered before the promise settles.
-  #callOnThread(operationJson, callOptions, cancel, onProgress) {
+  // Every call runs on the client's engine; its events and outcome come through one ordered
+  // channel, so every event is delivered before the promise settles.
+  #submit(operationJson, callOptions, cancel, onProgress) {
     return new Promise((resolve, reject) => {
-      this.#native.callOnThread(operationJson, toJson(callOptions), cancel, (kind, value) => {
+      this.#native.submit(operationJson, toJson(callOptions), cancel, (kind, value) => {
         if (kind === 'event') onProgress?.(camelize(JSON.parse(value)))
         else if (kind === 'result') resolve(JSON.parse(value))
         else reject(value)
@@ -345,6 +341,43 @@ class Client {
     const { timeout, timeoutMs, pollPolicy, ...rest } = args
     const wire = { ...rest, timeoutMs: durationMs(args, 'timeout'), pollPolicy: policyWire(pollPolicy, POLL_DURATIONS, 'pollPolicy') }
     return this.#call('wait', wire, callOptions)
+  }
+
+  /** Waits for many jobs at once and yields `{ jobId, job, error }` for each as it ends, first
+   * ended first: `for await (const { jobId, job, error } of client.asCompleted({ jobIds }))`.
+   * `job` is the job as last read (a failed one too, with `error` a `JobFailedError`); `error`
+   * is what ended the wait unless the job completed. The waits run on the client's engine (no
+   * thread per job); leaving the loop early, or `signal`, stops the rest. */
+  async * asCompleted(jobIdsOrParams, options) {
+    const params = Array.isArray(jobIdsOrParams) ? { ...(options ?? {}), jobIds: jobIdsOrParams } : check.object(jobIdsOrParams, 'params')
+    const { jobIds, signal, ...waitOptions } = params
+    if (!Array.isArray(jobIds)) throw validationError('/jobIds', 'jobIds must be an array of job ids')
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw validationError('/signal', 'signal must be an AbortSignal')
+    const stop = new AbortController()
+    const onAbort = () => stop.abort(signal.reason)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const ended = []
+    let wake = null
+    const settle = (result) => {
+      ended.push(result)
+      wake?.()
+    }
+    for (const jobId of jobIds) {
+      this.wait({ ...waitOptions, jobId, signal: stop.signal }).then(
+        (job) => settle({ jobId, job, error: null }),
+        (error) => settle({ jobId, job: error?.job ?? null, error }),
+      )
+    }
+    try {
+      for (let yielded = 0; yielded < jobIds.length; yielded += 1) {
+        while (ended.length === 0) await new Promise((resolve) => { wake = resolve })
+        wake = null
+        yield ended.shift()
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      stop.abort()
+    }
   }
 
   /** Downloads a completed job's output to `path`: resumable, length-checked, atomic.

@@ -48,6 +48,15 @@ export interface VerifiedWebhook {
   data: Job
 }
 
+/** How one job's wait ended, as `asCompleted` yields it. */
+export interface WaitResult {
+  jobId: string
+  /** The job as last read (completed, or failed with `error` a `JobFailedError`). */
+  job: Job | null
+  /** What ended the wait, unless the job completed. */
+  error: RemoveBGVideoError | null
+}
+
 /**
  * The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop.
  *
@@ -91,6 +100,10 @@ export declare class Client {
    * (`WaitTimeoutError`; 30 minutes by default). An AbortSignal stops it with an `AbortError`. */
   wait(params: WaitParams): Promise<Job>
   wait(jobId: string, options?: WaitOptions): Promise<Job>
+  /** Waits for many jobs at once and yields `{ jobId, job, error }` for each as it ends:
+   * `for await (const r of client.asCompleted({ jobIds }))`. Leaving the loop stops the rest. */
+  asCompleted(params: Omit<WaitParams, 'jobId'> & { jobIds: string[] }): AsyncGenerator<WaitResult, void, undefined>
+  asCompleted(jobIds: string[], options?: WaitOptions): AsyncGenerator<WaitResult, void, undefined>
   /** Downloads a completed job's output to `path`: resumable, length-checked, atomic. Give
    * `jobId`, or `job` (the job as read, which saves a request). */
   download(params: DownloadParams & ({ jobId: string } | { job: Job })): Promise<Download>

@@ -1,9 +1,10 @@
 //! The native addon of the `removebgvideo` npm package. It converts only: JSON arguments to the
-//! client (through `removebgvideo::bridge`, shared with Python) and results back. No call
-//! blocks the event loop: short calls run on the libuv thread pool, long ones (waits, runs,
-//! transfers) on a thread of their own, so a `Promise.all` of many waits does not queue behind
-//! libuv's four threads. Errors are JS errors whose `code` is our stable code (see `errors`);
-//! `index.js` turns them into typed errors.
+//! client (through `removebgvideo::bridge`, shared with Python) and results back. Every call,
+//! short or long, runs on the client's engine (one scheduler thread and a few HTTP workers)
+//! and settles through a threadsafe function: no thread per call, and nothing sleeps on
+//! libuv's pool, so the app's own `fs`, `dns` and `crypto` never queue behind our retries.
+//! Errors are JS errors whose `code` is our stable code (see `errors`); `index.js` turns them
+//! into typed errors.
 
 mod errors;
 
@@ -48,10 +49,8 @@ impl Default for NativeCancel {
     }
 }
 
-type EventCallback = ThreadsafeFunction<String, (), String, Status, false>;
-
-/// A long call's messages, in order: each event, then one result or one error. One queue
-/// keeps every event before the outcome.
+/// A call's messages, in order: each event, then one result or one error. One queue keeps
+/// every event before the outcome.
 enum Message {
     /// An event, as JSON.
     Event(String),
@@ -61,79 +60,10 @@ enum Message {
     Error(removebgvideo::Error),
 }
 
-/// What the JS side of a long call receives: `("event" | "result", json)` or
-/// `("error", error)`.
+/// What the JS side of a call receives: `("event" | "result", json)` or `("error", error)`.
 type MessageArgs = FnArgs<(String, Unknown<'static>)>;
 
 type MessageCallback = ThreadsafeFunction<Message, (), MessageArgs, Status, false>;
-
-/// Whether an operation is long: it then goes through `call_on_thread`.
-#[napi]
-pub fn is_long_operation(operation: String) -> bool {
-    bridge::is_long(&operation)
-}
-
-/// Runs one operation (`{"operation", "arguments"}` JSON) through the bridge, handing each
-/// event, as JSON, to `on_event`. Both ways of calling (the libuv pool, a thread of its own)
-/// go through here.
-fn run_call(
-    client: &Client,
-    operation_json: &str,
-    options_json: &str,
-    cancel: CancelToken,
-    on_event: Option<Box<dyn Fn(String) + Send + Sync>>,
-) -> std::result::Result<String, removebgvideo::Error> {
-    let mut call = bridge::Options::from_json(options_json)?;
-    call.cancel = Some(cancel);
-    if let Some(on_event) = on_event {
-        call.on_event = Some(Arc::new(move |event: &Event| {
-            on_event(serde_json::to_string(event).expect("events serialize"));
-        }));
-    }
-    bridge::call(client, operation_json, call)
-}
-
-/// One call, computed on the libuv pool.
-pub struct CallTask {
-    client: Client,
-    operation_json: String,
-    options_json: String,
-    cancel: CancelToken,
-    on_event: Option<Arc<EventCallback>>,
-}
-
-impl std::fmt::Debug for CallTask {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallTask")
-            .field("operation", &self.operation_json)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Task for CallTask {
-    // Our error, if any, becomes a JS error in `resolve`, on the JS thread, where an `Env` is.
-    type Output = std::result::Result<String, removebgvideo::Error>;
-    type JsValue = String;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        let on_event = self.on_event.clone().map(|callback| {
-            Box::new(move |json: String| {
-                callback.call(json, ThreadsafeFunctionCallMode::NonBlocking);
-            }) as Box<dyn Fn(String) + Send + Sync>
-        });
-        Ok(run_call(
-            &self.client,
-            &self.operation_json,
-            &self.options_json,
-            self.cancel.clone(),
-            on_event,
-        ))
-    }
-
-    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<String> {
-        output.map_err(|error| thrown(&env, error))
-    }
-}
 
 /// The Rust client.
 #[derive(Debug)]
@@ -160,41 +90,20 @@ impl NativeClient {
         serde_json::json!({ "base_url": settings.base_url, "max_retries": settings.retry.max_retries }).to_string()
     }
 
-    /// Calls one operation; resolves with the result as JSON.
-    #[napi(ts_return_type = "Promise<string>")]
-    pub fn call(
-        &self,
-        operation_json: String,
-        options_json: String,
-        cancel: Option<&NativeCancel>,
-        on_event: Option<EventCallback>,
-    ) -> AsyncTask<CallTask> {
-        AsyncTask::new(CallTask {
-            client: self.client.clone(),
-            operation_json,
-            options_json,
-            cancel: cancel.map(|c| c.token.clone()).unwrap_or_default(),
-            on_event: on_event.map(Arc::new),
-        })
-    }
-}
-
-#[napi]
-impl NativeClient {
-    /// Calls one long operation on a thread of its own; its events and outcome arrive through
-    /// `on_message` (see `Message`).
+    /// Hands one operation (`{"operation", "arguments"}` JSON) to the client's engine; its
+    /// events and outcome arrive through `on_message` (see `Message`), called on the JS thread
+    /// by a threadsafe function. No thread waits for the call and none of libuv's is used: the
+    /// engine's scheduler and its few HTTP workers serve every call of the client.
     #[napi(
         ts_args_type = "operationJson: string, optionsJson: string, cancel: NativeCancel | undefined | null, onMessage: (kind: 'event' | 'result' | 'error', value: unknown) => void"
     )]
-    pub fn call_on_thread(
+    pub fn submit(
         &self,
         operation_json: String,
         options_json: String,
         cancel: Option<&NativeCancel>,
         on_message: Function<'_, MessageArgs, ()>,
     ) -> Result<()> {
-        let client = self.client.clone();
-        let cancel = cancel.map(|c| c.token.clone()).unwrap_or_default();
         let on_message: MessageCallback = on_message
             .build_threadsafe_function::<Message>()
             .callee_handled::<false>()
@@ -209,26 +118,37 @@ impl NativeClient {
                 })
             })?;
         let on_message = Arc::new(on_message);
-        std::thread::Builder::new()
-            .name("removebgvideo-call".into())
-            .spawn(move || {
-                let events = Arc::clone(&on_message);
-                let outcome = run_call(
-                    &client,
-                    &operation_json,
-                    &options_json,
-                    cancel,
-                    Some(Box::new(move |json: String| {
-                        events.call(Message::Event(json), ThreadsafeFunctionCallMode::Blocking);
-                    })),
-                );
+        let send = |on_message: &MessageCallback, message| {
+            // The queue is unbounded: a call from an engine thread never waits for JS.
+            on_message.call(message, ThreadsafeFunctionCallMode::NonBlocking);
+        };
+        let parsed = bridge::Operation::from_json(&operation_json)
+            .and_then(|operation| Ok((operation, bridge::Options::from_json(&options_json)?)));
+        let (operation, mut call) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                send(&on_message, Message::Error(error));
+                return Ok(());
+            }
+        };
+        call.cancel = Some(cancel.map(|c| c.token.clone()).unwrap_or_default());
+        let events = Arc::clone(&on_message);
+        call.on_event = Some(Arc::new(move |event: &Event| {
+            let json = serde_json::to_string(event).expect("events serialize");
+            send(&events, Message::Event(json));
+        }));
+        bridge::submit(
+            &self.client,
+            operation,
+            call,
+            Box::new(move |outcome| {
                 let message = match outcome {
                     Ok(result) => Message::Result(result),
                     Err(error) => Message::Error(error),
                 };
-                on_message.call(message, ThreadsafeFunctionCallMode::Blocking);
-            })
-            .map_err(|e| napi::Error::from_reason(format!("cannot start a call thread: {e}")))?;
+                send(&on_message, message);
+            }),
+        );
         Ok(())
     }
 }

@@ -64,7 +64,9 @@ test('errors are typed, with stable codes, status and request id', async () => {
     assert.deepEqual(e.errors.map((p) => [p.path, p.code]), [['/videoUrl', 'invalid_url'], ['/model', 'unknown_value'], ['/background', 'out_of_range']])
     return true
   })
-  await assert.rejects(client.listJobs({ headers: { 'X-Sandbox-Fault': 'status=429; id=node-rl' } }), (e) => e instanceof rbv.RateLimitError && e.retryAfter === 1)
+  // A 429 pauses every call of the client that got it (its rate gate): a client of its own.
+  const limited = sandbox.client({ retryPolicy: FAST_RETRY })
+  await assert.rejects(limited.listJobs({ headers: { 'X-Sandbox-Fault': 'status=429; id=node-rl' } }), (e) => e instanceof rbv.RateLimitError && e.retryAfter === 1)
   await assert.rejects(client.listJobs({ headers: { 'X-Sandbox-Fault': 'status=503; id=node-5xx' } }), rbv.ServerError)
   await assert.rejects(new rbv.Client({ apiKey: 'k', baseUrl: 'http://127.0.0.1:9', maxRetries: 0 }).listJobs(), rbv.APIConnectionError)
   const failing = await client.createJob(`${VIDEO}?scenario=fail&error=bad%20frames`)
@@ -105,6 +107,53 @@ test('many concurrent waits with Promise.all', async () => {
   const jobs = await Promise.all(Array.from({ length: 12 }, (_, i) => client.createJob(`${VIDEO}?duration=${1 + (i % 4)}`)))
   const done = await Promise.all(jobs.map((j) => client.wait(j.id)))
   assert.deepEqual(done.map((j) => j.status), Array(12).fill('completed'))
+})
+
+/** OS threads of this process now. */
+function threads() {
+  return Number(fs.readFileSync('/proc/self/status', 'utf8').match(/^Threads:\s+(\d+)/m)[1])
+}
+
+test('hundreds of waits at once take no thread each, and asCompleted yields every end', async () => {
+  const jobs = await Promise.all(Array.from({ length: 300 }, (_, i) =>
+    client.createJob(i % 10 === 0 ? `${VIDEO}?scenario=fail&n=${i}` : `${VIDEO}?duration=${20 + (i % 50)}&n=${i}`)))
+  const before = threads()
+  let peak = before
+  const sampler = setInterval(() => { peak = Math.max(peak, threads()) }, 2)
+  const ended = new Map()
+  try {
+    for await (const { jobId, job, error } of client.asCompleted({ jobIds: jobs.map((j) => j.id) })) {
+      assert.ok(job, `${jobId} ended with its job`)
+      assert.equal(error === null, job.status === 'completed', `${jobId}: an error exactly when it did not complete`)
+      ended.set(jobId, job.status)
+    }
+  } finally {
+    clearInterval(sampler)
+  }
+  assert.equal(ended.size, 300)
+  assert.equal([...ended.values()].filter((s) => s === 'failed').length, 30)
+  assert.ok(peak <= before + 1, `300 waits on the engine's threads: ${before} threads before, ${peak} at most`)
+})
+
+test('leaving asCompleted early stops the other waits', async () => {
+  const fast = await client.createJob(`${VIDEO}?duration=1`)
+  const stuck = await client.createJob(`${VIDEO}?scenario=stuck`)
+  for await (const { jobId } of client.asCompleted([fast.id, stuck.id])) {
+    assert.equal(jobId, fast.id)
+    break
+  }
+  const path = `/v1/jobs/${stuck.id}`
+  const polls = () => sandbox.requestLog().filter((r) => r.path === path).length
+  // The stuck job's wait ends as cancelled: a window of two poll intervals (at most 0.24 s
+  // each with FAST_POLL) passes without a poll of it, within a bounded number of windows.
+  let last = -1
+  let quiet = false
+  for (let i = 0; i < 20 && !quiet; i += 1) {
+    last = polls()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    quiet = polls() === last
+  }
+  assert.ok(quiet, 'no more polls of the job left behind')
 })
 
 test('the key never shows', () => {

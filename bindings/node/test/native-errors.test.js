@@ -34,32 +34,47 @@ test('a sync native call throws an error whose code is our code and whose detail
     plainNativeError(error, 'webhook_missing_header') && error.class === 'WebhookVerificationError')
 })
 
-test('a short call rejects with the native error, status and request id included', async () => {
-  const client = new native.NativeClient(JSON.stringify({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl }))
-  await assert.rejects(client.call(operation('get_job', { job_id: 'job_missing' }), '{}', null, null), (error) => {
-    plainNativeError(error, 'not_found')
-    assert.equal(error.status, 404)
-    assert.equal(typeof error.request_id, 'string')
-    return true
+/** Submits one operation to the native client; resolves with its messages, ending with the outcome. */
+function submitted(client, operationJson) {
+  return new Promise((resolve) => {
+    const messages = []
+    client.submit(operationJson, '{}', null, (kind, value) => {
+      messages.push([kind, value])
+      if (kind !== 'event') resolve(messages)
+    })
   })
+}
+
+test('a short call delivers its native error, status and request id through the message callback', async () => {
+  const client = new native.NativeClient(JSON.stringify({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl }))
+  const messages = await submitted(client, operation('get_job', { job_id: 'job_missing' }))
+  const [kind, error] = messages.at(-1)
+  assert.equal(kind, 'error')
+  plainNativeError(error, 'not_found')
+  assert.equal(error.status, 404)
+  assert.equal(typeof error.request_id, 'string')
 })
 
-test('a long call delivers its error the same way, through the message callback', async () => {
+test('a long call delivers its error the same way, after its events', async () => {
   const client = new native.NativeClient(JSON.stringify({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl, poll_policy: { initial_interval_ms: 20, min_interval_ms: 10, max_interval_ms: 100 } }))
   const typed = sandbox.client()
   const failing = await typed.createJob(`${VIDEO}?scenario=fail&error=bad%20frames`)
-  const kinds = []
-  const error = await new Promise((resolve) => {
-    client.callOnThread(operation('wait', { job_id: failing.id }), '{}', null, (kind, value) => {
-      kinds.push(kind)
-      if (kind === 'error') resolve(value)
-    })
-  })
+  const messages = await submitted(client, operation('wait', { job_id: failing.id }))
+  const [kind, error] = messages.at(-1)
+  assert.equal(kind, 'error')
+  assert.ok(messages.slice(0, -1).every(([k]) => k === 'event'), 'every event comes before the outcome')
   plainNativeError(error, 'job_failed')
   assert.equal(error.job.error, 'bad frames')
-  assert.equal(kinds.at(-1), 'error')
   // And the package makes it its typed class.
   await assert.rejects(typed.wait(failing.id), (e) => e instanceof rbv.JobFailedError && e.code === 'job_failed' && e.job.error === 'bad frames' && e.message === error.message)
+})
+
+test('bad operation JSON is an error through the callback too, never a throw', async () => {
+  const client = new native.NativeClient(JSON.stringify({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl }))
+  const messages = await submitted(client, JSON.stringify({ operation: 'fly', arguments: {} }))
+  const [kind, error] = messages.at(-1)
+  assert.equal(kind, 'error')
+  plainNativeError(error, 'validation_error')
 })
 
 test('a rate limit keeps its retry-after in seconds on the typed error', async () => {

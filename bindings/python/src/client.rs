@@ -85,6 +85,18 @@ fn interruptible<T: Send>(
     })
 }
 
+/// Passes each event, as JSON, to a Python callable (taking the GIL for it).
+fn event_handler(callback: Py<PyAny>) -> removebgvideo::EventHandler {
+    Arc::new(move |event: &Event| {
+        let json = serde_json::to_string(event).expect("events serialize");
+        Python::attach(|py| {
+            if let Err(error) = callback.call1(py, (json,)) {
+                error.write_unraisable(py, None);
+            }
+        });
+    })
+}
+
 /// Whether this is Python's main thread, the one signal handlers run on.
 fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
     let threading = py.import("threading")?;
@@ -115,6 +127,41 @@ impl NativeClient {
         .to_string()
     }
 
+    /// Hands one operation to the client's engine and returns at once; `deliver(kind, value)`
+    /// is called later, on one of the engine's threads with the GIL held, with `("result",
+    /// json)` or `("error", exception)`. `AsyncClient` completes its futures from there with
+    /// `loop.call_soon_threadsafe`: no thread pool and no cap on calls in flight.
+    #[pyo3(signature = (operation_json, options_json, deliver, on_event=None, cancel=None))]
+    fn submit(
+        &self,
+        py: Python<'_>,
+        operation_json: &str,
+        options_json: &str,
+        deliver: Py<PyAny>,
+        on_event: Option<Py<PyAny>>,
+        cancel: Option<Py<NativeCancel>>,
+    ) -> PyResult<()> {
+        let operation =
+            bridge::Operation::from_json(operation_json).map_err(|e| to_py_err(py, e))?;
+        let mut call = bridge::Options::from_json(options_json).map_err(|e| to_py_err(py, e))?;
+        call.cancel = Some(cancel.map(|c| c.get().token.clone()).unwrap_or_default());
+        call.on_event = on_event.map(event_handler);
+        let done = Box::new(move |outcome: Result<String, removebgvideo::Error>| {
+            Python::attach(|py| {
+                let delivered = match outcome {
+                    Ok(json) => deliver.call1(py, ("result", json)),
+                    Err(error) => deliver.call1(py, ("error", to_py_err(py, error).into_value(py))),
+                };
+                if let Err(error) = delivered {
+                    error.write_unraisable(py, None);
+                }
+            });
+        });
+        let client = &self.client;
+        py.detach(|| bridge::submit(client, operation, call, done));
+        Ok(())
+    }
+
     /// Calls one operation: its JSON (`{"operation", "arguments"}`) and the options' JSON in,
     /// the result as JSON out. Long operations run on a helper thread so Ctrl-C can interrupt
     /// them.
@@ -133,16 +180,7 @@ impl NativeClient {
         let mut call = bridge::Options::from_json(options_json).map_err(|e| to_py_err(py, e))?;
         let token = cancel.map(|c| c.get().token.clone()).unwrap_or_default();
         call.cancel = Some(token.clone());
-        if let Some(callback) = on_event {
-            call.on_event = Some(Arc::new(move |event: &Event| {
-                let json = serde_json::to_string(event).expect("events serialize");
-                Python::attach(|py| {
-                    if let Err(error) = callback.call1(py, (json,)) {
-                        error.write_unraisable(py, None);
-                    }
-                });
-            }));
-        }
+        call.on_event = on_event.map(event_handler);
         let client = &self.client;
         let work = || bridge::call_operation(client, operation, call);
         // Only the main thread receives Ctrl-C; elsewhere watching for it would only cost a

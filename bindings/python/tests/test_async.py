@@ -53,3 +53,67 @@ def test_cancelling_a_wait_stops_polling_promptly(sandbox: Sandbox) -> None:
     started = time.monotonic()
     asyncio.run(main())
     assert time.monotonic() - started < 5
+
+
+def _threads() -> int:
+    """OS threads of this process now."""
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("Threads:")).split()[1])
+
+
+def test_hundreds_of_waits_take_no_thread_each(sandbox: Sandbox) -> None:
+    async def main() -> tuple[int, int, list[str]]:
+        client = removebgvideo.AsyncClient(sandbox.demo_key, base_url=sandbox.base_url, poll_policy=FAST_POLL)
+        jobs = await asyncio.gather(*(client.create_job(f"{VIDEO}?duration={20 + i % 50}&n={i}") for i in range(300)))
+        before = _threads()
+        peak = before
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, _threads())
+                await asyncio.sleep(0.002)
+
+        sampler = asyncio.create_task(sample())
+        done = await asyncio.gather(*(client.wait(j.id) for j in jobs))
+        sampler.cancel()
+        return before, peak, [j.status for j in done]
+
+    before, peak, statuses = asyncio.run(main())
+    assert statuses == ["completed"] * 300
+    assert peak <= before + 1, f"300 waits on the engine's threads: {before} threads before, {peak} at most"
+
+
+def test_as_completed_yields_every_job_as_it_ends(sandbox: Sandbox) -> None:
+    client = removebgvideo.Client(sandbox.demo_key, base_url=sandbox.base_url, poll_policy=FAST_POLL)
+    truth = {}
+    for i in range(30):
+        failing = i % 5 == 0
+        url = f"{VIDEO}?scenario=fail&n={i}" if failing else f"{VIDEO}?duration={10 + i}"
+        truth[client.create_job(url).id] = "failed" if failing else "completed"
+    seen = {}
+    for result in client.as_completed(truth):
+        assert result.job is not None
+        seen[result.job_id] = result.job.status
+        if result.ok:
+            assert result.result().id == result.job_id
+        else:
+            assert isinstance(result.error, removebgvideo.JobFailedError)
+            with pytest.raises(removebgvideo.JobFailedError):
+                result.result()
+    assert seen == truth
+
+
+def test_async_for_over_as_completed(sandbox: Sandbox) -> None:
+    async def main() -> dict[str, str]:
+        client = removebgvideo.AsyncClient(sandbox.demo_key, base_url=sandbox.base_url, poll_policy=FAST_POLL)
+        jobs = await asyncio.gather(*(client.create_job(f"{VIDEO}?duration={10 + i}") for i in range(20)))
+        missing = "job_0000000000"
+        ended = {}
+        async for result in client.as_completed([j.id for j in jobs] + [missing]):
+            ended[result.job_id] = result.job.status if result.job else type(result.error).__name__
+        return ended
+
+    ended = asyncio.run(main())
+    assert list(ended.values()).count("completed") == 20
+    assert ended["job_0000000000"] == "NotFoundError"

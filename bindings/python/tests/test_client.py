@@ -98,8 +98,9 @@ def test_exceptions_carry_code_status_and_request_id(sandbox: Sandbox) -> None:
     assert isinstance(invalid.value, ValueError)
     with pytest.raises(removebgvideo.ValidationError):
         client.create_job(VIDEO, background="plaid")
+    # A 429 pauses every call of the client that got it (its rate gate): a client of its own.
     with pytest.raises(removebgvideo.RateLimitError) as limited:
-        client.list_jobs(headers={"X-Sandbox-Fault": "status=429; id=py-rl"})
+        fast_client(sandbox).list_jobs(headers={"X-Sandbox-Fault": "status=429; id=py-rl"})
     assert limited.value.retry_after == 1.0
     with pytest.raises(removebgvideo.ServerError):
         client.list_jobs(headers={"X-Sandbox-Fault": "status=503; id=py-5xx"})

@@ -27,6 +27,9 @@ const DECREASE: f64 = 0.8;
 const READ_SHARE: f64 = 0.8;
 /// The slowest pace the gate goes down to, so a key is never starved for ever.
 const MIN_RATE: f64 = 0.05;
+/// A pace is dropped after this long without a 429 (or the time of 200 requests at it, if
+/// longer): a key that was limited once is not held back for the rest of the client's life.
+const QUIET: Duration = Duration::from_secs(30);
 /// The window the goodput is measured over.
 const WINDOW: Duration = Duration::from_secs(1);
 
@@ -61,6 +64,8 @@ pub struct RateGate {
     limited: u64,
     /// When the pace was last cut.
     last_cut: Timestamp,
+    /// When the last 429 came.
+    last_limited: Timestamp,
     /// Between the first cut and the next 429: the pace grows fast.
     slow_start: bool,
 }
@@ -80,6 +85,7 @@ impl RateGate {
             goodput: 0.0,
             limited: 0,
             last_cut: Timestamp::EPOCH,
+            last_limited: Timestamp::EPOCH,
             slow_start: false,
         }
     }
@@ -101,6 +107,7 @@ impl RateGate {
 
     /// Reserves a send time for one request at or after `now`; the caller sends then.
     pub fn reserve(&mut self, now: Timestamp, priority: Priority) -> Timestamp {
+        self.relax(now);
         let mut at = now.max(self.paused_until);
         if let Some(pace) = self.pace {
             match priority {
@@ -141,6 +148,7 @@ impl RateGate {
             return;
         }
         self.limited += 1;
+        self.last_limited = self.last_limited.max(now);
         let wait = retry_after.unwrap_or(Duration::from_secs(1));
         self.paused_until = self.paused_until.max(now.plus(wait));
         // Requests sent before the last cut were sent at the old pace: their 429s say nothing
@@ -153,6 +161,18 @@ impl RateGate {
         }
         self.next_write = self.next_write.max(self.paused_until);
         self.next_read = self.next_read.max(self.paused_until);
+    }
+
+    /// Drops a pace that no 429 has confirmed for a long while.
+    fn relax(&mut self, now: Timestamp) {
+        if let Some(pace) = self.pace
+            && self.limited > 0
+        {
+            let quiet = QUIET.max(interval(pace).saturating_mul(200));
+            if now.since(self.last_cut.max(self.last_limited)) >= quiet {
+                self.pace = self.ceiling;
+            }
+        }
     }
 
     fn capped(&self, rate: f64) -> f64 {
@@ -325,6 +345,20 @@ mod tests {
             gate.pace().unwrap() < cut * 1.01,
             "then only by half a percent"
         );
+    }
+
+    #[test]
+    fn a_pace_no_429_confirms_for_long_is_dropped() {
+        let mut gate = RateGate::new(None);
+        let now = successes(&mut gate);
+        gate.on_answer(429, Some(Duration::from_secs(1)), now, now);
+        assert!(gate.pace().is_some());
+        let soon = now.plus(Duration::from_secs(5));
+        gate.reserve(soon, Priority::Read);
+        assert!(gate.pace().is_some(), "still paced a few seconds on");
+        let later = now.plus(Duration::from_secs(31));
+        assert_eq!(gate.reserve(later, Priority::Read), later);
+        assert_eq!(gate.pace(), None, "half a minute without a 429 lifts it");
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod settings;
 mod validate;
 mod webhook;
 
-pub use dispatch::{call, call_operation};
+pub use dispatch::{call, call_operation, submit};
 pub use errors::{ERROR_KINDS, error_class, error_classes, error_payload, with_public_names};
 pub use number::Float;
 pub use operation::{

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
 from . import _native
 from ._background import Background, BackgroundLike
-from ._client import CancelToken, Client, Download, PollPolicy, ProgressCallback, RetryPolicy, RunResult
+from ._client import CancelToken, Client, Download, PollPolicy, ProgressCallback, RetryPolicy, RunResult, WaitResult
 from ._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -61,7 +61,7 @@ __version__: str = _native.__version__
 __all__ = [
     "Client", "AsyncClient", "CancelToken", "PollPolicy", "RetryPolicy", "Background", "BackgroundLike",
     "ProgressCallback", "Job", "JobAccepted", "JobList", "UploadResult", "UsageSummary", "UsageEvent", "UsageEvents",
-    "LegacyDownload", "Health", "Problem", "Event", "Download", "RunResult", "VerifiedWebhook", "verify_webhook",
+    "LegacyDownload", "Health", "Problem", "Event", "Download", "RunResult", "WaitResult", "VerifiedWebhook", "verify_webhook",
     "estimate_credits", "validate_request", "RemoveBGVideoError", "AuthenticationError", "InsufficientCreditsError",
     "NotFoundError", "RateLimitError", "InvalidRequestError", "ConflictError", "ServerError", "APIConnectionError",
     "OutcomeUnknownError", "ValidationError", "JobFailedError", "WaitTimeoutError", "CancelledError", "DownloadError",

@@ -9,14 +9,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+import queue
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
 
 from . import _native
 from ._background import Background, BackgroundLike
 from ._models import Event, Health, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary, _Model
 from ._units import to_ms as _ms
 
-__all__ = ["Client", "CancelToken", "Download", "RunResult", "PollPolicy", "RetryPolicy", "ProgressCallback"]
+__all__ = ["Client", "CancelToken", "Download", "RunResult", "WaitResult", "PollPolicy", "RetryPolicy", "ProgressCallback"]
+
+T = TypeVar("T")
 
 #: Receives progress events: status changes, progress, retries, bytes.
 ProgressCallback = Callable[[Event], None]
@@ -120,6 +123,39 @@ class RunResult(_Model):
         )
 
 
+@dataclasses.dataclass
+class WaitResult:
+    """How one job's wait ended, as ``as_completed`` yields it: ``job`` when it completed or
+    failed (a failed job has ``status == "failed"`` and ``error`` set), ``error`` when the wait
+    ended otherwise (``WaitTimeoutError``, ``NotFoundError``, ...; ``JobFailedError`` too, with
+    its job)."""
+
+    #: The job waited for.
+    job_id: str
+    #: The job as last read, when one was.
+    job: Optional[Job] = None
+    #: What ended the wait, unless the job completed.
+    error: Optional[Exception] = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the job completed."""
+        return self.error is None
+
+    def result(self) -> Job:
+        """The completed job; raises what ended the wait otherwise."""
+        if self.error is not None:
+            raise self.error
+        assert self.job is not None
+        return self.job
+
+    @classmethod
+    def _delivered(cls, job_id: str, kind: str, value: Any) -> "WaitResult":
+        if kind == "result":
+            return cls(job_id=job_id, job=Job.from_dict(json.loads(value)))
+        return cls(job_id=job_id, job=getattr(value, "job", None), error=value)
+
+
 def _download(data: Dict[str, Any]) -> Download:
     return Download(path=data["path"], bytes=data["bytes"], job=Job.from_dict(data["job"]))
 
@@ -195,8 +231,9 @@ class Client:
     def close(self) -> None:
         """Nothing to release explicitly (connections close with the client); for symmetry."""
 
-    def _call(self, operation: str, args: Dict[str, Any], *, on_progress: Optional[ProgressCallback] = None,
-              cancel: Optional[CancelToken] = None, **options: Any) -> Any:
+    def _call(self, operation: str, args: Dict[str, Any], convert: Callable[[Any], T], *,
+              on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+              **options: Any) -> T:
         callback = None
         if on_progress is not None:
             def callback(event_json: str, _user: ProgressCallback = on_progress) -> None:
@@ -206,25 +243,26 @@ class Client:
         if "timeout" in options:
             options["timeout_ms"] = _ms(options.pop("timeout"))
         # `operation` first: the native side then names a mistake in the arguments by its path.
-        result = self._native.call(
-            json.dumps({"operation": operation, "arguments": _compact(args)}),
-            json.dumps(_compact(options)),
-            callback,
-            cancel._native if cancel is not None else None,
-        )
-        return json.loads(result)
+        operation_json = json.dumps({"operation": operation, "arguments": _compact(args)})
+        return self._execute(operation_json, json.dumps(_compact(options)), callback, cancel, convert)
+
+    def _execute(self, operation_json: str, options_json: str, callback: Optional[Callable[[str], None]],
+                 cancel: Optional[CancelToken], convert: Callable[[Any], T]) -> T:
+        """Runs a call on this thread, the GIL released (``AsyncClient`` hands it to the engine)."""
+        result = self._native.call(operation_json, options_json, callback,
+                                   cancel._native if cancel is not None else None)
+        return convert(json.loads(result))
 
     def health(self, *, headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Health:
         """``GET /health``: whether the API answers."""
-        return Health.from_dict(self._call("health", {}, cancel=cancel, headers=headers))
+        return self._call("health", {}, Health.from_dict, cancel=cancel, headers=headers)
 
     def upload(self, path: PathLike, *, idempotency_key: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
                max_retries: Optional[int] = None, headers: Optional[Dict[str, str]] = None,
                cancel: Optional[CancelToken] = None) -> UploadResult:
         """Uploads a video file (mp4, mov, webm or avi, at most 500 MB), streamed from disk."""
-        data = self._call("upload", {"path": os.fspath(path)}, on_progress=on_progress, cancel=cancel,
-                          idempotency_key=idempotency_key, max_retries=max_retries, headers=headers)
-        return UploadResult.from_dict(data)
+        return self._call("upload", {"path": os.fspath(path)}, UploadResult.from_dict, on_progress=on_progress,
+                          cancel=cancel, idempotency_key=idempotency_key, max_retries=max_retries, headers=headers)
 
     def create_job(self, video_url: str, *, model: Optional[str] = None, output_format: Optional[str] = None,
                    background: Optional[BackgroundLike] = None, text_prompt: Optional[str] = None,
@@ -235,9 +273,8 @@ class Client:
         """Creates a job from a video URL; it starts at once unless ``auto_start=False``."""
         args = dict(video_url=video_url, model=model, output_format=output_format, background=_background(background),
                     text_prompt=text_prompt, webhook_url=webhook_url, auto_start=auto_start, metadata=metadata)
-        data = self._call("create_job", args, cancel=cancel, idempotency_key=idempotency_key,
+        return self._call("create_job", args, JobAccepted.from_dict, cancel=cancel, idempotency_key=idempotency_key,
                           max_retries=max_retries, timeout=timeout, headers=headers)
-        return JobAccepted.from_dict(data)
 
     def start_job(self, job_id: str, *, model: Optional[str] = None, output_format: Optional[str] = None,
                   background: Optional[BackgroundLike] = None, text_prompt: Optional[str] = None,
@@ -248,46 +285,70 @@ class Client:
         """Starts a draft job, or restarts a failed one."""
         args = dict(job_id=job_id, model=model, output_format=output_format, background=_background(background),
                     text_prompt=text_prompt, webhook_url=webhook_url, composition=composition, preview_duration=preview_duration)
-        data = self._call("start_job", args, cancel=cancel, idempotency_key=idempotency_key,
+        return self._call("start_job", args, JobAccepted.from_dict, cancel=cancel, idempotency_key=idempotency_key,
                           max_retries=max_retries, timeout=timeout, headers=headers)
-        return JobAccepted.from_dict(data)
 
     def get_job(self, job_id: str, *, max_retries: Optional[int] = None, timeout: Optional[float] = None,
                 headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Job:
         """Reads a job."""
-        data = self._call("get_job", {"job_id": job_id}, cancel=cancel, max_retries=max_retries, timeout=timeout, headers=headers)
-        return Job.from_dict(data)
+        return self._call("get_job", {"job_id": job_id}, Job.from_dict, cancel=cancel, max_retries=max_retries,
+                          timeout=timeout, headers=headers)
 
     def list_jobs(self, *, limit: Optional[int] = None, offset: Optional[int] = None, status: Optional[str] = None,
                   headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> JobList:
         """Lists the key's jobs, newest first."""
-        data = self._call("list_jobs", {"limit": limit, "offset": offset, "status": status}, cancel=cancel, headers=headers)
-        return JobList.from_dict(data)
+        return self._call("list_jobs", {"limit": limit, "offset": offset, "status": status}, JobList.from_dict,
+                          cancel=cancel, headers=headers)
 
     def usage_summary(self, *, days: Optional[int] = None, headers: Optional[Dict[str, str]] = None,
                       cancel: Optional[CancelToken] = None) -> UsageSummary:
         """Usage totals over the last ``days`` (1 to 90)."""
-        return UsageSummary.from_dict(self._call("usage_summary", {"days": days}, cancel=cancel, headers=headers))
+        return self._call("usage_summary", {"days": days}, UsageSummary.from_dict, cancel=cancel, headers=headers)
 
     def usage_events(self, *, limit: Optional[int] = None, headers: Optional[Dict[str, str]] = None,
                      cancel: Optional[CancelToken] = None) -> UsageEvents:
         """Recent usage events (``limit`` 1 to 100)."""
-        return UsageEvents.from_dict(self._call("usage_events", {"limit": limit}, cancel=cancel, headers=headers))
+        return self._call("usage_events", {"limit": limit}, UsageEvents.from_dict, cancel=cancel, headers=headers)
 
     def legacy_download(self, job_id: str, *, headers: Optional[Dict[str, str]] = None,
                         cancel: Optional[CancelToken] = None) -> LegacyDownload:
         """The legacy download route: the output URL of a completed job."""
-        return LegacyDownload.from_dict(self._call("legacy_download", {"job_id": job_id}, cancel=cancel, headers=headers))
+        return self._call("legacy_download", {"job_id": job_id}, LegacyDownload.from_dict, cancel=cancel, headers=headers)
 
     def wait(self, job_id: str, *, timeout: Optional[float] = None, unbounded: bool = False,
              poll_policy: Optional[PollPolicy] = None, on_progress: Optional[ProgressCallback] = None,
              headers: Optional[Dict[str, str]] = None, cancel: Optional[CancelToken] = None) -> Job:
         """Waits until the job completes (returns it), fails (``JobFailedError``) or ``timeout``
         seconds pass (``WaitTimeoutError``; 30 minutes by default). Ctrl-C interrupts it."""
-        args = dict(job_id=job_id, timeout_ms=_ms(timeout), unbounded=unbounded or None,
-                    poll_policy=poll_policy._wire() if poll_policy else None)
-        data = self._call("wait", args, on_progress=on_progress, cancel=cancel, headers=headers)
-        return Job.from_dict(data)
+        args = _wait_args(job_id, timeout, unbounded, poll_policy)
+        return self._call("wait", args, Job.from_dict, on_progress=on_progress, cancel=cancel, headers=headers)
+
+    def as_completed(self, job_ids: Iterable[str], *, timeout: Optional[float] = None, unbounded: bool = False,
+                     poll_policy: Optional[PollPolicy] = None,
+                     headers: Optional[Dict[str, str]] = None) -> Iterator[WaitResult]:
+        """Waits for every job at once and yields a ``WaitResult`` for each as it ends, first
+        ended first. The waits run on the client's engine (a few threads, whatever the number
+        of jobs), each as ``wait`` would; leaving the loop early cancels the rest."""
+        results: "queue.SimpleQueue[WaitResult]" = queue.SimpleQueue()
+        ids = list(job_ids)
+        token = self._submit_waits(ids, lambda job_id: (lambda kind, value: results.put(
+            WaitResult._delivered(job_id, kind, value))), timeout, unbounded, poll_policy, headers)
+        try:
+            for _ in ids:
+                yield results.get()
+        finally:
+            token.cancel()
+
+    def _submit_waits(self, job_ids: List[str], deliverer: Callable[[str], Callable[[str, Any], None]],
+                      timeout: Optional[float], unbounded: bool, poll_policy: Optional[PollPolicy],
+                      headers: Optional[Dict[str, str]]) -> CancelToken:
+        """Hands a wait for each job to the engine; ``deliverer(job_id)`` receives its end."""
+        token = CancelToken()
+        options = json.dumps(_compact({"headers": sorted(headers.items()) if headers else None}))
+        for job_id in job_ids:
+            operation = json.dumps({"operation": "wait", "arguments": _compact(_wait_args(job_id, timeout, unbounded, poll_policy))})
+            self._native.submit(operation, options, deliverer(job_id), None, token._native)
+        return token
 
     def download(self, job: Union[str, Job, None] = None, path: Optional[PathLike] = None, *,
                  job_id: Optional[str] = None, overwrite: bool = False,
@@ -303,8 +364,7 @@ class Client:
             raise TypeError("download() takes the job (or its id) or job_id=, not both")
         elif job is not None:
             args["job_id"] = job
-        data = self._call("download", args, on_progress=on_progress, cancel=cancel, headers=headers)
-        return _download(data)
+        return self._call("download", args, _download, on_progress=on_progress, cancel=cancel, headers=headers)
 
     def run(self, video_url: Optional[str] = None, *, file: Optional[PathLike] = None, output: Optional[PathLike] = None,
             overwrite: bool = False, model: Optional[str] = None, output_format: Optional[str] = None,
@@ -320,8 +380,12 @@ class Client:
                     output_format=output_format, background=_background(background), text_prompt=text_prompt,
                     webhook_url=webhook_url, metadata=metadata, timeout_ms=_ms(timeout), overwrite=overwrite or None,
                     unbounded=unbounded or None, poll_policy=poll_policy._wire() if poll_policy else None)
-        data = self._call("run", args, on_progress=on_progress, cancel=cancel, headers=headers)
-        return RunResult.from_dict(data)
+        return self._call("run", args, RunResult.from_dict, on_progress=on_progress, cancel=cancel, headers=headers)
+
+
+def _wait_args(job_id: str, timeout: Optional[float], unbounded: bool, poll_policy: Optional[PollPolicy]) -> Dict[str, Any]:
+    return dict(job_id=job_id, timeout_ms=_ms(timeout), unbounded=unbounded or None,
+                poll_policy=poll_policy._wire() if poll_policy else None)
 
 
 def _restore(settings: Dict[str, Any]) -> Client:

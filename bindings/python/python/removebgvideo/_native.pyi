@@ -18,6 +18,14 @@ class NativeClient:
         on_event: Optional[Callable[[str], None]] = None,
         cancel: Optional[NativeCancel] = None,
     ) -> str: ...
+    def submit(
+        self,
+        operation_json: str,
+        options_json: str,
+        deliver: Callable[[str, object], None],
+        on_event: Optional[Callable[[str], None]] = None,
+        cancel: Optional[NativeCancel] = None,
+    ) -> None: ...
 
 class NativeSandbox:
     base_url: str

@@ -1,8 +1,17 @@
 //! Runs one operation on the client: its arguments, checked, become the client's requests and
 //! options; its result comes back as JSON.
 
+use std::marker::PhantomData;
+use std::path::PathBuf;
+
+use removebgvideo_core::http::{HttpRequest, ResponseBody};
+use removebgvideo_core::machine::TransmitBody;
 use removebgvideo_core::validate::Validate;
-use removebgvideo_core::{Background, Problem, ProblemCode};
+use removebgvideo_core::{
+    Background, Health, Job, JobAccepted, JobList, LegacyDownload, Problem, ProblemCode,
+    UsageEvents, UsageSummary,
+};
+use serde::Serialize;
 use serde_json::json;
 
 use super::checks::{Problems, positive_ms};
@@ -12,15 +21,15 @@ use super::operation::{
 };
 use super::{guarded, to_json};
 use crate::{
-    CallOptions, Client, CreateJobRequest, Download, DownloadOptions, Error, ListJobsQuery,
-    PollPolicy, RunOptions, RunRequest, StartJobRequest, UsageEventsQuery, UsageSummaryQuery,
-    VideoSource, WaitLimit, WaitOptions,
+    CallOptions, Callback, Client, CreateJobRequest, Download, DownloadOptions, Error,
+    ListJobsQuery, PollPolicy, RunOptions, RunRequest, RunResult, StartJobRequest,
+    UsageEventsQuery, UsageSummaryQuery, VideoSource, WaitLimit, WaitOptions,
 };
 
-/// Calls one operation, given as the bindings' JSON; the result as JSON. This is the one
-/// entry of the bindings' calls.
+/// Calls one operation, given as the bindings' JSON, on the caller's thread; the result as
+/// JSON. This is the one entry of the bindings' blocking calls.
 pub fn call(client: &Client, operation_json: &str, call: CallOptions) -> Result<String, Error> {
-    guarded(|| dispatch(client, Operation::from_json(operation_json)?, call))
+    guarded(|| prepare(client, Operation::from_json(operation_json)?, &call)?.run(client, &call))
 }
 
 /// Calls one operation already read (a binding that needs to know it first, to pick a thread).
@@ -29,43 +38,98 @@ pub fn call_operation(
     operation: Operation,
     call: CallOptions,
 ) -> Result<String, Error> {
-    guarded(|| dispatch(client, operation, call))
+    guarded(|| prepare(client, operation, &call)?.run(client, &call))
 }
 
-fn dispatch(client: &Client, operation: Operation, call: CallOptions) -> Result<String, Error> {
+/// Hands one operation to the client's engine; `done` receives the result as JSON on one of
+/// the engine's workers (or at once, for arguments that do not check out). This is the one
+/// entry of the bindings' promises and futures: no thread waits for the call.
+pub fn submit(client: &Client, operation: Operation, call: CallOptions, done: Callback<String>) {
+    match guarded(|| prepare(client, operation, &call)) {
+        Ok(prepared) => prepared.submit(client, &call, done),
+        Err(error) => done(Err(error)),
+    }
+}
+
+/// An operation whose arguments checked out, ready to run on either path.
+trait Prepared {
+    /// On the caller's thread.
+    fn run(self: Box<Self>, client: &Client, call: &CallOptions) -> Result<String, Error>;
+    /// On the engine.
+    fn submit(self: Box<Self>, client: &Client, call: &CallOptions, done: Callback<String>);
+}
+
+/// One API request whose answer is a `T`.
+struct Api<T> {
+    request: Result<HttpRequest, Error>,
+    body: TransmitBody,
+    answer: PhantomData<fn() -> T>,
+}
+
+fn api<T>(request: Result<HttpRequest, Error>) -> Result<Box<dyn Prepared>, Error>
+where
+    T: ResponseBody + Serialize + Send + 'static,
+{
+    Ok(Box::new(Api::<T> {
+        request,
+        body: TransmitBody::Json,
+        answer: PhantomData,
+    }))
+}
+
+impl<T: ResponseBody + Serialize + Send + 'static> Prepared for Api<T> {
+    fn run(self: Box<Self>, client: &Client, call: &CallOptions) -> Result<String, Error> {
+        client
+            .execute::<T>(self.request?, self.body, call, None)
+            .map(|(value, _)| to_json(value))
+    }
+
+    fn submit(self: Box<Self>, client: &Client, call: &CallOptions, done: Callback<String>) {
+        client.submit_call::<T>(
+            self.request,
+            self.body,
+            call,
+            Box::new(move |outcome| done(outcome.map(to_json))),
+        );
+    }
+}
+
+/// Checks an operation's arguments and builds what the client runs for it.
+fn prepare(
+    client: &Client,
+    operation: Operation,
+    call: &CallOptions,
+) -> Result<Box<dyn Prepared>, Error> {
+    let builder = client.builder_ref();
+    let key = || Client::idempotency_key(call);
     match operation {
-        Operation::Health(_) => client.health(&call).map(to_json),
-        Operation::Upload(args) => client.upload(&args.path, &call).map(to_json),
-        Operation::CreateJob(args) => client
-            .create_job(&create_request(args)?, &call)
-            .map(to_json),
+        Operation::Health(_) => api::<Health>(Ok(builder.health())),
+        Operation::Upload(args) => Ok(Box::new(Upload(args.path))),
+        Operation::CreateJob(args) => {
+            api::<JobAccepted>(builder.create_job(&create_request(args)?, &key()))
+        }
         Operation::StartJob(args) => {
             let job_id = args.job_id.clone();
-            client
-                .start_job(&job_id, &start_request(args)?, &call)
-                .map(to_json)
+            api::<JobAccepted>(builder.start_job(&job_id, &start_request(args)?, &key()))
         }
-        Operation::GetJob(args) => client.get_job(&args.job_id, &call).map(to_json),
-        Operation::ListJobs(args) => {
-            let query = ListJobsQuery {
-                limit: args.limit,
-                offset: args.offset,
-                status: args.status,
-            };
-            client.list_jobs(&query, &call).map(to_json)
-        }
+        Operation::GetJob(args) => api::<Job>(builder.get_job(&args.job_id)),
+        Operation::ListJobs(args) => api::<JobList>(builder.list_jobs(&ListJobsQuery {
+            limit: args.limit,
+            offset: args.offset,
+            status: args.status,
+        })),
         Operation::UsageSummary(args) => {
-            let query = UsageSummaryQuery { days: args.days };
-            client.usage_summary(&query, &call).map(to_json)
+            api::<UsageSummary>(builder.usage_summary(&UsageSummaryQuery { days: args.days }))
         }
         Operation::UsageEvents(args) => {
-            let query = UsageEventsQuery { limit: args.limit };
-            client.usage_events(&query, &call).map(to_json)
+            api::<UsageEvents>(builder.usage_events(&UsageEventsQuery { limit: args.limit }))
         }
-        Operation::LegacyDownload(args) => client.legacy_download(&args.job_id, &call).map(to_json),
-        Operation::Wait(args) => wait(client, args, call),
-        Operation::Download(args) => download(client, args, call),
-        Operation::Run(args) => run(client, args, call),
+        Operation::LegacyDownload(args) => {
+            api::<LegacyDownload>(builder.legacy_download(&args.job_id))
+        }
+        Operation::Wait(args) => wait(args, call),
+        Operation::Download(args) => download(args, call),
+        Operation::Run(args) => run(args, call),
     }
 }
 
@@ -86,7 +150,30 @@ fn limit_and_poll(
     (limit, poll)
 }
 
-fn wait(client: &Client, args: WaitArgs, call: CallOptions) -> Result<String, Error> {
+/// An upload of a file.
+struct Upload(PathBuf);
+
+impl Prepared for Upload {
+    fn run(self: Box<Self>, client: &Client, call: &CallOptions) -> Result<String, Error> {
+        client.upload(&self.0, call).map(to_json)
+    }
+
+    fn submit(self: Box<Self>, client: &Client, call: &CallOptions, done: Callback<String>) {
+        client.submit_upload(
+            &self.0,
+            call,
+            Box::new(move |outcome| done(outcome.map(to_json))),
+        );
+    }
+}
+
+/// A wait, its limit and schedule checked.
+struct Wait {
+    job_id: String,
+    options: WaitOptions,
+}
+
+fn wait(args: WaitArgs, call: &CallOptions) -> Result<Box<dyn Prepared>, Error> {
     let mut problems = Problems::default();
     let (limit, poll) = limit_and_poll(
         &mut problems,
@@ -94,37 +181,112 @@ fn wait(client: &Client, args: WaitArgs, call: CallOptions) -> Result<String, Er
         args.unbounded,
         args.poll_policy.as_ref(),
     );
-    let wait = problems.finish(WaitOptions { limit, poll, call })?;
-    client.wait(&args.job_id, &wait).map(to_json)
+    let options = problems.finish(WaitOptions {
+        limit,
+        poll,
+        call: call.clone(),
+    })?;
+    Ok(Box::new(Wait {
+        job_id: args.job_id,
+        options,
+    }))
 }
 
-fn download_json(done: Download) -> serde_json::Value {
-    json!({ "path": done.path, "bytes": done.bytes, "job": done.job })
+impl Prepared for Wait {
+    fn run(self: Box<Self>, client: &Client, _call: &CallOptions) -> Result<String, Error> {
+        client.wait(&self.job_id, &self.options).map(to_json)
+    }
+
+    fn submit(self: Box<Self>, client: &Client, _call: &CallOptions, done: Callback<String>) {
+        client.submit_wait(
+            &self.job_id,
+            &self.options,
+            Box::new(move |outcome| done(outcome.map(to_json))),
+        );
+    }
 }
 
-fn download(client: &Client, args: DownloadArgs, call: CallOptions) -> Result<String, Error> {
-    let download = DownloadOptions {
-        overwrite: args.overwrite.unwrap_or(false),
-        call,
+fn download_json(done: Download) -> String {
+    to_json(json!({ "path": done.path, "bytes": done.bytes, "job": done.job }))
+}
+
+/// A download of a job in hand, or of a job read first by its id.
+struct Fetch {
+    job: Result<Job, String>,
+    path: PathBuf,
+    options: DownloadOptions,
+}
+
+fn download(args: DownloadArgs, call: &CallOptions) -> Result<Box<dyn Prepared>, Error> {
+    let job = match (args.job, args.job_id) {
+        (Some(job), None) => Ok(job),
+        (None, Some(id)) => Err(id),
+        (None, None) => {
+            return Err(Error::validation(vec![Problem::error(
+                "/arguments/job_id",
+                ProblemCode::Required,
+                "download needs a job or a job_id",
+            )]));
+        }
+        (Some(_), Some(_)) => {
+            return Err(Error::validation(vec![Problem::error(
+                "/arguments/job_id",
+                ProblemCode::NotApplicable,
+                "download takes a job or a job_id, not both",
+            )]));
+        }
     };
-    let done = match (args.job, args.job_id) {
-        (Some(job), None) => client.download_job(job, &args.path, &download),
-        (None, Some(id)) => client.download(&id, &args.path, &download),
-        (None, None) => Err(Error::validation(vec![Problem::error(
-            "/arguments/job_id",
-            ProblemCode::Required,
-            "download needs a job or a job_id",
-        )])),
-        (Some(_), Some(_)) => Err(Error::validation(vec![Problem::error(
-            "/arguments/job_id",
-            ProblemCode::NotApplicable,
-            "download takes a job or a job_id, not both",
-        )])),
-    }?;
-    Ok(to_json(download_json(done)))
+    let options = DownloadOptions {
+        overwrite: args.overwrite.unwrap_or(false),
+        call: call.clone(),
+    };
+    Ok(Box::new(Fetch {
+        job,
+        path: args.path,
+        options,
+    }))
 }
 
-fn run(client: &Client, args: RunArgs, call: CallOptions) -> Result<String, Error> {
+impl Prepared for Fetch {
+    fn run(self: Box<Self>, client: &Client, _call: &CallOptions) -> Result<String, Error> {
+        let done = match self.job {
+            Ok(job) => client.download_job(job, &self.path, &self.options),
+            Err(id) => client.download(&id, &self.path, &self.options),
+        }?;
+        Ok(download_json(done))
+    }
+
+    fn submit(self: Box<Self>, client: &Client, _call: &CallOptions, done: Callback<String>) {
+        let Fetch { job, path, options } = *self;
+        let finish: Callback<Download> = Box::new(move |outcome| done(outcome.map(download_json)));
+        match job {
+            Ok(job) => client.submit_download(job, &path, &options, finish),
+            Err(id) => {
+                // The job is read first, through the engine too, then downloaded.
+                let then = client.clone();
+                let read = client.builder_ref().get_job(&id);
+                let call = options.call.clone();
+                client.submit_call::<Job>(
+                    read,
+                    TransmitBody::Json,
+                    &call,
+                    Box::new(move |outcome| match outcome {
+                        Ok(job) => then.submit_download(job, &path, &options, finish),
+                        Err(error) => finish(Err(error)),
+                    }),
+                );
+            }
+        }
+    }
+}
+
+/// A whole run.
+struct Run {
+    request: RunRequest,
+    options: RunOptions,
+}
+
+fn run(args: RunArgs, call: &CallOptions) -> Result<Box<dyn Prepared>, Error> {
     let mut problems = Problems::default();
     let (limit, poll) = limit_and_poll(
         &mut problems,
@@ -132,7 +294,11 @@ fn run(client: &Client, args: RunArgs, call: CallOptions) -> Result<String, Erro
         args.unbounded,
         args.poll_policy.as_ref(),
     );
-    let run = problems.finish(RunOptions { limit, poll, call })?;
+    let options = problems.finish(RunOptions {
+        limit,
+        poll,
+        call: call.clone(),
+    })?;
     // Exactly one source: a URL, or a file to upload first.
     let video_url = args.video_url.unwrap_or_default();
     let source = match (args.file, video_url.trim().is_empty()) {
@@ -163,12 +329,29 @@ fn run(client: &Client, args: RunArgs, call: CallOptions) -> Result<String, Erro
         download_to: args.output,
         overwrite: args.overwrite.unwrap_or(false),
     };
-    let result = client.run(&request, &run)?;
-    Ok(to_json(json!({
+    Ok(Box::new(Run { request, options }))
+}
+
+fn run_json(result: RunResult) -> String {
+    to_json(json!({
         "job": result.job,
         "upload": result.upload,
-        "output": result.output.map(download_json),
-    })))
+        "output": result.output.map(|o| json!({ "path": o.path, "bytes": o.bytes, "job": o.job })),
+    }))
+}
+
+impl Prepared for Run {
+    fn run(self: Box<Self>, client: &Client, _call: &CallOptions) -> Result<String, Error> {
+        client.run(&self.request, &self.options).map(run_json)
+    }
+
+    fn submit(self: Box<Self>, client: &Client, _call: &CallOptions, done: Callback<String>) {
+        client.submit_run(
+            &self.request,
+            &self.options,
+            Box::new(move |outcome| done(outcome.map(run_json))),
+        );
+    }
 }
 
 fn create_request(args: CreateJobArgs) -> Result<CreateJobRequest, Error> {

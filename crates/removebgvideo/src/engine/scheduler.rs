@@ -82,7 +82,15 @@ impl Scheduler {
                 Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     return self.stop();
                 }
-                Ok(message) => self.handle(message),
+                Ok(message) => {
+                    // A bug of ours in one machine must not stop every other call.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.handle(message)
+                    }));
+                    if handled.is_err() {
+                        tracing::error!(target: "removebgvideo", "the engine hit a bug handling a message; please report it");
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
         }

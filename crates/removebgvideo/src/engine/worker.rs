@@ -36,7 +36,12 @@ pub(crate) fn run(wire: Arc<Wire>, work: Arc<Mutex<Receiver<Work>>>, scheduler: 
                     return;
                 }
             }
-            Ok(Work::Finish(completion)) => completion(),
+            // A caller's callback that panics must not take the worker with it.
+            Ok(Work::Finish(completion)) => {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(completion)).is_err() {
+                    tracing::error!(target: "removebgvideo", "a completion callback panicked");
+                }
+            }
             Err(_) => return,
         }
     }
