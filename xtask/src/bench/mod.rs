@@ -239,10 +239,25 @@ pub fn run(root: &Path, smoke: bool, only: &[String]) -> Result<(), String> {
         );
         results.insert(name, value);
     }
-    let mut meta = meta(root, &tools, measuring.elapsed().as_secs_f64());
-    if !only.is_empty() {
-        meta["measured_steps"] = json!(chosen.join(", "));
-    }
+    let now = meta(root, &tools, measuring.elapsed().as_secs_f64());
+    let meta = if only.is_empty() {
+        now
+    } else {
+        // The run table stays the whole run's; a later partial run adds a line of its own.
+        let kept = root.join("bench/results/meta.json");
+        let mut kept: Value = std::fs::read_to_string(&kept)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_else(|| json!({}));
+        let line = format!(
+            "{} on {} ({} s measuring)",
+            now["commit"].as_str().unwrap_or_default(),
+            now["date"].as_str().unwrap_or_default(),
+            now["measuring_seconds"]
+        );
+        kept[format!("measured later: {}", chosen.join(", "))] = json!(line);
+        kept
+    };
     results.insert("meta", meta);
     for (name, value) in &results {
         let text = serde_json::to_string_pretty(value).expect("JSON") + "\n";
