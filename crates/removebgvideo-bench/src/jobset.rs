@@ -5,9 +5,13 @@
 //!
 //! Creating thousands of jobs takes a moment, during which the sandbox's fast clock runs: the
 //! longest jobs are created first and the shortest last, so the jobs created early lose little
-//! of their length by the time the waits begin. The file lists the jobs in a seeded random
-//! order (no user sorts their jobs), one `JOB_ID STATUS` line each, STATUS being the end the
-//! sandbox was told to give it (`completed` or `failed`).
+//! of their length by the time the waits begin. Under a rate limit (`--pace R`: at most R
+//! creations a second, the key's rate, so no creation meets a 429) creating takes longer
+//! still, but on a schedule known in advance: each job is lengthened by the time from its slot
+//! to the last one, so at the end of the creating every job has its drawn length still ahead.
+//! The file lists the jobs in a seeded random order (no user sorts their jobs), one
+//! `JOB_ID STATUS` line each, STATUS being the end the sandbox was told to give it
+//! (`completed` or `failed`).
 
 use std::io::Write;
 use std::path::Path;
@@ -17,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use removebgvideo::{CallOptions, Client, CreateJobRequest, ErrorCode, Model};
 use removebgvideo_core::Timestamp;
-use removebgvideo_sandbox::lifecycle::{Run, RunOutcome, Scenario, processing_time};
+use removebgvideo_sandbox::lifecycle::{FAIL_AT, Run, RunOutcome, Scenario, processing_time};
 use serde_json::{Value, json};
 
 use crate::polling::durations;
@@ -49,6 +53,16 @@ impl Planned {
 
     pub fn status(&self) -> &'static str {
         if self.fails { "failed" } else { "completed" }
+    }
+
+    /// The same job ending `extra` (virtual time) later: a failing job fails at `FAIL_AT` of
+    /// its processing, so its video grows by `extra / FAIL_AT`.
+    fn later_by(&self, extra: Duration) -> Planned {
+        let grow = if self.fails { 1.0 / FAIL_AT } else { 1.0 };
+        Planned {
+            video_secs: round(self.video_secs + extra.as_secs_f64() * grow, 1),
+            fails: self.fails,
+        }
     }
 
     /// Virtual time from creation (auto-started) to the job's end, from the sandbox's own
@@ -113,23 +127,45 @@ fn create_one(client: &Client, job: &Planned, index: usize) -> Result<String, St
     }
 }
 
+/// When, after the start, each job's creation is due under `pace` creations a second (all at
+/// once without one), and each job lengthened by the (virtual) time from its slot to the last.
+fn schedule(planned: &[Planned], pace: Option<f64>, speed: f64) -> Vec<(Duration, Planned)> {
+    let slot = |index: usize| match pace {
+        Some(rate) => Duration::from_secs_f64(index as f64 / rate),
+        None => Duration::ZERO,
+    };
+    let last = slot(planned.len().saturating_sub(1));
+    planned
+        .iter()
+        .enumerate()
+        .map(|(index, job)| {
+            let due = slot(index);
+            (due, job.later_by((last - due).mul_f64(speed)))
+        })
+        .collect()
+}
+
 pub fn run(
     base_url: &str,
     key: &str,
     jobs: usize,
     seed: u64,
     speed: f64,
+    pace: Option<f64>,
     out: &Path,
 ) -> Result<Value, String> {
     if !(speed.is_finite() && speed > 0.0) {
         return Err(format!("--speed must be a positive number (got {speed})"));
+    }
+    if pace.is_some_and(|rate| !(rate.is_finite() && rate > 0.0)) {
+        return Err(format!("--pace must be a positive number (got {pace:?})"));
     }
     let client = Client::builder()
         .api_key(key)
         .base_url(base_url)
         .build()
         .map_err(|e| e.to_string())?;
-    let planned = plan(jobs, seed);
+    let planned = schedule(&plan(jobs, seed), pace, speed);
     let next = AtomicUsize::new(0);
     let created: Mutex<Vec<Option<(String, Instant)>>> = Mutex::new(vec![None; jobs]);
     let started = Instant::now();
@@ -139,9 +175,13 @@ pub fn run(
                 scope.spawn(|| -> Result<(), String> {
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = planned.get(index) else {
+                        let Some((due, job)) = planned.get(index) else {
                             return Ok(());
                         };
+                        if let Some(wait) = (started + *due).checked_duration_since(Instant::now())
+                        {
+                            std::thread::sleep(wait);
+                        }
                         let id = create_one(&client, job, index)?;
                         created.lock().expect("created")[index] = Some((id, Instant::now()));
                     }
@@ -164,7 +204,7 @@ pub fn run(
     let created = created.into_inner().expect("created");
     let mut lines: Vec<(String, &'static str)> = Vec::with_capacity(jobs);
     let mut ended_before_done = 0;
-    for (job, entry) in planned.iter().zip(created) {
+    for ((_, job), entry) in planned.iter().zip(created) {
         let (id, at) = entry.ok_or("a job was not created")?;
         // Virtual time over the clock's speed: when, in real time, this job ends.
         if at + job.lasts().div_f64(speed) <= done {
@@ -180,7 +220,7 @@ pub fn run(
     std::fs::File::create(out)
         .and_then(|mut file| file.write_all(text.as_bytes()))
         .map_err(|e| format!("{}: {e}", out.display()))?;
-    let failing = planned.iter().filter(|job| job.fails).count();
+    let failing = planned.iter().filter(|(_, job)| job.fails).count();
     Ok(json!({
         "jobs": jobs,
         "expected_completed": jobs - failing,
@@ -217,9 +257,36 @@ mod tests {
             fails: false,
         };
         assert_eq!(ten.lasts(), Duration::from_secs(11));
+        let failing_ten = Planned {
+            fails: true,
+            ..ten.clone()
+        };
+        assert_eq!(failing_ten.lasts(), Duration::from_secs(5));
+        // Lengthened by 20 s, each still ends 20 s later than drawn.
+        let extra = Duration::from_secs(20);
+        assert_eq!(ten.later_by(extra).lasts(), Duration::from_secs(31));
+        assert_eq!(failing_ten.later_by(extra).lasts(), Duration::from_secs(25));
+    }
+
+    #[test]
+    fn paced_jobs_are_lengthened_by_the_time_to_the_last_slot() {
+        let jobs = plan(3, 1);
+        let paced = schedule(&jobs, Some(2.0), 30.0);
+        let dues: Vec<f64> = paced.iter().map(|(due, _)| due.as_secs_f64()).collect();
+        assert_eq!(dues, [0.0, 0.5, 1.0]);
+        // The first slot is 1 s before the last: 30 s of a clock 30 times as fast.
+        let first = &paced[0].1;
         assert_eq!(
-            Planned { fails: true, ..ten }.lasts(),
-            Duration::from_secs(5)
+            first.lasts(),
+            jobs[0].later_by(Duration::from_secs(30)).lasts()
+        );
+        assert_eq!(paced[2].1, jobs[2], "the last is as drawn");
+        let unpaced = schedule(&jobs, None, 30.0);
+        assert!(
+            unpaced
+                .iter()
+                .zip(&jobs)
+                .all(|((due, job), drawn)| due.is_zero() && job == drawn)
         );
     }
 }

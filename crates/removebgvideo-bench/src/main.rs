@@ -7,7 +7,7 @@
 //! removebgvideo-bench polling  --jobs N --seed S
 //! removebgvideo-bench prepare  --base-url URL --key KEY --video-url URL
 //! removebgvideo-bench download --base-url URL --key KEY --job-id ID --out PATH
-//! removebgvideo-bench create-jobs --base-url URL --key KEY --jobs N --seed S --speed X --out FILE
+//! removebgvideo-bench create-jobs --base-url URL --key KEY --jobs N --seed S --speed X [--pace R] --out FILE
 //! removebgvideo-bench many-wait --base-url URL --key KEY --jobs-file FILE --mode threads|engine --timeout SECONDS
 //! ```
 
@@ -97,6 +97,10 @@ fn run() -> Result<serde_json::Value, String> {
             args.number("jobs")? as usize,
             args.number("seed")?,
             args.float("speed")?,
+            args.0
+                .contains_key("pace")
+                .then(|| args.float("pace"))
+                .transpose()?,
             std::path::Path::new(args.text("out")?),
         ),
         "many-wait" => manywait::run(

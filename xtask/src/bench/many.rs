@@ -166,31 +166,55 @@ fn read_expected(path: &Path) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-/// What a contender process gave: its JSON, or why there is none.
-fn run_with_limit(mut command: Command, out: &Path, limit: Duration) -> Result<Value, String> {
-    let stdout = File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let mut child = command
-        .stdout(stdout)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("could not start {command:?}: {e}"))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
+/// `Threads:` of a process, while it lives.
+fn threads_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What a contender process gave (its JSON, or why there is none), and the most threads it was
+/// seen with from outside, sampled every 10 ms: a loop's own probe cannot sample while the
+/// loop is stalled, when threads may come and go.
+fn run_with_limit(
+    mut command: Command,
+    out: &Path,
+    limit: Duration,
+) -> (Result<Value, String>, Option<u64>) {
+    let mut peak = None;
+    let outcome = (|| {
+        let stdout = File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let mut child = command
+            .stdout(stdout)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("could not start {command:?}: {e}"))?;
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                break status;
+            }
+            if let Some(threads) = threads_of(child.id()) {
+                peak = peak.max(Some(threads));
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("stopped after {} s", limit.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if !status.success() {
+            return Err(format!("exited with {status} (its stderr is above)"));
         }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("stopped after {} s", limit.as_secs()));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    if !status.success() {
-        return Err(format!("exited with {status} (its stderr is above)"));
-    }
-    let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
-    serde_json::from_str(&text).map_err(|e| format!("printed no JSON ({e})"))
+        let text = std::fs::read_to_string(out).map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| format!("printed no JSON ({e})"))
+    })();
+    (outcome, peak)
 }
 
 fn contender_command(
@@ -349,28 +373,36 @@ fn one_run(
         sandbox.demo_key.as_str()
     };
     let jobs_file = scratch.join("jobs.txt");
-    let created = capture_json(
-        Command::new(&tools.bench)
-            .arg("create-jobs")
-            .args(["--base-url", &sandbox.base_url, "--key", key])
-            .args(["--jobs", &scenario.jobs.to_string()])
-            .args(["--seed", &SEED.to_string()])
-            .args(["--speed", &plan.speed.to_string()])
-            .arg("--out")
-            .arg(&jobs_file),
-    )?;
+    let mut create = Command::new(&tools.bench);
+    create
+        .arg("create-jobs")
+        .args(["--base-url", &sandbox.base_url, "--key", key])
+        .args(["--jobs", &scenario.jobs.to_string()])
+        .args(["--seed", &SEED.to_string()])
+        .args(["--speed", &plan.speed.to_string()])
+        .arg("--out")
+        .arg(&jobs_file);
     if scenario.rate_limited {
-        // Every contender starts with the key's bucket full again, as after a quiet moment.
-        let used = (scenario.jobs as f64).min(f64::from(plan.limited_burst));
-        std::thread::sleep(Duration::from_secs_f64(used / plan.limited_rate_per_second));
+        // At the key's rate: no creation meets a 429, the bucket is full when the waits begin,
+        // and the jobs are lengthened by the time creating them takes.
+        create.args(["--pace", &plan.limited_rate_per_second.to_string()]);
     }
+    let created = capture_json(&mut create)?;
     let expected = read_expected(&jobs_file)?;
     let before = sandbox.stats()?;
     let command = contender_command(root, tools, contender, &sandbox, key, &jobs_file, plan);
     let limit = Duration::from_secs(plan.timeout_s + 60);
-    let outcome = run_with_limit(command, &scratch.join("contender.json"), limit);
+    let (outcome, seen_outside) = run_with_limit(command, &scratch.join("contender.json"), limit);
     let sent = sandbox.stats()?.since(before);
-    let row = row(contender, outcome, &expected, sent, &created)?;
+    let mut row = row(contender, outcome, &expected, sent, &created)?;
+    row["peak_threads_outside"] = json!(seen_outside);
+    // Python's and Node's probes run on the loop; Rust's sampler is a thread of its own (which
+    // the outside count would include).
+    if contender.language != "rust"
+        && let (Some(own), Some(outside)) = (row["peak_threads"].as_u64(), seen_outside)
+    {
+        row["peak_threads"] = json!(own.max(outside));
+    }
     if let Some(failure) = row["failure"].as_str() {
         println!(
             "    !! {} ({}), {}: FAILED: {failure}",
