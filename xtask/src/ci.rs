@@ -62,7 +62,7 @@ const STEPS: &[(&str, StepFn)] = &[
     // Tiny counts on the debug builds above: the harness must keep working; speed is not
     // judged here (`cargo xtask bench` is).
     ("Benchmark harness (smoke)", |root| {
-        crate::bench::run(root, true)
+        crate::bench::run(root, true, &[])
     }),
 ];
 

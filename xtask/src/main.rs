@@ -24,7 +24,37 @@ tasks:
   contract          OpenAPI validators and linter, and schemathesis against a sandbox
   ci                the one test command: formatting, lints, codegen --check, sans-io, every test
   bench             benchmarks next to the alternatives: bench/results, docs/benchmarks.md
-  bench --smoke     the same with tiny counts on debug builds, into <target dir>/bench-smoke";
+  bench --smoke     the same with tiny counts on debug builds, into <target dir>/bench-smoke
+  bench [--smoke] --only STEP[,STEP]
+                    only those steps (percall, coldstart, polling, batch, download, many);
+                    the others keep their last results";
+
+/// `[--smoke] [--only STEP,...]` of `bench`.
+fn bench_flags(flags: &[&str]) -> Result<(bool, Vec<String>), String> {
+    let mut smoke = false;
+    let mut only = Vec::new();
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        match *flag {
+            "--smoke" => smoke = true,
+            "--only" => {
+                let steps = flags.next().ok_or("--only needs a step name")?;
+                only.extend(
+                    steps
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from),
+                );
+                if only.is_empty() {
+                    return Err("--only needs a step name".into());
+                }
+            }
+            other => return Err(format!("bench: unknown flag {other:?}\n{USAGE}")),
+        }
+    }
+    Ok((smoke, only))
+}
 
 /// The repository root (xtask lives one level below it).
 pub fn repo_root() -> PathBuf {
@@ -54,8 +84,9 @@ fn main() -> ExitCode {
         }
         ["ci"] => ci::run(&repo_root()),
         ["contract"] => contract::run(&repo_root()),
-        ["bench"] => bench::run(&repo_root(), false),
-        ["bench", "--smoke"] => bench::run(&repo_root(), true),
+        ["bench", flags @ ..] => {
+            bench_flags(flags).and_then(|(smoke, only)| bench::run(&repo_root(), smoke, &only))
+        }
         ["sans-io"] => sans_io::check(&repo_root()),
         _ => Err(USAGE.to_owned()),
     };
@@ -65,5 +96,22 @@ fn main() -> ExitCode {
             eprintln!("{message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_flags_take_smoke_and_a_list_of_steps() {
+        assert_eq!(bench_flags(&[]).unwrap(), (false, vec![]));
+        assert_eq!(
+            bench_flags(&["--smoke", "--only", "many,batch"]).unwrap(),
+            (true, vec!["many".to_owned(), "batch".to_owned()])
+        );
+        assert!(bench_flags(&["--only"]).is_err());
+        assert!(bench_flags(&["--only", ","]).is_err());
+        assert!(bench_flags(&["--fast"]).unwrap_err().contains("--fast"));
     }
 }

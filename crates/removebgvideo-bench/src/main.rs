@@ -7,12 +7,17 @@
 //! removebgvideo-bench polling  --jobs N --seed S
 //! removebgvideo-bench prepare  --base-url URL --key KEY --video-url URL
 //! removebgvideo-bench download --base-url URL --key KEY --job-id ID --out PATH
+//! removebgvideo-bench create-jobs --base-url URL --key KEY --jobs N --seed S --speed X [--pace R] --out FILE
+//! removebgvideo-bench many-wait --base-url URL --key KEY --jobs-file FILE --mode threads|engine --timeout SECONDS
 //! ```
 
 mod download;
+mod jobset;
+mod manywait;
 mod percall;
 mod polling;
 mod prepare;
+mod probe;
 mod stats;
 
 use std::collections::HashMap;
@@ -42,6 +47,12 @@ impl Args {
             .get(name)
             .map(String::as_str)
             .ok_or_else(|| format!("--{name} is required"))
+    }
+
+    fn float(&self, name: &str) -> Result<f64, String> {
+        self.text(name)?
+            .parse()
+            .map_err(|e| format!("--{name}: {e}"))
     }
 
     fn number(&self, name: &str) -> Result<u64, String> {
@@ -79,6 +90,25 @@ fn run() -> Result<serde_json::Value, String> {
             args.text("key")?,
             args.text("job-id")?,
             std::path::Path::new(args.text("out")?),
+        ),
+        "create-jobs" => jobset::run(
+            args.text("base-url")?,
+            args.text("key")?,
+            args.number("jobs")? as usize,
+            args.number("seed")?,
+            args.float("speed")?,
+            args.0
+                .contains_key("pace")
+                .then(|| args.float("pace"))
+                .transpose()?,
+            std::path::Path::new(args.text("out")?),
+        ),
+        "many-wait" => manywait::run(
+            args.text("base-url")?,
+            args.text("key")?,
+            std::path::Path::new(args.text("jobs-file")?),
+            args.text("mode")?,
+            std::time::Duration::from_secs(args.number("timeout")?),
         ),
         other => Err(format!("unknown command {other:?}")),
     }

@@ -57,7 +57,7 @@ pub fn policies() -> Vec<(&'static str, PollPolicy)> {
 }
 
 /// Video durations in seconds, from 5 s to 15 min.
-fn durations(jobs: usize, seed: u64, log_uniform: bool) -> Vec<f64> {
+pub(crate) fn durations(jobs: usize, seed: u64, log_uniform: bool) -> Vec<f64> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..jobs)
         .map(|_| {

@@ -178,9 +178,12 @@ pub fn router(shared: AppState) -> Router {
 }
 
 /// `GET /sandbox/stats`: counters for benchmarks and load tests (`requests`: every request
-/// answered since the start, this one excluded).
+/// answered since the start, this one excluded; `rate_limited`: those answered 429).
 async fn stats(State(shared): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "requests": shared.log.total() }))
+    Json(serde_json::json!({
+        "requests": shared.log.total(),
+        "rate_limited": shared.log.rate_limited(),
+    }))
 }
 
 async fn not_found() -> Failure {

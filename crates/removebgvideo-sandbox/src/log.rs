@@ -46,6 +46,8 @@ pub struct RequestLog {
     // Counted apart from the kept records, which are capped: a benchmark's request count
     // must not stop at the cap.
     total: AtomicU64,
+    /// Answers 429 among them: what a benchmark's client met of the rate limit.
+    rate_limited: AtomicU64,
     to_stderr: bool,
 }
 
@@ -55,6 +57,7 @@ impl RequestLog {
         RequestLog {
             records: Mutex::new(VecDeque::new()),
             total: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
             to_stderr,
         }
     }
@@ -62,6 +65,9 @@ impl RequestLog {
     /// Adds a record.
     pub fn push(&self, record: RequestRecord) {
         self.total.fetch_add(1, Ordering::Relaxed);
+        if record.status == Some(429) {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
         if self.to_stderr {
             eprintln!("{}", serde_json::to_string(&record).expect("JSON"));
         }
@@ -75,6 +81,11 @@ impl RequestLog {
     /// Requests seen since the start, kept or not.
     pub fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered 429 since the start, kept or not.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 
     /// Every kept record, oldest first.

@@ -3,7 +3,8 @@
 //! Pure logic: every method takes the virtual `now`, so the HTTP layer stays thin and the
 //! lifecycle is computed, not simulated by timers (timers only trigger webhook deliveries).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::Duration;
 use std::time::Instant;
 
 use removebgvideo_core::{
@@ -155,12 +156,23 @@ pub struct Store {
     jobs: HashMap<String, JobRecord>,
     /// Job ids per key, oldest first.
     jobs_by_key: HashMap<String, Vec<String>>,
-    /// Jobs whose run has not ended: the only ones `materialize` looks at.
+    /// Jobs whose run has not ended.
     active: HashSet<String>,
+    /// When each job in flight may next change status (its run leaving the queue, or ending),
+    /// soonest first: `materialize` looks at these only, so its cost follows the changes due,
+    /// not the jobs in flight (walking 10,000 of them on every request made creating them
+    /// quadratic). A moment to look, not a promise: the status comes from the run at `now`,
+    /// and a change that has not shown yet is looked at again a millisecond later.
+    due: BTreeSet<(Timestamp, String)>,
+    /// The virtual time of the latest `materialize`: the progress shown of a job in flight.
+    now: Timestamp,
     /// Output tokens to job ids.
     outputs: HashMap<String, String>,
     events: HashMap<String, Vec<UsageEvent>>,
     next_id: u64,
+    /// Jobs `materialize` has looked at, so a test can hold its cost to the due changes.
+    #[cfg(test)]
+    examined: u64,
 }
 
 impl Store {
@@ -193,9 +205,13 @@ impl Store {
             jobs: HashMap::new(),
             jobs_by_key: HashMap::new(),
             active: HashSet::new(),
+            due: BTreeSet::new(),
+            now: Timestamp::from_unix_millis(0),
             outputs: HashMap::new(),
             events: HashMap::new(),
             next_id: 1,
+            #[cfg(test)]
+            examined: 0,
         }
     }
 
@@ -352,6 +368,7 @@ impl Store {
         job.billing_status = Some("reserved");
         job.output = None;
         self.active.insert(id.to_owned());
+        self.due.insert((run.processing_from(), id.to_owned()));
         Ok(run)
     }
 
@@ -409,16 +426,30 @@ impl Store {
         Ok((accepted, run))
     }
 
-    /// Advances every active job to `now`: statuses, billing, and the webhooks they trigger.
+    /// Advances the jobs due to change by `now`: statuses, billing, and the webhooks they
+    /// trigger. The progress of the others is read from their runs at `now` when shown.
     pub fn materialize(&mut self, now: Timestamp) -> Vec<Delivery> {
+        self.now = self.now.max(now);
         let mut deliveries = Vec::new();
-        let active: Vec<String> = self.active.iter().cloned().collect();
-        for id in active {
+        while self.due.first().is_some_and(|(at, _)| *at <= now) {
+            let (_, id) = self.due.pop_first().expect("just seen");
+            if !self.active.contains(&id) {
+                continue;
+            }
+            #[cfg(test)]
+            {
+                self.examined += 1;
+            }
             let job = self.jobs.get_mut(&id).expect("active jobs exist");
             let run = job.run.clone().expect("active jobs have a run");
             let (status, progress) = run.status_at(now);
             let before = job.status.clone();
             job.progress = progress;
+            if !status.is_terminal()
+                && let Some(at) = next_look(&run, &status, now)
+            {
+                self.due.insert((at, id.clone()));
+            }
             if status == before {
                 continue;
             }
@@ -489,7 +520,10 @@ impl Store {
     fn view(&self, id: &str, output_url: Option<String>) -> Job {
         let job = &self.jobs[id];
         let mut view = Job::new(&job.id, job.status.clone());
-        view.progress = Some(job.progress);
+        view.progress = Some(match &job.run {
+            Some(run) if self.active.contains(id) => run.status_at(self.now).1,
+            _ => job.progress,
+        });
         view.output_url = output_url;
         view.error = job.error.clone();
         view.created_at = Some(webhook::format_timestamp(job.created_at));
@@ -690,9 +724,24 @@ impl Store {
     }
 }
 
+/// When a job in flight, `status` at `now`, may next change: when its run leaves the queue,
+/// then when it ends (never, for a stuck one). A moment the status has not caught up with
+/// (`status_at` computes in floats) is looked at again a millisecond on.
+fn next_look(run: &Run, status: &JobStatus, now: Timestamp) -> Option<Timestamp> {
+    let at = if *status == JobStatus::Pending {
+        Some(run.processing_from())
+    } else {
+        run.ends_at()
+    }?;
+    Some(if at > now {
+        at
+    } else {
+        now.plus(Duration::from_millis(1))
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
     use crate::config::{DEMO_KEY, NO_CREDITS_KEY};
@@ -744,6 +793,47 @@ mod tests {
         let cost = estimate_credits(&Model::Pro, 10.0).unwrap() as f64;
         assert_eq!(store.accounts[DEMO_KEY].credits, credits - cost);
         assert_eq!(store.jobs[&id].reserved_credits, cost);
+    }
+
+    #[test]
+    fn materializing_looks_only_at_jobs_due_to_change_and_reads_show_progress_between() {
+        // 10,000 jobs in flight made every request walk all of them (quadratic creation, a
+        // sandbox that could not keep up with polling): only due changes may cost.
+        let real = Instant::now();
+        let mut store = Store::new(&SandboxConfig::default(), real);
+        let request: CreateJobRequest =
+            serde_json::from_value(json!({"video_url": format!("{VIDEO}?duration=100")})).unwrap();
+        let ids: Vec<String> = (0..2000)
+            .map(|_| {
+                let (accepted, _) = store
+                    .create_job(DEMO_KEY, request.clone(), None, at(0))
+                    .unwrap();
+                accepted.id
+            })
+            .collect();
+        store.materialize(at(2));
+        let examined = store.examined;
+        for second in 3..=51 {
+            store.materialize(at(second));
+        }
+        assert_eq!(
+            store.examined - examined,
+            0,
+            "no job was due to change between its start and its end"
+        );
+        // 1 s queued, then 100 s of processing: half way at 51 s.
+        let job = store.get_job(DEMO_KEY, &ids[7], real).unwrap();
+        assert_eq!(
+            (job.status, job.progress),
+            (JobStatus::Processing, Some(50.0))
+        );
+        store.materialize(at(101));
+        let job = store.get_job(DEMO_KEY, &ids[7], real).unwrap();
+        assert_eq!(
+            (job.status, job.progress),
+            (JobStatus::Completed, Some(100.0))
+        );
+        assert!(store.active.is_empty());
     }
 
     #[test]

@@ -67,7 +67,7 @@ fn quiet_binary_logs_nothing_and_serves_with_its_stdout_closed() {
         .into_body()
         .read_to_string()
         .unwrap();
-    assert_eq!(stats, r#"{"requests":0}"#);
+    assert_eq!(stats, r#"{"rate_limited":0,"requests":0}"#);
     child.kill().unwrap();
     child.wait().unwrap();
     let mut logged = String::new();

@@ -225,6 +225,10 @@ fn burst_is_rate_limited_with_retry_after_then_recovers() {
     assert!((1..=2).contains(&retry_after));
     assert_eq!(first.header("x-ratelimit-limit"), Some("3"));
     assert_eq!(first.header("x-ratelimit-remaining"), Some("0"));
+    // Benchmarks read the 429s a client met from the sandbox's counters.
+    let stats = api.get("/sandbox/stats").json();
+    assert_eq!(stats["requests"], 5);
+    assert_eq!(stats["rate_limited"], limited.len() as u64);
     // Backing off as told gets through again (bounded: a few times the hint).
     let started = Instant::now();
     loop {

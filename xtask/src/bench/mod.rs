@@ -2,8 +2,11 @@
 //! one machine. Writes `bench/results/*.json`, the charts in `docs/benchmarks/` and the tables
 //! of `docs/benchmarks.md`. `--smoke` runs every step with tiny counts on debug builds and
 //! writes under `bench-smoke/` in cargo's target directory instead: CI runs it so the harness cannot rot; it asserts
-//! nothing about speed.
+//! nothing about speed. `--only many` (or any comma-separated steps) measures those steps alone
+//! and keeps the last results of the others.
 
+mod many;
+mod many_report;
 mod measure;
 mod report;
 pub(crate) mod sandbox;
@@ -31,6 +34,7 @@ pub struct Plan {
     batch_rounds: usize,
     download_mib: Vec<u64>,
     download_runs: usize,
+    many: many::ManyPlan,
 }
 
 impl Plan {
@@ -48,6 +52,17 @@ impl Plan {
             batch_rounds: 3,
             download_mib: vec![128, 1024],
             download_runs: 5,
+            many: many::ManyPlan {
+                jobs: 10_000,
+                limited_jobs: 500,
+                // Video durations run to 15 min: the longest job takes 30 s.
+                speed: 30.0,
+                poll_seconds: 2.0,
+                timeout_s: 600,
+                // A tenth of the jobs at once.
+                limited_rate_per_second: 50.0,
+                limited_burst: 50,
+            },
         }
     }
 
@@ -64,6 +79,17 @@ impl Plan {
             batch_rounds: 1,
             download_mib: vec![2, 8],
             download_runs: 1,
+            many: many::ManyPlan {
+                jobs: 30,
+                limited_jobs: 20,
+                // The longest job takes 0.9 s; reads every 0.25 s keep the run short.
+                speed: 1000.0,
+                poll_seconds: 0.25,
+                timeout_s: 60,
+                // Half the jobs at once, so the smoke run meets 429s too.
+                limited_rate_per_second: 20.0,
+                limited_burst: 10,
+            },
         }
     }
 }
@@ -144,16 +170,11 @@ fn meta(root: &Path, tools: &Tools, seconds: f64) -> Value {
     })
 }
 
-pub fn run(root: &Path, smoke: bool) -> Result<(), String> {
-    let started = Instant::now();
-    let plan = if smoke { Plan::smoke() } else { Plan::full() };
-    let destination = Destination::new(root, &plan)?;
-    println!("==> building and installing what the run measures");
-    let tools = Tools::prepare(root, !plan.smoke)?;
-    let measuring = Instant::now();
-    let mut results = report::Results::new();
-    type Step = fn(&Path, &Tools, &Plan) -> Result<Value, String>;
-    let steps: [(&'static str, Step); 5] = [
+type Step = fn(&Path, &Tools, &Plan) -> Result<Value, String>;
+
+/// The steps (and result files) of a run, in order.
+fn steps() -> [(&'static str, Step); 6] {
+    [
         ("percall", measure::percall),
         ("coldstart", |_, tools, plan| {
             measure::coldstart(tools, plan)
@@ -161,8 +182,54 @@ pub fn run(root: &Path, smoke: bool) -> Result<(), String> {
         ("polling", |_, tools, plan| measure::polling(tools, plan)),
         ("batch", measure::batch),
         ("download", measure::download),
-    ];
-    for (name, step) in steps {
+        ("many", many::many_jobs),
+    ]
+}
+
+/// The steps `--only` names, checked; every step when it names none.
+fn chosen(only: &[String]) -> Result<Vec<&'static str>, String> {
+    let names: Vec<&'static str> = steps().iter().map(|(name, _)| *name).collect();
+    if only.is_empty() {
+        return Ok(names);
+    }
+    only.iter()
+        .map(|wanted| {
+            names
+                .iter()
+                .find(|name| **name == wanted.as_str())
+                .copied()
+                .ok_or_else(|| {
+                    format!(
+                        "--only: no step {wanted:?}; the steps are {}",
+                        names.join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `cargo xtask bench [--smoke] [--only STEP,...]`. With `--only`, the other sections keep
+/// their last results: the full run's `bench/results/*.json` (also for a smoke run, whose own
+/// results start empty), so the page and the goals can still be written whole.
+pub fn run(root: &Path, smoke: bool, only: &[String]) -> Result<(), String> {
+    let started = Instant::now();
+    let chosen = chosen(only)?;
+    let plan = if smoke { Plan::smoke() } else { Plan::full() };
+    let destination = Destination::new(root, &plan)?;
+    println!("==> building and installing what the run measures");
+    let tools = Tools::prepare(root, !plan.smoke)?;
+    let measuring = Instant::now();
+    let mut results = report::Results::new();
+    for (name, step) in steps() {
+        if !chosen.contains(&name) {
+            let kept = root.join("bench/results").join(format!("{name}.json"));
+            let text = std::fs::read_to_string(&kept)
+                .map_err(|e| format!("{}: {e} (run the whole bench once)", kept.display()))?;
+            let value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", kept.display()))?;
+            results.insert(name, value);
+            continue;
+        }
         let step_started = Instant::now();
         println!("==> {name}");
         let value = step(root, &tools, &plan).map_err(|e| format!("bench {name}: {e}"))?;
@@ -172,10 +239,26 @@ pub fn run(root: &Path, smoke: bool) -> Result<(), String> {
         );
         results.insert(name, value);
     }
-    results.insert(
-        "meta",
-        meta(root, &tools, measuring.elapsed().as_secs_f64()),
-    );
+    let now = meta(root, &tools, measuring.elapsed().as_secs_f64());
+    let meta = if only.is_empty() {
+        now
+    } else {
+        // The run table stays the whole run's; a later partial run adds a line of its own.
+        let kept = root.join("bench/results/meta.json");
+        let mut kept: Value = std::fs::read_to_string(&kept)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_else(|| json!({}));
+        let line = format!(
+            "{} on {} ({} s measuring)",
+            now["commit"].as_str().unwrap_or_default(),
+            now["date"].as_str().unwrap_or_default(),
+            now["measuring_seconds"]
+        );
+        kept[format!("measured later: {}", chosen.join(", "))] = json!(line);
+        kept
+    };
+    results.insert("meta", meta);
     for (name, value) in &results {
         let text = serde_json::to_string_pretty(value).expect("JSON") + "\n";
         let path = destination.results.join(format!("{name}.json"));
@@ -203,4 +286,20 @@ pub fn run(root: &Path, smoke: bool) -> Result<(), String> {
         destination.page.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_existing_steps_in_the_runs_order() {
+        assert_eq!(chosen(&[]).unwrap().len(), 6);
+        assert_eq!(chosen(&["many".into()]).unwrap(), ["many"]);
+        let unknown = chosen(&["manyjobs".into()]).unwrap_err();
+        assert!(
+            unknown.contains("\"manyjobs\"") && unknown.contains("many"),
+            "{unknown}"
+        );
+    }
 }

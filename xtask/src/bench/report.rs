@@ -27,10 +27,11 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }
 }
 
-struct Goal {
-    goal: &'static str,
-    measured: String,
-    met: bool,
+/// One goal of the issue and how this run measured against it.
+pub struct Goal {
+    pub goal: &'static str,
+    pub measured: String,
+    pub met: bool,
 }
 
 fn goals(results: &Results) -> Result<Vec<Goal>, String> {
@@ -150,6 +151,7 @@ fn goals(results: &Results) -> Result<Vec<Goal>, String> {
         ),
         met: sdk <= 0.25 * official,
     });
+    goals.extend(super::many_report::goals(&results["many"]));
     Ok(goals)
 }
 
@@ -350,6 +352,7 @@ pub fn sections(results: &Results) -> Result<Vec<(&'static str, String)>, String
         ("polling", polling_section(&results["polling"])),
         ("batch", batch_section(&results["batch"])),
         ("download", download_section(&results["download"])),
+        ("many", super::many_report::section(&results["many"])),
     ])
 }
 
