@@ -73,24 +73,18 @@ fn thread_per_wait(
     finished
 }
 
-/// The SDK-engine side of the section: every job handed to one job set, results taken as the
-/// jobs finish.
-///
-/// SWAP WHEN THE ENGINE LANDS: `Client::watch` does not exist yet. This stand-in has its shape
-/// (job ids and wait options in, `(job id, Result<Job, Error>)` out as each job finishes) but
-/// spends a thread per job, exactly as the `threads` contender does. Replace its one call with
-/// the engine's, e.g. `client.watch(job_ids, options)` (adapting the item type if it differs);
-/// nothing else in the harness changes but the row's name, `ENGINE_FLOW` just below.
+/// The SDK-engine side of the section: every job handed to one job set on the client's engine
+/// (a scheduler and a few HTTP workers), results taken as the jobs finish.
 pub fn watch(
     client: &Client,
     job_ids: &[String],
     options: &WaitOptions,
 ) -> impl Iterator<Item = Finished> {
-    thread_per_wait(client, job_ids, options).into_iter()
+    client.watch(job_ids.iter().cloned(), options)
 }
 
-/// The engine row's name in the report (drop the stand-in note with the swap).
-const ENGINE_FLOW: &str = "removebgvideo engine (stand-in: a thread per wait until Client::watch)";
+/// The engine row's name in the report.
+const ENGINE_FLOW: &str = "removebgvideo engine (Client::watch)";
 
 /// Each job's end, in `job_ids`' order; `timeout` for those not ended by `deadline`.
 fn collect(
