@@ -89,7 +89,7 @@ fn interruptible<T: Send>(
 fn event_handler(callback: Py<PyAny>) -> removebgvideo::EventHandler {
     Arc::new(move |event: &Event| {
         let json = serde_json::to_string(event).expect("events serialize");
-        Python::attach(|py| {
+        Python::try_attach(|py| {
             if let Err(error) = callback.call1(py, (json,)) {
                 error.write_unraisable(py, None);
             }
@@ -147,7 +147,8 @@ impl NativeClient {
         call.cancel = Some(cancel.map(|c| c.get().token.clone()).unwrap_or_default());
         call.on_event = on_event.map(event_handler);
         let done = Box::new(move |outcome: Result<String, removebgvideo::Error>| {
-            Python::attach(|py| {
+            // An interpreter shutting down has nobody left to tell (and attaching would abort).
+            Python::try_attach(|py| {
                 let delivered = match outcome {
                     Ok(json) => deliver.call1(py, ("result", json)),
                     Err(error) => deliver.call1(py, ("error", to_py_err(py, error).into_value(py))),

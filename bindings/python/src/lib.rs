@@ -53,14 +53,17 @@ impl OwnLogs {
     }
 }
 
+// The engine's threads log too, and may do so while the interpreter shuts down: taking the GIL
+// then would abort the process, so a record that comes too late is dropped (`try_attach`).
 impl log::Log for OwnLogs {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        OwnLogs::wanted(metadata) && self.0.enabled(metadata)
+        OwnLogs::wanted(metadata)
+            && Python::try_attach(|_| self.0.enabled(metadata)).unwrap_or(false)
     }
 
     fn log(&self, record: &log::Record<'_>) {
         if OwnLogs::wanted(record.metadata()) {
-            self.0.log(record);
+            Python::try_attach(|_| self.0.log(record));
         }
     }
 
