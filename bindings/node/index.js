@@ -182,11 +182,19 @@ function split(params, { timeoutIsArgument = false } = {}) {
   return [args, options]
 }
 
+/** How long one hand-over of queued calls to the engine may hold the event loop. */
+const FLUSH_BUDGET_MS = 4
+
 /** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop.
  * Each method takes one params object (`createJob({ videoUrl, model })`), or its leading
  * arguments first (`createJob(videoUrl, { model })`). */
 class Client {
   #native
+  /** Calls under way, by id: their promise's ends and their progress callback. */
+  #calls = new Map()
+  #lastId = 0
+  /** Calls made but not yet handed to the engine. */
+  #outbox = []
   #description
 
   constructor(options = {}) {
@@ -211,7 +219,7 @@ class Client {
       if (!/^(timeout|connectTimeout|transferIdleTimeout|waitTimeout)(Ms)?$/.test(key)) settings[toSnake(key)] = value
     }
     try {
-      this.#native = new native.NativeClient(toJson(settings))
+      this.#native = new native.NativeClient(toJson(settings), (id, kind, value) => this.#receive(id, kind, value))
     } catch (error) {
       throw convertError(error)
     }
@@ -253,16 +261,44 @@ class Client {
     }
   }
 
-  // Every call runs on the client's engine; its events and outcome come through one ordered
-  // channel, so every event is delivered before the promise settles.
+  // Every call runs on the client's engine. Its events and outcome come back, tagged with the
+  // call's id, through the client's one native channel, in order: every event is delivered
+  // before the promise settles.
   #submit(operationJson, callOptions, cancel, onProgress) {
     return new Promise((resolve, reject) => {
-      this.#native.submit(operationJson, toJson(callOptions), cancel, (kind, value) => {
-        if (kind === 'event') onProgress?.(camelize(JSON.parse(value)))
-        else if (kind === 'result') resolve(JSON.parse(value))
-        else reject(value)
-      })
+      const id = ++this.#lastId
+      this.#calls.set(id, { resolve, reject, onProgress })
+      if (this.#calls.size === 1) this.#native.busy()
+      this.#outbox.push([id, operationJson, toJson(callOptions), cancel])
+      if (this.#outbox.length === 1) queueMicrotask(() => this.#flush())
     })
+  }
+
+  // Hands queued calls to the engine, a few milliseconds' worth at a time: ten thousand calls
+  // made in one go (a `Promise.all` of waits) must not hold the event loop for their whole
+  // hand-over.
+  #flush() {
+    const until = performance.now() + FLUSH_BUDGET_MS
+    let sent = 0
+    while (sent < this.#outbox.length && (sent === 0 || performance.now() < until)) {
+      this.#native.submit(...this.#outbox[sent])
+      sent += 1
+    }
+    this.#outbox.splice(0, sent)
+    if (this.#outbox.length > 0) setImmediate(() => this.#flush())
+  }
+
+  #receive(id, kind, value) {
+    const call = this.#calls.get(id)
+    if (call === undefined) return
+    if (kind === 'event') {
+      call.onProgress?.(camelize(JSON.parse(value)))
+      return
+    }
+    this.#calls.delete(id)
+    if (this.#calls.size === 0) this.#native.idle()
+    if (kind === 'result') call.resolve(JSON.parse(value))
+    else call.reject(value)
   }
 
   /** The job settings shared by create, start and run, checked and in wire form. */

@@ -49,6 +49,15 @@ const STEPS: &[(&str, StepFn)] = &[
             &["run", "--quiet", "--package", "xtask", "--", "sans-io"],
         )
     }),
+    (
+        "Layout (short client functions, decisions in the core's machines)",
+        |root| {
+            cargo(
+                root,
+                &["run", "--quiet", "--package", "xtask", "--", "layout"],
+            )
+        },
+    ),
     ("Rust tests", |root| rust_tests(root, "--all-targets")),
     ("Rust doc tests", |root| rust_tests(root, "--doc")),
     // The published contract against tools that are not ours: validators, a linter, and

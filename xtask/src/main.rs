@@ -1,10 +1,11 @@
-//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `sans-io`, `contract`,
-//! `ci`, `bench [--smoke]`.
+//! Project tasks, run as `cargo xtask <task>`: `codegen [--check]`, `sans-io`, `layout`,
+//! `contract`, `ci`, `bench [--smoke]`.
 
 mod bench;
 mod ci;
 mod codegen;
 mod contract;
+mod layout;
 mod node_types;
 mod params;
 mod process;
@@ -21,6 +22,8 @@ tasks:
   codegen           write the generated files (schema/, OpenAPI, the packages' types)
   codegen --check   fail if a committed generated file is stale
   sans-io           fail if removebgvideo-core gains an I/O dependency or call
+  layout            fail if a client function passes 80 lines or takes a protocol decision
+                    the core's machines should
   contract          OpenAPI validators and linter, and schemathesis against a sandbox
   ci                the one test command: formatting, lints, codegen --check, sans-io, every test
   bench             benchmarks next to the alternatives: bench/results, docs/benchmarks.md
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             bench_flags(flags).and_then(|(smoke, only)| bench::run(&repo_root(), smoke, &only))
         }
         ["sans-io"] => sans_io::check(&repo_root()),
+        ["layout"] => layout::check(&repo_root()),
         _ => Err(USAGE.to_owned()),
     };
     match result {

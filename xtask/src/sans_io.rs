@@ -67,8 +67,8 @@ pub fn check(root: &Path) -> Result<(), String> {
         .collect();
 
     let src = root.join("crates/removebgvideo-core/src");
-    for entry in std::fs::read_dir(&src).map_err(|e| format!("{}: {e}", src.display()))? {
-        let path = entry.map_err(|e| e.to_string())?.path();
+    // Every file, the machines' folder included.
+    for path in crate::layout::rust_files(&src)? {
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         for (number, line) in text.lines().enumerate() {

@@ -8,7 +8,7 @@
 
 mod errors;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
@@ -60,27 +60,66 @@ enum Message {
     Error(removebgvideo::Error),
 }
 
-/// What the JS side of a call receives: `("event" | "result", json)` or `("error", error)`.
-type MessageArgs = FnArgs<(String, Unknown<'static>)>;
+/// What the JS side receives for a call: `(id, "event" | "result", json)` or
+/// `(id, "error", error)`.
+type MessageArgs = FnArgs<(f64, String, Unknown<'static>)>;
 
-type MessageCallback = ThreadsafeFunction<Message, (), MessageArgs, Status, false>;
+/// One threadsafe function per client carries the messages of all its calls, each tagged
+/// with its call's id: a threadsafe function is a libuv handle, and ten thousand of them (one
+/// per wait) cost both memory and wake-ups.
+type MessageCallback = ThreadsafeFunction<(f64, Message), (), MessageArgs, Status, false>;
 
 /// The Rust client.
-#[derive(Debug)]
 #[napi]
 pub struct NativeClient {
     client: Client,
+    messages: Arc<Mutex<MessageCallback>>,
+}
+
+impl std::fmt::Debug for NativeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeClient")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
 }
 
 #[napi]
 impl NativeClient {
-    /// Builds the client from its settings, as snake_case JSON.
-    #[napi(constructor)]
-    pub fn new(env: &Env, settings_json: String) -> Result<Self> {
+    /// Builds the client from its settings, as snake_case JSON; `on_message(id, kind, value)`
+    /// receives every call's events and outcome, on the JS thread. It keeps the process alive
+    /// only while a call is pending (`busy` / `idle`).
+    #[napi(
+        constructor,
+        ts_args_type = "settingsJson: string, onMessage: (id: number, kind: 'event' | 'result' | 'error', value: unknown) => void"
+    )]
+    pub fn new(
+        env: &Env,
+        settings_json: String,
+        on_message: Function<'_, MessageArgs, ()>,
+    ) -> Result<Self> {
         let client = bridge::Settings::from_json(&settings_json)
             .and_then(bridge::Settings::into_client)
             .map_err(|e| thrown(env, e))?;
-        Ok(NativeClient { client })
+        let mut messages: MessageCallback = on_message
+            .build_threadsafe_function::<(f64, Message)>()
+            .callee_handled::<false>()
+            .build_callback(|ctx: ThreadsafeCallContext<(f64, Message)>| {
+                let (id, message) = ctx.value;
+                let (kind, value) = match message {
+                    Message::Event(json) => ("event", ctx.env.to_js_value(&json)?),
+                    Message::Result(json) => ("result", ctx.env.to_js_value(&json)?),
+                    Message::Error(error) => ("error", js_error(&ctx.env, error)?),
+                };
+                Ok(FnArgs {
+                    data: (id, kind.to_owned(), value),
+                })
+            })?;
+        idle(&mut messages, env)?;
+        Ok(NativeClient {
+            client,
+            messages: Arc::new(Mutex::new(messages)),
+        })
     }
 
     /// The settings without the key, as JSON.
@@ -90,67 +129,72 @@ impl NativeClient {
         serde_json::json!({ "base_url": settings.base_url, "max_retries": settings.retry.max_retries }).to_string()
     }
 
+    /// A call is pending: the process stays alive for its outcome.
+    #[napi]
+    pub fn busy(&self, env: &Env) -> Result<()> {
+        #[allow(deprecated)]
+        // `napi_ref_threadsafe_function`: the documented way to keep a loop alive
+        lock(&self.messages).refer(env)
+    }
+
+    /// No call is pending: the client no longer keeps the process alive.
+    #[napi]
+    pub fn idle(&self, env: &Env) -> Result<()> {
+        idle(&mut lock(&self.messages), env)
+    }
+
     /// Hands one operation (`{"operation", "arguments"}` JSON) to the client's engine; its
-    /// events and outcome arrive through `on_message` (see `Message`), called on the JS thread
-    /// by a threadsafe function. No thread waits for the call and none of libuv's is used: the
-    /// engine's scheduler and its few HTTP workers serve every call of the client.
-    #[napi(
-        ts_args_type = "operationJson: string, optionsJson: string, cancel: NativeCancel | undefined | null, onMessage: (kind: 'event' | 'result' | 'error', value: unknown) => void"
-    )]
+    /// events and outcome arrive through the client's `on_message`, tagged with `id`. No thread
+    /// waits for the call and none of libuv's is used: the engine's scheduler and its few HTTP
+    /// workers serve every call of the client.
+    #[napi]
     pub fn submit(
         &self,
+        id: f64,
         operation_json: String,
         options_json: String,
         cancel: Option<&NativeCancel>,
-        on_message: Function<'_, MessageArgs, ()>,
-    ) -> Result<()> {
-        let on_message: MessageCallback = on_message
-            .build_threadsafe_function::<Message>()
-            .callee_handled::<false>()
-            .build_callback(|ctx: ThreadsafeCallContext<Message>| {
-                let (kind, value) = match ctx.value {
-                    Message::Event(json) => ("event", ctx.env.to_js_value(&json)?),
-                    Message::Result(json) => ("result", ctx.env.to_js_value(&json)?),
-                    Message::Error(error) => ("error", js_error(&ctx.env, error)?),
-                };
-                Ok(FnArgs {
-                    data: (kind.to_owned(), value),
-                })
-            })?;
-        let on_message = Arc::new(on_message);
-        let send = |on_message: &MessageCallback, message| {
+    ) {
+        let messages = Arc::clone(&self.messages);
+        let send = move |message: Message| {
             // The queue is unbounded: a call from an engine thread never waits for JS.
-            on_message.call(message, ThreadsafeFunctionCallMode::NonBlocking);
+            lock(&messages).call((id, message), ThreadsafeFunctionCallMode::NonBlocking);
         };
         let parsed = bridge::Operation::from_json(&operation_json)
             .and_then(|operation| Ok((operation, bridge::Options::from_json(&options_json)?)));
         let (operation, mut call) = match parsed {
             Ok(parsed) => parsed,
-            Err(error) => {
-                send(&on_message, Message::Error(error));
-                return Ok(());
-            }
+            Err(error) => return send(Message::Error(error)),
         };
         call.cancel = Some(cancel.map(|c| c.token.clone()).unwrap_or_default());
-        let events = Arc::clone(&on_message);
+        let events = send.clone();
         call.on_event = Some(Arc::new(move |event: &Event| {
-            let json = serde_json::to_string(event).expect("events serialize");
-            send(&events, Message::Event(json));
+            events(Message::Event(
+                serde_json::to_string(event).expect("events serialize"),
+            ));
         }));
         bridge::submit(
             &self.client,
             operation,
             call,
             Box::new(move |outcome| {
-                let message = match outcome {
+                send(match outcome {
                     Ok(result) => Message::Result(result),
                     Err(error) => Message::Error(error),
-                };
-                send(&on_message, message);
+                })
             }),
         );
-        Ok(())
     }
+}
+
+fn idle(messages: &mut MessageCallback, env: &Env) -> Result<()> {
+    #[allow(deprecated)] // `napi_unref_threadsafe_function`, the counterpart of `busy`
+    messages.unref(env)
+}
+
+/// A poisoned lock still holds a usable threadsafe function.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The Rust sandbox in-process.

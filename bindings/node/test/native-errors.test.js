@@ -22,7 +22,7 @@ function plainNativeError(error, code) {
 const operation = (name, args) => JSON.stringify({ operation: name, arguments: args })
 
 test('a sync native call throws an error whose code is our code and whose details are properties', () => {
-  assert.throws(() => new native.NativeClient(JSON.stringify({ api_key: 'k', base_url: 'ftp://x', timeout_ms: -1 })), (error) => {
+  assert.throws(() => new native.NativeClient(JSON.stringify({ api_key: 'k', base_url: 'ftp://x', timeout_ms: -1 }), () => {}), (error) => {
     plainNativeError(error, 'validation_error')
     assert.equal(error.class, 'ValidationError')
     assert.equal(error.kind, 'validation')
@@ -35,19 +35,32 @@ test('a sync native call throws an error whose code is our code and whose detail
 })
 
 /** Submits one operation to the native client; resolves with its messages, ending with the outcome. */
-function submitted(client, operationJson) {
-  return new Promise((resolve) => {
+/** A native client whose one message channel hands each call's messages to its listener. */
+function nativeClient(settings) {
+  const listeners = new Map()
+  const client = new native.NativeClient(JSON.stringify(settings), (id, kind, value) => listeners.get(id)?.(kind, value))
+  let lastId = 0
+  /** Submits one operation; resolves with its messages, ending with the outcome. */
+  client.submitted = (operationJson) => new Promise((resolve) => {
+    const id = ++lastId
     const messages = []
-    client.submit(operationJson, '{}', null, (kind, value) => {
+    listeners.set(id, (kind, value) => {
       messages.push([kind, value])
-      if (kind !== 'event') resolve(messages)
+      if (kind !== 'event') {
+        listeners.delete(id)
+        if (listeners.size === 0) client.idle()
+        resolve(messages)
+      }
     })
+    if (listeners.size === 1) client.busy()
+    client.submit(id, operationJson, '{}', null)
   })
+  return client
 }
 
 test('a short call delivers its native error, status and request id through the message callback', async () => {
-  const client = new native.NativeClient(JSON.stringify({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl }))
-  const messages = await submitted(client, operation('get_job', { job_id: 'job_missing' }))
+  const client = nativeClient({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl })
+  const messages = await client.submitted(operation('get_job', { job_id: 'job_missing' }))
   const [kind, error] = messages.at(-1)
   assert.equal(kind, 'error')
   plainNativeError(error, 'not_found')
@@ -56,10 +69,10 @@ test('a short call delivers its native error, status and request id through the 
 })
 
 test('a long call delivers its error the same way, after its events', async () => {
-  const client = new native.NativeClient(JSON.stringify({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl, poll_policy: { initial_interval_ms: 20, min_interval_ms: 10, max_interval_ms: 100 } }))
+  const client = nativeClient({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl, poll_policy: { initial_interval_ms: 20, min_interval_ms: 10, max_interval_ms: 100 } })
   const typed = sandbox.client()
   const failing = await typed.createJob(`${VIDEO}?scenario=fail&error=bad%20frames`)
-  const messages = await submitted(client, operation('wait', { job_id: failing.id }))
+  const messages = await client.submitted(operation('wait', { job_id: failing.id }))
   const [kind, error] = messages.at(-1)
   assert.equal(kind, 'error')
   assert.ok(messages.slice(0, -1).every(([k]) => k === 'event'), 'every event comes before the outcome')
@@ -70,8 +83,8 @@ test('a long call delivers its error the same way, after its events', async () =
 })
 
 test('bad operation JSON is an error through the callback too, never a throw', async () => {
-  const client = new native.NativeClient(JSON.stringify({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl }))
-  const messages = await submitted(client, JSON.stringify({ operation: 'fly', arguments: {} }))
+  const client = nativeClient({ api_key: sandbox.demoKey, base_url: sandbox.baseUrl })
+  const messages = await client.submitted(JSON.stringify({ operation: 'fly', arguments: {} }))
   const [kind, error] = messages.at(-1)
   assert.equal(kind, 'error')
   plainNativeError(error, 'validation_error')

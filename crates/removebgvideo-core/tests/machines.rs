@@ -217,3 +217,64 @@ fn a_429_pauses_every_call_of_the_client_not_only_the_one_that_got_it() {
         "it goes once the pause is over"
     );
 }
+
+#[test]
+fn a_cancel_while_a_poll_is_out_ends_the_wait_even_if_the_poll_succeeds() {
+    let shared = shared(IdempotencySupport::Detect);
+    let request = builder().get_job("job_1").unwrap();
+    let mut wait = WaitMachine::new(
+        "job_1",
+        request,
+        PollPolicy::default(),
+        &shared,
+        None,
+        None,
+        None,
+    )
+    .unwrap();
+    wait.poll_transmit(T0).unwrap();
+    wait.cancel();
+    assert!(wait.poll_outcome().is_none(), "the poll out ends first");
+    wait.handle_response(200, Headers::new(), &job_json("processing", None), T0);
+    let error = wait.poll_outcome().unwrap().unwrap_err();
+    assert_eq!(error.code, ErrorCode::Cancelled);
+    assert!(
+        wait.poll_transmit(T0.plus(Duration::from_secs(60)))
+            .is_none(),
+        "no poll after it"
+    );
+}
+
+#[test]
+fn a_run_cancelled_while_its_create_is_out_starts_no_next_step_and_names_its_job() {
+    use removebgvideo_core::machine::{RunMachine, RunSource, RunSpec};
+    let shared = shared(IdempotencySupport::Honoured);
+    let spec = RunSpec {
+        source: RunSource::Url("https://example.com/a.mp4".into()),
+        job: CreateJobRequest::default(),
+        start: None,
+        download: false,
+        run_key: "run-7".into(),
+        poll: PollPolicy::default(),
+        max_retries: None,
+        timeout: None,
+        headers: Vec::new(),
+    };
+    let mut run = RunMachine::new(
+        spec,
+        builder(),
+        "https://api.removebgvideo.com",
+        &shared,
+        None,
+    )
+    .unwrap();
+    run.poll_transmit(T0).unwrap();
+    run.cancel();
+    let accepted = br#"{"success": true, "id": "job_77", "status": "processing"}"#;
+    run.handle_response(200, Headers::new(), accepted, T0);
+    let error = run.poll_outcome().unwrap().unwrap_err();
+    assert_eq!(error.code, ErrorCode::Cancelled);
+    assert!(error.message.contains("job_77"), "{error}");
+    assert_eq!(error.idempotency_key.as_deref(), Some("run-7"));
+    assert!(run.poll_transmit(T0).is_none(), "no wait starts");
+}

@@ -101,6 +101,8 @@ pub struct RunMachine {
     step: Step,
     /// The time of the latest input, for steps started by a cancel (which takes no time).
     last_now: Timestamp,
+    /// Cancelled: the step under way ends as it will, and no next step starts.
+    cancel_requested: bool,
     events: VecDeque<Event>,
     outcome: Option<Result<RunOutput, Error>>,
 }
@@ -134,6 +136,7 @@ impl RunMachine {
             job_id: None,
             step: Step::Done,
             last_now: Timestamp::from_unix_millis(0),
+            cancel_requested: false,
             events: VecDeque::new(),
             outcome: None,
             spec,
@@ -284,6 +287,7 @@ impl RunMachine {
 
     /// The caller cancelled.
     pub fn cancel(&mut self) {
+        self.cancel_requested = true;
         match &mut self.step {
             Step::Upload(call) => call.cancel(),
             Step::Create(call) | Step::Start(call) => call.cancel(),
@@ -368,6 +372,21 @@ impl RunMachine {
                 return;
             };
             let next = finished
+                .and_then(|finished| {
+                    if self.cancel_requested {
+                        // The step ended (its answer came after the cancel); no next one starts.
+                        let job_id = match &finished {
+                            Finished::Accepted(accepted) => Some(accepted.id.as_str()),
+                            _ => self.job_id.as_deref(),
+                        };
+                        let what = job_id.map_or_else(
+                            || "the run was cancelled".to_owned(),
+                            |id| format!("the run was cancelled (its job {id} exists)"),
+                        );
+                        return Err(Error::new(ErrorCode::Cancelled, what));
+                    }
+                    Ok(finished)
+                })
                 .map_err(|e| self.with_run_key(e))
                 .and_then(|finished| self.next_step(finished, now));
             match next {

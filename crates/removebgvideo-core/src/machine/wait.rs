@@ -34,6 +34,8 @@ pub struct WaitMachine {
     events: VecDeque<Event>,
     outcome: Option<Result<Job, Error>>,
     done: bool,
+    /// Cancelled while a poll was out: the wait ends on its answer, whatever it says.
+    cancel_requested: bool,
 }
 
 impl WaitMachine {
@@ -62,6 +64,7 @@ impl WaitMachine {
             events: VecDeque::new(),
             outcome: None,
             done: false,
+            cancel_requested: false,
         })
     }
 
@@ -153,6 +156,7 @@ impl WaitMachine {
         if self.done {
             return;
         }
+        self.cancel_requested = true;
         if let Some(poll) = &mut self.poll {
             poll.cancel();
             if !poll.is_done() {
@@ -198,6 +202,11 @@ impl WaitMachine {
         self.poll = None;
         if self.done {
             return;
+        }
+        if self.cancel_requested {
+            // A poll that succeeded after the cancel changes nothing: the caller stopped waiting.
+            let error = self.cancelled();
+            return self.finish(Err(error));
         }
         match outcome {
             Ok(answer) => {

@@ -158,18 +158,6 @@ impl Scheduler {
                     self.with(id, |entry| entry.task.machine().handle_job_update(job, now));
                 }
             }
-            Message::Sent { id, sent } => self.answered(id, None, |entry| match sent {
-                Err(error) => Err(error),
-                Ok(Ok(raw)) => {
-                    let machine = entry.task.machine();
-                    machine.handle_response(raw.status, raw.headers, &raw.body, now);
-                    Ok(())
-                }
-                Ok(Err(failure)) => {
-                    entry.task.machine().handle_transport_error(failure, now);
-                    Ok(())
-                }
-            }),
             Message::Head {
                 id,
                 status,
@@ -192,6 +180,26 @@ impl Scheduler {
                 }
                 self.emit(id);
             }
+            Message::Shutdown => {}
+            done => self.worker_done(done, now),
+        }
+    }
+
+    /// A worker is done with a transmit: what it brought goes to its machine.
+    fn worker_done(&mut self, message: Message, now: Timestamp) {
+        match message {
+            Message::Sent { id, sent } => self.answered(id, None, |entry| match sent {
+                Err(error) => Err(error),
+                Ok(Ok(raw)) => {
+                    let machine = entry.task.machine();
+                    machine.handle_response(raw.status, raw.headers, &raw.body, now);
+                    Ok(())
+                }
+                Ok(Err(failure)) => {
+                    entry.task.machine().handle_transport_error(failure, now);
+                    Ok(())
+                }
+            }),
             Message::BodyEnd { id, end, output } => self.answered(id, output, |entry| {
                 let end = end?;
                 entry.task.machine().handle_body_end(end, now);
@@ -219,7 +227,7 @@ impl Scheduler {
                 entry.task.machine().handle_transport_error(failure, now);
                 Ok(())
             }),
-            Message::Shutdown => {}
+            _ => {}
         }
     }
 
