@@ -344,9 +344,9 @@ class Client:
                       headers: Optional[Dict[str, str]]) -> CancelToken:
         """Hands a wait for each job to the engine; ``deliverer(job_id)`` receives its end."""
         token = CancelToken()
-        options = json.dumps(_compact({"headers": sorted(headers.items()) if headers else None}))
+        options = _wait_options(headers)
         for job_id in job_ids:
-            operation = json.dumps({"operation": "wait", "arguments": _compact(_wait_args(job_id, timeout, unbounded, poll_policy))})
+            operation = _wait_operation(job_id, timeout, unbounded, poll_policy)
             self._native.submit(operation, options, deliverer(job_id), None, token._native)
         return token
 
@@ -386,6 +386,14 @@ class Client:
 def _wait_args(job_id: str, timeout: Optional[float], unbounded: bool, poll_policy: Optional[PollPolicy]) -> Dict[str, Any]:
     return dict(job_id=job_id, timeout_ms=_ms(timeout), unbounded=unbounded or None,
                 poll_policy=poll_policy._wire() if poll_policy else None)
+
+
+def _wait_operation(job_id: str, timeout: Optional[float], unbounded: bool, poll_policy: Optional[PollPolicy]) -> str:
+    return json.dumps({"operation": "wait", "arguments": _compact(_wait_args(job_id, timeout, unbounded, poll_policy))})
+
+
+def _wait_options(headers: Optional[Dict[str, str]]) -> str:
+    return json.dumps(_compact({"headers": sorted(headers.items()) if headers else None}))
 
 
 def _restore(settings: Dict[str, Any]) -> Client:
