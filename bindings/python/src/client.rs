@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use removebgvideo::{CancelToken, Client, Event, bridge};
 
 use crate::convert::to_py_err;
+use crate::exit_guard;
 
 /// How often a blocking call looks for Ctrl-C while the GIL is released.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
@@ -89,7 +90,7 @@ fn interruptible<T: Send>(
 fn event_handler(callback: Py<PyAny>) -> removebgvideo::EventHandler {
     Arc::new(move |event: &Event| {
         let json = serde_json::to_string(event).expect("events serialize");
-        Python::try_attach(|py| {
+        exit_guard::with_python(|py| {
             if let Err(error) = callback.call1(py, (json,)) {
                 error.write_unraisable(py, None);
             }
@@ -148,7 +149,7 @@ impl NativeClient {
         call.on_event = on_event.map(event_handler);
         let done = Box::new(move |outcome: Result<String, removebgvideo::Error>| {
             // An interpreter shutting down has nobody left to tell (and attaching would abort).
-            Python::try_attach(|py| {
+            exit_guard::with_python(|py| {
                 let delivered = match outcome {
                     Ok(json) => deliver.call1(py, ("result", json)),
                     Err(error) => deliver.call1(py, ("error", to_py_err(py, error).into_value(py))),

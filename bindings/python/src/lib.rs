@@ -4,6 +4,7 @@
 
 mod client;
 mod convert;
+mod exit_guard;
 mod sandbox;
 
 use pyo3::prelude::*;
@@ -54,16 +55,16 @@ impl OwnLogs {
 }
 
 // The engine's threads log too, and may do so while the interpreter shuts down: taking the GIL
-// then would abort the process, so a record that comes too late is dropped (`try_attach`).
+// then would abort the process, so a record that comes too late is dropped (`exit_guard`).
 impl log::Log for OwnLogs {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         OwnLogs::wanted(metadata)
-            && Python::try_attach(|_| self.0.enabled(metadata)).unwrap_or(false)
+            && exit_guard::with_python(|_| self.0.enabled(metadata)).unwrap_or(false)
     }
 
     fn log(&self, record: &log::Record<'_>) {
         if OwnLogs::wanted(record.metadata()) {
-            Python::try_attach(|_| self.0.log(record));
+            exit_guard::with_python(|_| self.0.log(record));
         }
     }
 
@@ -87,5 +88,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(estimate_credits, module)?)?;
     module.add_function(wrap_pyfunction!(validate_request, module)?)?;
     module.add_function(wrap_pyfunction!(exception_classes, module)?)?;
+    module.add_function(wrap_pyfunction!(exit_guard::close_for_exit, module)?)?;
     Ok(())
 }

@@ -117,3 +117,27 @@ def test_async_for_over_as_completed(sandbox: Sandbox) -> None:
     ended = asyncio.run(main())
     assert list(ended.values()).count("completed") == 20
     assert ended["job_0000000000"] == "NotFoundError"
+
+
+def test_a_process_exits_cleanly_with_waits_still_under_way(sandbox: Sandbox) -> None:
+    """Engine threads still delivering as the interpreter stops must not abort the process."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import asyncio, logging, removebgvideo
+        logging.basicConfig(level=logging.INFO)
+        async def main():
+            client = removebgvideo.AsyncClient({sandbox.demo_key!r}, base_url={sandbox.base_url!r},
+                                               poll_policy=removebgvideo.PollPolicy(initial_interval=0.01, min_interval=0.01, max_interval=0.02))
+            jobs = await asyncio.gather(*(client.create_job({VIDEO!r} + "?scenario=stuck&n=%d" % i) for i in range(50)))
+            waits = [asyncio.ensure_future(client.wait(j.id)) for j in jobs]
+            await asyncio.sleep(0.2)
+            print("leaving with", sum(not w.done() for w in waits), "waits under way", flush=True)
+        asyncio.run(main())
+    """)
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "leaving with 50 waits under way" in done.stdout

@@ -8,10 +8,15 @@ resumable downloads built in.
 
 from __future__ import annotations
 
+import atexit
 import json
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
 from . import _native
+
+# The engine's threads call into Python (futures, progress, logs): before the interpreter
+# finalizes, they stop, and the calls already inside finish (attaching later would abort).
+atexit.register(_native.close_for_exit)
 from ._background import Background, BackgroundLike
 from ._client import CancelToken, Client, Download, PollPolicy, ProgressCallback, RetryPolicy, RunResult, WaitResult
 from ._errors import (
