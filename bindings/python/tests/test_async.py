@@ -141,3 +141,32 @@ def test_a_process_exits_cleanly_with_waits_still_under_way(sandbox: Sandbox) ->
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr[-2000:]
         assert "leaving with 50 waits under way" in done.stdout
+
+
+def test_a_call_is_a_future_for_gather_and_a_coroutine_for_tasks(sandbox: Sandbox) -> None:
+    async def main() -> None:
+        client = removebgvideo.AsyncClient(sandbox.demo_key, base_url=sandbox.base_url, poll_policy=FAST_POLL)
+        job = await client.create_job(f"{VIDEO}?duration=5")
+        call = client.wait(job.id)
+        assert asyncio.isfuture(call) and asyncio.iscoroutine(call)
+        task = asyncio.create_task(client.get_job(job.id))
+        done, read = await asyncio.gather(call, task)
+        assert done.status == "completed" and read.id == job.id
+        async with asyncio.TaskGroup() as group:
+            grouped = group.create_task(client.get_job(job.id))
+        assert grouped.result().id == job.id
+
+    asyncio.run(main())
+
+
+def test_ten_thousand_calls_made_at_once_all_settle(sandbox: Sandbox) -> None:
+    """Calls queued faster than they are handed over (a few milliseconds' worth per turn of the
+    loop) all reach the engine and all settle, each with its own outcome."""
+    async def main() -> list[object]:
+        client = removebgvideo.AsyncClient(sandbox.demo_key, base_url=sandbox.base_url)
+        calls = [client.get_job("job_0000000000") for _ in range(10_000)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert len(results) == 10_000
+    assert all(isinstance(r, removebgvideo.NotFoundError) for r in results)

@@ -14,9 +14,9 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
+from typing import Any, AsyncIterator, Callable, Coroutine, Dict, Iterable, List, Optional, Tuple, TypeVar
 
-from ._client import CancelToken, Client, Download, PollPolicy, RunResult, WaitResult, _wait_operation, _wait_options
+from ._client import CancelToken, Client, Download, PollPolicy, RunResult, WaitResult, _Request, _wait_operation, _wait_options, _wire
 from ._models import Health, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary
 
 __all__ = ["AsyncClient"]
@@ -35,6 +35,7 @@ class _Channel:
     events, then its outcome, in order) is settled on the loop the same way."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self._loop = loop
         self._outbox: "collections.deque[Tuple[Any, ...]]" = collections.deque()
         self._inbox: "collections.deque[Tuple[Callable[..., None], Tuple[Any, ...]]]" = collections.deque()
@@ -116,15 +117,32 @@ class _Submitting(Client):
             channel = self._channels[loop] = _Channel(loop)
         return channel
 
-    def _execute(self, operation_json: str, options_json: str, callback: Optional[Callable[[str], None]],
-                 cancel: Optional[CancelToken], convert: Callable[[Any], T]) -> Any:
+    def _execute(self, request: _Request, cancel: Optional[CancelToken], convert: Callable[[Any], T]) -> Any:
+        # Only what a call must do at once happens here (a future, a queue entry): a `gather` of
+        # ten thousand calls runs this ten thousand times in one step of the loop. The JSON is
+        # built, and the call handed over, by the channel's budgeted flush.
         channel = self._channel()
-        future: "asyncio.Future[T]" = asyncio.get_running_loop().create_future()
+        future = _Call(loop=channel.loop)
         token = cancel or CancelToken()
+        future.add_done_callback(_cancel_if_cancelled(token))
+        channel.send(self._hand_over, channel, request, future, convert, token)
+        return future
+
+    def _hand_over(self, channel: _Channel, request: _Request, future: "_Call", convert: Callable[[Any], Any],
+                   token: CancelToken) -> None:
+        if future.done():  # cancelled before it was handed over
+            return
+        try:
+            operation_json, options_json, callback = _wire(*request)
+        except Exception as error:  # a bad argument JSON cannot carry: the call's error
+            future.set_exception(error)
+            return
         deliver = channel.receiver(lambda kind, value: _settle(future, kind, value, convert))
         on_event = channel.receiver(callback) if callback is not None else None
-        channel.send(self._native.submit, operation_json, options_json, deliver, on_event, token._native)
-        return _awaited(future, token)
+        try:
+            self._native.submit(operation_json, options_json, deliver, on_event, token._native)
+        except Exception as error:  # a bad argument the native side refused at once
+            future.set_exception(error)
 
     def _submit_waits_async(self, job_ids: List[str], deliverer: Callable[[str], Callable[[str, Any], None]],
                             timeout: Optional[float], unbounded: bool, poll_policy: Optional[PollPolicy],
@@ -140,12 +158,34 @@ class _Submitting(Client):
         return token
 
 
-async def _awaited(future: "asyncio.Future[T]", token: CancelToken) -> T:
-    try:
-        return await future
-    except asyncio.CancelledError:
-        token.cancel()
-        raise
+class _Call(asyncio.Future):  # type: ignore[type-arg]
+    """A call's outcome: a future (so `asyncio.gather` and `asyncio.wait` take it as it is,
+    without a task per call), and a coroutine too (so `asyncio.create_task`, a `TaskGroup` and
+    `await` work as with any `async def`). Cancelling it cancels the call."""
+
+    _steps: Any = None
+
+    def send(self, value: Any) -> Any:
+        if self._steps is None:
+            self._steps = self.__await__()
+        return self._steps.send(value)
+
+    def throw(self, *error: Any) -> Any:
+        if self._steps is None:
+            self._steps = self.__await__()
+        return self._steps.throw(*error)
+
+    def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()
+
+
+def _cancel_if_cancelled(token: CancelToken) -> Callable[["asyncio.Future[Any]"], None]:
+    def done(future: "asyncio.Future[Any]") -> None:
+        if future.cancelled():
+            token.cancel()
+
+    return done
 
 
 class AsyncClient:
@@ -180,53 +220,53 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Nothing to release explicitly (the engine stops with the client); for symmetry."""
 
-    async def health(self, *args: Any, **kwargs: Any) -> Health:
-        """See ``Client.health``."""
-        return await self._calls.health(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def health(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, Health]":
+        """See ``Client.health``; await it (or gather it, or make it a task)."""
+        return self._calls.health(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def upload(self, *args: Any, **kwargs: Any) -> UploadResult:
-        """See ``Client.upload``."""
-        return await self._calls.upload(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def upload(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, UploadResult]":
+        """See ``Client.upload``; await it (or gather it, or make it a task)."""
+        return self._calls.upload(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def create_job(self, *args: Any, **kwargs: Any) -> JobAccepted:
-        """See ``Client.create_job``."""
-        return await self._calls.create_job(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def create_job(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, JobAccepted]":
+        """See ``Client.create_job``; await it (or gather it, or make it a task)."""
+        return self._calls.create_job(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def start_job(self, *args: Any, **kwargs: Any) -> JobAccepted:
-        """See ``Client.start_job``."""
-        return await self._calls.start_job(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def start_job(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, JobAccepted]":
+        """See ``Client.start_job``; await it (or gather it, or make it a task)."""
+        return self._calls.start_job(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def get_job(self, *args: Any, **kwargs: Any) -> Job:
-        """See ``Client.get_job``."""
-        return await self._calls.get_job(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def get_job(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, Job]":
+        """See ``Client.get_job``; await it (or gather it, or make it a task)."""
+        return self._calls.get_job(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def list_jobs(self, *args: Any, **kwargs: Any) -> JobList:
-        """See ``Client.list_jobs``."""
-        return await self._calls.list_jobs(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def list_jobs(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, JobList]":
+        """See ``Client.list_jobs``; await it (or gather it, or make it a task)."""
+        return self._calls.list_jobs(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def usage_summary(self, *args: Any, **kwargs: Any) -> UsageSummary:
-        """See ``Client.usage_summary``."""
-        return await self._calls.usage_summary(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def usage_summary(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, UsageSummary]":
+        """See ``Client.usage_summary``; await it (or gather it, or make it a task)."""
+        return self._calls.usage_summary(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def usage_events(self, *args: Any, **kwargs: Any) -> UsageEvents:
-        """See ``Client.usage_events``."""
-        return await self._calls.usage_events(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def usage_events(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, UsageEvents]":
+        """See ``Client.usage_events``; await it (or gather it, or make it a task)."""
+        return self._calls.usage_events(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def legacy_download(self, *args: Any, **kwargs: Any) -> LegacyDownload:
-        """See ``Client.legacy_download``."""
-        return await self._calls.legacy_download(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def legacy_download(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, LegacyDownload]":
+        """See ``Client.legacy_download``; await it (or gather it, or make it a task)."""
+        return self._calls.legacy_download(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def wait(self, *args: Any, **kwargs: Any) -> Job:
-        """See ``Client.wait``."""
-        return await self._calls.wait(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def wait(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, Job]":
+        """See ``Client.wait``; await it (or gather it, or make it a task)."""
+        return self._calls.wait(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def download(self, *args: Any, **kwargs: Any) -> Download:
-        """See ``Client.download``."""
-        return await self._calls.download(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def download(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, Download]":
+        """See ``Client.download``; await it (or gather it, or make it a task)."""
+        return self._calls.download(*args, **kwargs)  # type: ignore[no-any-return]
 
-    async def run(self, *args: Any, **kwargs: Any) -> RunResult:
-        """See ``Client.run``."""
-        return await self._calls.run(*args, **kwargs)  # type: ignore[no-any-return, misc]
+    def run(self, *args: Any, **kwargs: Any) -> "Coroutine[Any, Any, RunResult]":
+        """See ``Client.run``; await it (or gather it, or make it a task)."""
+        return self._calls.run(*args, **kwargs)  # type: ignore[no-any-return]
 
     async def as_completed(self, job_ids: Iterable[str], *, timeout: Optional[float] = None, unbounded: bool = False,
                            poll_policy: Optional[PollPolicy] = None,

@@ -234,21 +234,11 @@ class Client:
     def _call(self, operation: str, args: Dict[str, Any], convert: Callable[[Any], T], *,
               on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
               **options: Any) -> T:
-        callback = None
-        if on_progress is not None:
-            def callback(event_json: str, _user: ProgressCallback = on_progress) -> None:
-                _user(Event.from_dict(json.loads(event_json)))
-        if options.get("headers") is not None:
-            options["headers"] = sorted(options["headers"].items())
-        if "timeout" in options:
-            options["timeout_ms"] = _ms(options.pop("timeout"))
-        # `operation` first: the native side then names a mistake in the arguments by its path.
-        operation_json = json.dumps({"operation": operation, "arguments": _compact(args)})
-        return self._execute(operation_json, json.dumps(_compact(options)), callback, cancel, convert)
+        return self._execute((operation, args, on_progress, options), cancel, convert)
 
-    def _execute(self, operation_json: str, options_json: str, callback: Optional[Callable[[str], None]],
-                 cancel: Optional[CancelToken], convert: Callable[[Any], T]) -> T:
+    def _execute(self, request: "_Request", cancel: Optional[CancelToken], convert: Callable[[Any], T]) -> T:
         """Runs a call on this thread, the GIL released (``AsyncClient`` hands it to the engine)."""
+        operation_json, options_json, callback = _wire(*request)
         result = self._native.call(operation_json, options_json, callback,
                                    cancel._native if cancel is not None else None)
         return convert(json.loads(result))
@@ -386,6 +376,26 @@ class Client:
 def _wait_args(job_id: str, timeout: Optional[float], unbounded: bool, poll_policy: Optional[PollPolicy]) -> Dict[str, Any]:
     return dict(job_id=job_id, timeout_ms=_ms(timeout), unbounded=unbounded or None,
                 poll_policy=poll_policy._wire() if poll_policy else None)
+
+
+#: A call as a method gives it: operation, arguments, progress callback, options.
+_Request = Tuple[str, Dict[str, Any], Optional[ProgressCallback], Dict[str, Any]]
+
+
+def _wire(operation: str, args: Dict[str, Any], on_progress: Optional[ProgressCallback],
+          options: Dict[str, Any]) -> Tuple[str, str, Optional[Callable[[str], None]]]:
+    """A call's JSON for the native side, and its event callback."""
+    callback = None
+    if on_progress is not None:
+        def callback(event_json: str, _user: ProgressCallback = on_progress) -> None:
+            _user(Event.from_dict(json.loads(event_json)))
+    if options.get("headers") is not None:
+        options["headers"] = sorted(options["headers"].items())
+    if "timeout" in options:
+        options["timeout_ms"] = _ms(options.pop("timeout"))
+    # `operation` first: the native side then names a mistake in the arguments by its path.
+    operation_json = json.dumps({"operation": operation, "arguments": _compact(args)})
+    return operation_json, json.dumps(_compact(options)), callback
 
 
 def _wait_operation(job_id: str, timeout: Optional[float], unbounded: bool, poll_policy: Optional[PollPolicy]) -> str:
