@@ -144,7 +144,8 @@ impl NativeClient {
     }
 
     /// Hands one operation (`{"operation", "arguments"}` JSON) to the client's engine; its
-    /// events and outcome arrive through the client's `on_message`, tagged with `id`. No thread
+    /// events (when `with_events`) and outcome arrive through the client's `on_message`,
+    /// tagged with `id`. No thread
     /// waits for the call and none of libuv's is used: the engine's scheduler and its few HTTP
     /// workers serve every call of the client.
     #[napi]
@@ -154,6 +155,7 @@ impl NativeClient {
         operation_json: String,
         options_json: String,
         cancel: Option<&NativeCancel>,
+        with_events: bool,
     ) {
         let messages = Arc::clone(&self.messages);
         let send = move |message: Message| {
@@ -167,12 +169,14 @@ impl NativeClient {
             Err(error) => return send(Message::Error(error)),
         };
         call.cancel = Some(cancel.map(|c| c.token.clone()).unwrap_or_default());
-        let events = send.clone();
-        call.on_event = Some(Arc::new(move |event: &Event| {
-            events(Message::Event(
-                serde_json::to_string(event).expect("events serialize"),
-            ));
-        }));
+        if with_events {
+            let events = send.clone();
+            call.on_event = Some(Arc::new(move |event: &Event| {
+                events(Message::Event(
+                    serde_json::to_string(event).expect("events serialize"),
+                ));
+            }));
+        }
         bridge::submit(
             &self.client,
             operation,

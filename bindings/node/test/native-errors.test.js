@@ -53,7 +53,7 @@ function nativeClient(settings) {
       }
     })
     if (listeners.size === 1) client.busy()
-    client.submit(id, operationJson, '{}', null)
+    client.submit(id, operationJson, '{}', null, true)
   })
   return client
 }
