@@ -88,13 +88,38 @@ impl Client {
                 headers,
                 idle_timeout,
                 total,
-            } => match wire.fetch(&url, &headers, idle_timeout, total)? {
-                Ok(response) => self.receive_output(machine, response, call, output),
-                Err(failure) => {
-                    machine.handle_transport_error(failure, time.now());
-                    Ok(())
+            } => {
+                let mut output = output;
+                if let Some(output) = output.as_deref_mut() {
+                    output.open()?;
                 }
-            },
+                self.fetched(
+                    machine,
+                    wire.fetch(&url, &headers, idle_timeout, total)?,
+                    call,
+                    output,
+                )
+            }
+        }
+    }
+
+    /// Feeds an output URL's answer, or its failure, to the machine.
+    fn fetched<M: Machine>(
+        &self,
+        machine: &mut M,
+        answer: Result<
+            ureq::http::Response<ureq::Body>,
+            removebgvideo_core::machine::TransportError,
+        >,
+        call: &CallOptions,
+        output: Option<&mut OutputFile>,
+    ) -> Result<(), Error> {
+        match answer {
+            Ok(response) => self.receive_output(machine, response, call, output),
+            Err(failure) => {
+                machine.handle_transport_error(failure, self.inner.time.now());
+                Ok(())
+            }
         }
     }
 

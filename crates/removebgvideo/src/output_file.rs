@@ -42,15 +42,23 @@ impl OutputFile {
         })
     }
 
-    /// Cuts the part file to `offset`, where the next byte goes (the file is made on first use).
+    /// Makes the part file, if it is not there yet: before the first request for the output,
+    /// so that a folder that cannot be written fails before any byte is fetched, and a
+    /// download under way always has its part file (which a cancel removes).
+    pub(crate) fn open(&mut self) -> Result<(), Error> {
+        if self.part.is_none() {
+            let part = PartFile::beside(&self.target)?;
+            let writeback = Writeback::new(&part.file);
+            self.part = Some((part, writeback));
+        }
+        Ok(())
+    }
+
+    /// Cuts the part file to `offset`, where the next byte goes.
     pub(crate) fn cut(&mut self, offset: u64) -> Result<(), Error> {
-        let (part, _) = match &mut self.part {
-            Some(part) => part,
-            None => {
-                let part = PartFile::beside(&self.target)?;
-                let writeback = Writeback::new(&part.file);
-                self.part.insert((part, writeback))
-            }
+        self.open()?;
+        let Some((part, _)) = &mut self.part else {
+            return Err(failed("the part file could not be made".into()));
         };
         part.cut(offset)?;
         self.written = offset;

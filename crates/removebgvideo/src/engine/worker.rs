@@ -70,19 +70,35 @@ fn send(
             headers,
             idle_timeout,
             total,
-        } => match wire.fetch(&url, &headers, idle_timeout, total) {
-            Err(error) => Message::BodyEnd {
+        } => match open(output).and_then(|output| {
+            match wire.fetch(&url, &headers, idle_timeout, total) {
+                Ok(answer) => Ok((output, answer)),
+                Err(error) => Err((error, output)),
+            }
+        }) {
+            Err((error, output)) => Message::BodyEnd {
                 id,
                 end: Err(error),
                 output,
             },
-            Ok(Err(failure)) => Message::FetchFailed {
+            Ok((output, Err(failure))) => Message::FetchFailed {
                 id,
                 failure,
                 output,
             },
-            Ok(Ok(response)) => receive(id, response, call, output, scheduler),
+            Ok((output, Ok(response))) => receive(id, response, call, output, scheduler),
         },
+    }
+}
+
+/// Makes the part file before the first request for the output (see `OutputFile::open`).
+fn open(output: Option<OutputFile>) -> Result<Option<OutputFile>, (Error, Option<OutputFile>)> {
+    match output {
+        Some(mut file) => match file.open() {
+            Ok(()) => Ok(Some(file)),
+            Err(error) => Err((error, Some(file))),
+        },
+        None => Ok(None),
     }
 }
 
