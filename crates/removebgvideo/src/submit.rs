@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 
 use removebgvideo_core::http::{HttpRequest, ResponseBody};
 use removebgvideo_core::machine::TransmitBody;
-use removebgvideo_core::{Error, Event, Job, UploadFile, UploadResult};
+use removebgvideo_core::{Error, Event, Job, UploadResult};
 
 use crate::client::Client;
 use crate::download::Download;
 use crate::options::{CallOptions, DownloadOptions, RunOptions, RunRequest, WaitOptions};
 use crate::output_file::OutputFile;
 use crate::run::RunResult;
-use crate::upload;
 
 /// Receives an operation's outcome.
 pub type Callback<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
@@ -55,23 +54,7 @@ impl Client {
 
     /// [`Client::upload`] through the engine.
     pub fn submit_upload(&self, path: &Path, call: &CallOptions, done: Callback<UploadResult>) {
-        let prepared = upload::file_size(path).and_then(|size| {
-            let filename = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let (request, framing) = self.builder_ref().upload(
-                &UploadFile::new(filename, size),
-                &upload::boundary(),
-                &Client::idempotency_key(call),
-            )?;
-            let body = TransmitBody::Upload {
-                path: path.to_owned(),
-                file_size: size,
-                framing,
-            };
-            Ok((request, body))
-        });
+        let prepared = self.upload_request(path, call);
         match prepared {
             Ok((request, body)) => self.submit_call(Ok(request), body, call, done),
             Err(error) => done(Err(error)),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use removebgvideo_core::machine::TransmitBody;
-use removebgvideo_core::{Error, ErrorCode, Event, UploadFile, UploadResult};
+use removebgvideo_core::{Error, ErrorCode, Event, HttpRequest, UploadResult};
 
 use crate::client::Client;
 use crate::options::CallOptions;
@@ -97,22 +97,23 @@ pub(crate) fn file_size(path: &Path) -> Result<u64, Error> {
 impl Client {
     /// `POST /v1/uploads`: uploads a video file (mp4, mov, webm or avi, at most 500 MB).
     pub fn upload(&self, path: &Path, options: &CallOptions) -> Result<UploadResult, Error> {
-        let size = file_size(path)?;
-        let filename = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (request, framing) = self.builder_ref().upload(
-            &UploadFile::new(filename, size),
-            &boundary(),
-            &Client::idempotency_key(options),
-        )?;
-        let body = TransmitBody::Upload {
-            path: path.to_owned(),
-            file_size: size,
-            framing,
-        };
+        let (request, body) = self.upload_request(path, options)?;
         self.execute(request, body, options, None)
             .map(|(value, _)| value)
+    }
+
+    /// The request and streamed body of an upload of `path`.
+    pub(crate) fn upload_request(
+        &self,
+        path: &Path,
+        options: &CallOptions,
+    ) -> Result<(HttpRequest, TransmitBody), Error> {
+        removebgvideo_core::machine::upload_request(
+            self.builder_ref(),
+            path,
+            file_size(path)?,
+            &boundary(),
+            &Client::idempotency_key(options),
+        )
     }
 }

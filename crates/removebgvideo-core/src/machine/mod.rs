@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use call::{Answer, CallMachine};
 pub use download::{BodyPlan, DownloadMachine, Fetched};
-pub use run::{RunMachine, RunOutput, RunSource, RunSpec, Uploaded};
+pub use run::{RunMachine, RunOutput, RunSource, RunSpec};
 pub use wait::WaitMachine;
 
 use crate::error::{Error, ErrorCode};
@@ -166,11 +166,27 @@ pub enum TransmitBody {
     },
 }
 
-impl TransmitBody {
-    /// Whether the driver streams it (and so bounds it by idle time, not a total limit).
-    pub fn is_stream(&self) -> bool {
-        matches!(self, TransmitBody::Upload { .. })
-    }
+/// The upload of the file at `path` (`size` bytes, as the driver read it): its request, named
+/// after the file and checked, and the body that streams the file inside `boundary`.
+pub fn upload_request(
+    builder: &crate::http::RequestBuilder,
+    path: &std::path::Path,
+    size: u64,
+    boundary: &str,
+    idempotency_key: &str,
+) -> Result<(HttpRequest, TransmitBody), Error> {
+    let filename = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = crate::requests::UploadFile::new(filename, size);
+    let (request, framing) = builder.upload(&file, boundary, idempotency_key)?;
+    let body = TransmitBody::Upload {
+        path: path.to_owned(),
+        file_size: size,
+        framing,
+    };
+    Ok((request, body))
 }
 
 /// A request a machine wants sent.

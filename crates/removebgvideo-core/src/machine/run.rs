@@ -14,7 +14,7 @@ use crate::events::Event;
 use crate::http::{Headers, RequestBuilder};
 use crate::job::{Job, JobAccepted};
 use crate::poll::PollPolicy;
-use crate::requests::{CreateJobRequest, StartJobRequest, UploadFile};
+use crate::requests::{CreateJobRequest, StartJobRequest};
 use crate::responses::UploadResult;
 use crate::timestamp::Timestamp;
 use crate::validate::{Problem, ProblemCode};
@@ -62,16 +62,13 @@ pub struct RunSpec {
     pub headers: Vec<(String, String)>,
 }
 
-/// The upload a run made.
-pub type Uploaded = UploadResult;
-
 /// What a run produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunOutput {
     /// The completed job.
     pub job: Job,
     /// The upload, when the source was a file.
-    pub upload: Option<Uploaded>,
+    pub upload: Option<UploadResult>,
     /// The whole part file of the output, when a download was asked for: the driver makes it
     /// durable and puts it in place.
     pub fetched: Option<Fetched>,
@@ -148,20 +145,10 @@ impl RunMachine {
                 size,
                 boundary,
             } => {
-                let filename = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
                 let key = run.step_key("upload");
-                let (request, framing) = run
-                    .builder
-                    .upload(&UploadFile::new(filename, size), &boundary, &key)
-                    .map_err(|e| e.with_idempotency_key(Some(run.spec.run_key.clone())))?;
-                let body = TransmitBody::Upload {
-                    path,
-                    file_size: size,
-                    framing,
-                };
+                let (request, body) =
+                    super::upload_request(&run.builder, &path, size, &boundary, &key)
+                        .map_err(|e| e.with_idempotency_key(Some(run.spec.run_key.clone())))?;
                 Step::Upload(run.call(request, body))
             }
         };

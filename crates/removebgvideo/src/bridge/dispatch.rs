@@ -133,21 +133,22 @@ fn prepare(
     }
 }
 
-/// How long a wait or a run may take, and its polling schedule, checked.
+/// How long a wait or a run may take, and its polling schedule, checked (every problem of
+/// both at once).
 fn limit_and_poll(
-    problems: &mut Problems,
     timeout_ms: Option<Float>,
     unbounded: Option<bool>,
     poll: Option<&super::policy::PollPolicyArgs>,
-) -> (WaitLimit, Option<PollPolicy>) {
-    let timeout = positive_ms(problems, "/arguments/timeout", timeout_ms);
+) -> Result<(WaitLimit, Option<PollPolicy>), Error> {
+    let mut problems = Problems::default();
+    let timeout = positive_ms(&mut problems, "/arguments/timeout", timeout_ms);
     let limit = match (unbounded.unwrap_or(false), timeout) {
         (true, _) => WaitLimit::Unbounded,
         (false, Some(after)) => WaitLimit::After(after),
         (false, None) => WaitLimit::Default,
     };
-    let poll = poll.and_then(|p| p.resolve(problems, "/arguments/poll_policy"));
-    (limit, poll)
+    let poll = poll.and_then(|p| p.resolve(&mut problems, "/arguments/poll_policy"));
+    problems.finish((limit, poll))
 }
 
 /// An upload of a file.
@@ -174,18 +175,12 @@ struct Wait {
 }
 
 fn wait(args: WaitArgs, call: &CallOptions) -> Result<Box<dyn Prepared>, Error> {
-    let mut problems = Problems::default();
-    let (limit, poll) = limit_and_poll(
-        &mut problems,
-        args.timeout_ms,
-        args.unbounded,
-        args.poll_policy.as_ref(),
-    );
-    let options = problems.finish(WaitOptions {
+    let (limit, poll) = limit_and_poll(args.timeout_ms, args.unbounded, args.poll_policy.as_ref())?;
+    let options = WaitOptions {
         limit,
         poll,
         call: call.clone(),
-    })?;
+    };
     Ok(Box::new(Wait {
         job_id: args.job_id,
         options,
@@ -287,18 +282,12 @@ struct Run {
 }
 
 fn run(args: RunArgs, call: &CallOptions) -> Result<Box<dyn Prepared>, Error> {
-    let mut problems = Problems::default();
-    let (limit, poll) = limit_and_poll(
-        &mut problems,
-        args.timeout_ms,
-        args.unbounded,
-        args.poll_policy.as_ref(),
-    );
-    let options = problems.finish(RunOptions {
+    let (limit, poll) = limit_and_poll(args.timeout_ms, args.unbounded, args.poll_policy.as_ref())?;
+    let options = RunOptions {
         limit,
         poll,
         call: call.clone(),
-    })?;
+    };
     // Exactly one source: a URL, or a file to upload first.
     let video_url = args.video_url.unwrap_or_default();
     let source = match (args.file, video_url.trim().is_empty()) {
