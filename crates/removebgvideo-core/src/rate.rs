@@ -3,7 +3,8 @@
 //! instead of starting a 429 storm.
 //!
 //! - Until the first 429 (and without a configured ceiling) requests go at once.
-//! - A 429 pauses every request until its `Retry-After`, and the gate starts pacing at 80 % of
+//! - A 429 pauses every request until its `Retry-After` (a request whose slot was reserved
+//!   before the 429 asks for a new one when that slot comes), and the gate starts pacing at 80 % of
 //!   the rate the server was answering successes at (its goodput over the last second): once a
 //!   key's token bucket is empty, that is its refill rate. Each success then raises the pace by
 //!   0.5 %, and the next 429 cuts it again (once for all the requests that were already out when
@@ -68,6 +69,9 @@ pub struct RateGate {
     last_limited: Timestamp,
     /// Between the first cut and the next 429: the pace grows fast.
     slow_start: bool,
+    /// Counts the 429s: a slot reserved before the last one was reserved before its pause
+    /// and its pace, so its request asks again when the slot comes.
+    generation: u64,
 }
 
 impl RateGate {
@@ -87,7 +91,13 @@ impl RateGate {
             last_cut: Timestamp::EPOCH,
             last_limited: Timestamp::EPOCH,
             slow_start: false,
+            generation: 0,
         }
+    }
+
+    /// Changes with every 429: a reservation made under another generation is void.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The pace in requests per second, when the gate paces.
@@ -148,6 +158,7 @@ impl RateGate {
             return;
         }
         self.limited += 1;
+        self.generation += 1;
         self.last_limited = self.last_limited.max(now);
         let wait = retry_after.unwrap_or(Duration::from_secs(1));
         self.paused_until = self.paused_until.max(now.plus(wait));
@@ -159,8 +170,10 @@ impl RateGate {
             self.pace = Some(self.capped(pace.max(MIN_RATE)));
             self.last_cut = now;
         }
-        self.next_write = self.next_write.max(self.paused_until);
-        self.next_read = self.next_read.max(self.paused_until);
+        // Every slot reserved so far is void (see `generation`): the schedule starts again
+        // after the pause, at the new pace.
+        self.next_write = self.paused_until;
+        self.next_read = self.paused_until;
     }
 
     /// Drops a pace that no 429 has confirmed for a long while.

@@ -219,6 +219,58 @@ fn a_429_pauses_every_call_of_the_client_not_only_the_one_that_got_it() {
 }
 
 #[test]
+fn a_request_whose_slot_was_reserved_before_a_429_waits_out_that_429s_pause_too() {
+    let shared = shared(IdempotencySupport::Honoured);
+    let limited = br#"{"error":{"code":"rate_limited","message":"x"}}"#;
+    let retry_after = |seconds: &str| {
+        let mut headers = Headers::new();
+        headers.push("Retry-After", seconds);
+        headers
+    };
+    // A first 429 makes the gate pace: the calls after it get slots one after the other.
+    let mut first = create(&shared, None);
+    first.poll_transmit(T0).unwrap();
+    first.handle_response(429, retry_after("1"), limited, T0);
+    let resumed = T0.plus(Duration::from_secs(1));
+    let get = || -> CallMachine<Job> {
+        CallMachine::new(
+            builder().get_job("job_1").unwrap(),
+            TransmitBody::Json,
+            &shared,
+            None,
+            None,
+            None,
+        )
+    };
+    let (mut early, mut late) = (get(), get());
+    assert!(
+        early.poll_transmit(resumed).is_some(),
+        "the first slot after the pause is at once"
+    );
+    assert!(
+        late.poll_transmit(resumed).is_none(),
+        "the next one is later"
+    );
+    let slot = late.poll_timeout().expect("a reserved slot");
+    assert!(slot > resumed);
+    // Before that slot comes, the request sent in the first one meets a 429 of its own.
+    early.handle_response(429, retry_after("30"), limited, resumed);
+    late.handle_timeout(slot);
+    assert!(
+        late.poll_transmit(slot).is_none(),
+        "a slot reserved before the 429 does not send into its pause"
+    );
+    let pause_end = resumed.plus(Duration::from_secs(30));
+    let again = late.poll_timeout().expect("a new slot");
+    assert!(
+        again >= pause_end,
+        "it asks again after the pause: {again:?}"
+    );
+    late.handle_timeout(again);
+    assert!(late.poll_transmit(again).is_some(), "and goes then");
+}
+
+#[test]
 fn a_cancel_while_a_poll_is_out_ends_the_wait_even_if_the_poll_succeeds() {
     let shared = shared(IdempotencySupport::Detect);
     let request = builder().get_job("job_1").unwrap();

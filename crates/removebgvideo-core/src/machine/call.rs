@@ -34,7 +34,7 @@ enum State {
     /// The next attempt may be sent (once the rate gate gives it a time).
     Ready,
     /// The rate gate gave the next attempt this send time.
-    Gated { until: Timestamp },
+    Gated { until: Timestamp, generation: u64 },
     /// An attempt is out since `sent_at`; its answer or failure is awaited.
     InFlight { sent_at: Timestamp },
     /// Pausing before a retry.
@@ -119,31 +119,40 @@ impl<T: ResponseBody> CallMachine<T> {
     /// of the deadline but never below [`FINAL_ATTEMPT_FLOOR`].
     /// Every attempt first reserves its send time at the client's rate gate.
     pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
-        match self.state {
-            State::Ready => {
-                let priority = match self.request.method {
-                    Method::Post => Priority::Write,
-                    Method::Get => Priority::Read,
-                };
-                let at = self.shared.with_gate(|gate| gate.reserve(now, priority));
-                if at > now && self.deadline.is_some_and(|d| at > d) {
-                    let error = Error::new(
-                        ErrorCode::RateLimited,
-                        format!(
-                            "{} could not be sent before the deadline: the client is pacing its requests after a 429",
-                            self.request.operation.name()
-                        ),
-                    );
-                    self.finish(Err(self.with_key(error)));
-                    return None;
-                }
-                if at > now {
-                    self.state = State::Gated { until: at };
-                    return None;
-                }
+        let admitted = match self.state {
+            State::Ready => false,
+            // A 429 since the slot was reserved pauses this request too: it asks again.
+            State::Gated { until, generation } if now >= until => {
+                self.shared.with_gate(|gate| gate.generation()) == generation
             }
-            State::Gated { until } if now >= until => {}
             _ => return None,
+        };
+        if !admitted {
+            let priority = match self.request.method {
+                Method::Post => Priority::Write,
+                Method::Get => Priority::Read,
+            };
+            let (at, generation) = self
+                .shared
+                .with_gate(|gate| (gate.reserve(now, priority), gate.generation()));
+            if at > now && self.deadline.is_some_and(|d| at > d) {
+                let error = Error::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "{} could not be sent before the deadline: the client is pacing its requests after a 429",
+                        self.request.operation.name()
+                    ),
+                );
+                self.finish(Err(self.with_key(error)));
+                return None;
+            }
+            if at > now {
+                self.state = State::Gated {
+                    until: at,
+                    generation,
+                };
+                return None;
+            }
         }
         self.state = State::InFlight { sent_at: now };
         let remaining = self.deadline.map(|d| d.since(now).max(FINAL_ATTEMPT_FLOOR));
@@ -159,7 +168,7 @@ impl<T: ResponseBody> CallMachine<T> {
     /// When `handle_timeout` is next due (the end of a retry pause).
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.state {
-            State::Paused { until } | State::Gated { until } => Some(until),
+            State::Paused { until } | State::Gated { until, .. } => Some(until),
             _ => None,
         }
     }
