@@ -54,6 +54,31 @@ pub fn run(
                 check(job["id"].as_str().unwrap_or_default())
             }),
         ),
+        // The engine's path (every Node call, and Python's AsyncClient): the same request handed
+        // to the scheduler and a worker, its answer delivered from there.
+        (
+            "removebgvideo (JSON bridge, engine)",
+            Box::new(|| {
+                let call = bridge::Options::from_json("{}").map_err(|e| e.to_string())?;
+                let operation =
+                    bridge::Operation::from_json(&operation).map_err(|e| e.to_string())?;
+                let (deliver, answer) = std::sync::mpsc::sync_channel(1);
+                bridge::submit(
+                    &client,
+                    operation,
+                    call,
+                    Box::new(move |outcome| {
+                        let _ = deliver.send(outcome);
+                    }),
+                );
+                let text = answer
+                    .recv()
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                let job: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                check(job["id"].as_str().unwrap_or_default())
+            }),
+        ),
         (
             "ureq (bare loop)",
             Box::new(|| {

@@ -103,7 +103,7 @@ impl Client {
             Box::new(move |outcome, output| {
                 let placed = outcome.and_then(|fetched| {
                     output
-                        .ok_or_else(crate::driver::nowhere_to_write)?
+                        .ok_or_else(crate::transfer::nowhere_to_write)?
                         .finish()?;
                     events.emit(Event::Download {
                         bytes_done: fetched.bytes,

@@ -7,20 +7,20 @@ mod scheduler;
 mod task;
 mod worker;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
-use removebgvideo_core::machine::{Machine, Transmit, TransportError};
-use removebgvideo_core::{Error, Headers, Job};
+use removebgvideo_core::Job;
+use removebgvideo_core::machine::{Machine, Transmit};
 
 pub(crate) use task::Done;
-use task::{Completion, Driven, Task};
+use task::{Completion, Driven, Entry};
 
 use crate::clock::Time;
 use crate::options::CallOptions;
 use crate::output_file::OutputFile;
-use crate::wire::{Sent, Wire};
+use crate::wire::Wire;
 
 /// HTTP workers of a client's engine unless configured: enough to keep thousands of waits
 /// polling on a local network, few enough that a Node or Python process stays within a
@@ -28,72 +28,60 @@ use crate::wire::{Sent, Wire};
 pub const DEFAULT_WORKERS: usize = 4;
 
 /// What the scheduler hears: from callers, from workers and from cancel tokens.
+// An entry moves once through the queue per attempt; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Message {
     Submit {
-        id: u64,
-        task: Box<dyn Task>,
-        call: CallOptions,
-        output: Option<OutputFile>,
+        entry: Entry,
         job_id: Option<String>,
     },
+    /// A caller sent an entry's first request straight to a worker (see `send_at_once`).
+    Away {
+        id: u64,
+        job_id: Option<String>,
+    },
+    /// A worker is done with an entry's transmit and the call goes on.
+    Back(Entry),
+    /// A worker is done with an entry's transmit, which settled the call.
+    Ended(u64),
     Cancel(u64),
     JobUpdate(Box<Job>),
-    /// An API attempt's result.
-    Sent {
-        id: u64,
-        sent: Result<Sent, Error>,
-    },
-    /// The head of an output URL's answer; the plan for its body goes back on `reply`.
-    Head {
-        id: u64,
-        status: u16,
-        headers: Headers,
-        reply: worker::PlanReply,
-    },
-    /// More bytes of an output body are written.
-    Bytes {
-        id: u64,
-        n: u64,
-    },
-    /// An output body ended (or could not be written: `Err`).
-    BodyEnd {
-        id: u64,
-        end: worker::FetchEnd,
-        output: Option<OutputFile>,
-    },
-    /// An output URL's error answer, with its body.
-    ErrorBody {
-        id: u64,
-        status: u16,
-        headers: Headers,
-        body: Vec<u8>,
-        output: Option<OutputFile>,
-    },
-    /// An output URL's answer whose body the machine did not need.
-    Discarded {
-        id: u64,
-        output: Option<OutputFile>,
-    },
-    /// An output URL's request got no answer.
-    FetchFailed {
-        id: u64,
-        failure: TransportError,
-        output: Option<OutputFile>,
-    },
     Shutdown,
 }
 
 /// What a worker does.
-// Moved once through the queue per attempt; boxing would only add an allocation to each.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Work {
+    /// Send the transmit and feed the entry's machine the answer.
     Send {
-        id: u64,
+        entry: Entry,
         transmit: Transmit,
-        call: CallOptions,
-        output: Option<OutputFile>,
     },
     Finish(Completion),
+}
+
+/// How many workers hold no transmit, shared by the scheduler and submitting callers. A
+/// machine takes a worker before it asks for its transmit, so what passes the rate gate goes
+/// out at once: a 429 then holds back everything not yet sent, instead of a queue of requests
+/// already cleared.
+#[derive(Debug)]
+pub(crate) struct FreeWorkers(AtomicUsize);
+
+impl FreeWorkers {
+    /// Takes one if any is free.
+    pub(crate) fn take(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    pub(crate) fn give_back(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn any(&self) -> bool {
+        self.0.load(Ordering::Acquire) > 0
+    }
 }
 
 /// A client's engine (see the module doc). Started on first use, shared by the client's clones,
@@ -101,6 +89,9 @@ pub(crate) enum Work {
 #[derive(Debug)]
 pub struct Engine {
     scheduler: Mutex<Sender<Message>>,
+    to_workers: Mutex<Sender<Work>>,
+    free: Arc<FreeWorkers>,
+    time: Arc<dyn Time>,
     next_id: AtomicU64,
     workers: usize,
 }
@@ -113,18 +104,24 @@ impl Engine {
         let (to_workers, work) = mpsc::channel();
         let work = Arc::new(Mutex::new(work));
         for n in 0..workers {
-            let (wire, work, scheduler) = (wire.clone(), work.clone(), to_scheduler.clone());
+            let (wire, time, work) = (wire.clone(), time.clone(), work.clone());
+            let scheduler = to_scheduler.clone();
             std::thread::Builder::new()
                 .name(format!("removebgvideo-http-{n}"))
-                .spawn(move || worker::run(wire, work, scheduler))
+                .spawn(move || worker::run(wire, time, work, scheduler))
                 .expect("the engine can start its HTTP workers");
         }
+        let free = Arc::new(FreeWorkers(AtomicUsize::new(workers)));
+        let scheduler = scheduler::Scheduler::new(time.clone(), to_workers.clone(), free.clone());
         std::thread::Builder::new()
             .name("removebgvideo-engine".into())
-            .spawn(move || scheduler::Scheduler::new(time, to_workers, workers).run(messages))
+            .spawn(move || scheduler.run(messages))
             .expect("the engine can start its scheduler");
         Engine {
             scheduler: Mutex::new(to_scheduler),
+            to_workers: Mutex::new(to_workers),
+            free,
+            time,
             next_id: AtomicU64::new(1),
             workers,
         }
@@ -161,13 +158,39 @@ impl Engine {
                 let _ = scheduler.send(Message::Cancel(id));
             }));
         }
-        self.send(Message::Submit {
+        let entry = Entry::new(
             id,
-            task: Box::new(Driven::new(machine, done)),
-            call: call.clone(),
+            Box::new(Driven::new(machine, done)),
+            call.clone(),
             output,
-            job_id,
+        );
+        if let Some(entry) = self.send_at_once(entry, &job_id) {
+            self.send(Message::Submit { entry, job_id });
+        }
+    }
+
+    /// Sends an entry's first request straight to a free worker, from the caller's thread; the
+    /// scheduler only hears of it. A short call then costs two thread hand-offs (to a worker,
+    /// and its answer to the caller) instead of four more through the scheduler. The entry
+    /// comes back when it must wait (no free worker, the rate gate, a cancel): the scheduler
+    /// decides then. Virtual time keeps every step on the scheduler, which alone moves it.
+    fn send_at_once(&self, mut entry: Entry, job_id: &Option<String>) -> Option<Entry> {
+        if self.time.is_virtual() || entry.call.cancelled() || !self.free.take() {
+            return Some(entry);
+        }
+        let Some(transmit) = entry.task.machine().poll_transmit(self.time.now()) else {
+            self.free.give_back();
+            return Some(entry);
+        };
+        // Before the work: the scheduler hears of the entry before its worker can be done.
+        self.send(Message::Away {
+            id: entry.id,
+            job_id: job_id.clone(),
         });
+        let to_workers = self.to_workers.lock().unwrap_or_else(|p| p.into_inner());
+        // Workers live as long as the engine's senders to them.
+        let _ = to_workers.send(Work::Send { entry, transmit });
+        None
     }
 
     fn sender(&self) -> Sender<Message> {

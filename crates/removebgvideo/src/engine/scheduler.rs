@@ -1,6 +1,6 @@
-//! The scheduler: owns every machine of the engine, wakes each at its time from one timer heap,
-//! hands its transmits to the workers and feeds their results back. It never blocks on the
-//! network; it only waits for the next message or the next timer.
+//! The scheduler: owns every machine of the engine that is not on a worker, wakes each at its
+//! time from one timer heap and hands it, with its transmit, to a free worker. It never blocks
+//! on the network; it only waits for the next message or the next timer.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -9,55 +9,58 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use removebgvideo_core::machine::Transmit;
-use removebgvideo_core::{Error, ErrorCode, Timestamp};
+use removebgvideo_core::{Job, Timestamp};
 
-use super::task::{MachineView, Task};
-use super::{Message, Work};
+use super::task::{Completion, Entry, client_dropped};
+use super::{FreeWorkers, Message, Work};
 use crate::clock::Time;
-use crate::driver::{log_event, stalled};
-use crate::options::CallOptions;
-use crate::output_file::OutputFile;
+use crate::driver::stalled;
 
-/// One machine under way.
-struct Entry {
-    task: Box<dyn Task>,
-    call: CallOptions,
-    /// The part file of a download, while no worker holds it.
-    output: Option<OutputFile>,
-    /// A worker holds its transmit.
-    busy: bool,
+/// An entry the scheduler holds, and its place in the scheduler's queues.
+struct Home {
+    entry: Entry,
     /// When it wants `handle_timeout`, as pushed on the heap.
     timer: Option<Timestamp>,
-    job_id: Option<String>,
-    cancel_seen: bool,
     /// Waiting in the send queue for a free worker.
     queued: bool,
+}
+
+/// What stepping an entry came to.
+// Made and matched at once, never stored: boxing the transmit would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// It waits (for its timer, or its turn for a worker).
+    Stays,
+    Sends(Transmit),
+    Finishes(Completion),
 }
 
 pub(crate) struct Scheduler {
     time: Arc<dyn Time>,
     workers: Sender<Work>,
-    entries: HashMap<u64, Entry>,
+    free: Arc<FreeWorkers>,
+    home: HashMap<u64, Home>,
+    /// Entries on a worker, with the job updates that came for them meanwhile.
+    away: HashMap<u64, Vec<Job>>,
     timers: BinaryHeap<Reverse<(Timestamp, u64)>>,
-    /// The entries of each job, for updates from outside.
+    /// The entries of each job, for updates from outside, and the job of each such entry.
     by_job: HashMap<String, Vec<u64>>,
-    /// Workers not holding a transmit. A machine asks for its transmit only once one is free,
-    /// so what passes the rate gate goes out at once: a 429 then holds back everything not
-    /// yet sent, instead of a queue of requests already cleared.
-    free_workers: usize,
+    job_of: HashMap<u64, String>,
     /// Entries ready to send, in the order they became ready.
     send_queue: VecDeque<u64>,
 }
 
 impl Scheduler {
-    pub(crate) fn new(time: Arc<dyn Time>, workers: Sender<Work>, count: usize) -> Self {
+    pub(crate) fn new(time: Arc<dyn Time>, workers: Sender<Work>, free: Arc<FreeWorkers>) -> Self {
         Scheduler {
             time,
             workers,
-            entries: HashMap::new(),
+            free,
+            home: HashMap::new(),
+            away: HashMap::new(),
             timers: BinaryHeap::new(),
             by_job: HashMap::new(),
-            free_workers: count,
+            job_of: HashMap::new(),
             send_queue: VecDeque::new(),
         }
     }
@@ -70,7 +73,7 @@ impl Scheduler {
                 None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(at) => {
                     let wait = at.since(self.time.now());
-                    if self.is_idle_in_virtual_time() {
+                    if self.time.is_virtual() && self.away.is_empty() {
                         // Nothing can arrive before the timer: let virtual time jump to it.
                         self.time.sleep(wait, None);
                         continue;
@@ -96,10 +99,6 @@ impl Scheduler {
         }
     }
 
-    fn is_idle_in_virtual_time(&self) -> bool {
-        self.time.is_virtual() && self.entries.values().all(|e| !e.busy)
-    }
-
     fn next_timer(&self) -> Option<Timestamp> {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
@@ -111,213 +110,103 @@ impl Scheduler {
                 break;
             }
             self.timers.pop();
-            let Some(entry) = self.entries.get_mut(&id) else {
+            let Some(home) = self.home.get_mut(&id) else {
                 continue;
             };
-            // Stale heap entries (a timer replaced, or a machine busy again) are skipped.
-            if entry.timer != Some(at) || entry.busy {
+            // Stale heap entries (a timer replaced, or one whose entry went out since) are skipped.
+            if home.timer != Some(at) {
                 continue;
             }
-            entry.timer = None;
-            entry.task.machine().handle_timeout(now);
+            home.timer = None;
+            home.entry.task.machine().handle_timeout(now);
             self.step(id);
         }
     }
 
     fn handle(&mut self, message: Message) {
-        let now = self.time.now();
         match message {
-            Message::Submit {
-                id,
-                task,
-                call,
-                output,
-                job_id,
-            } => {
-                if let Some(job) = &job_id {
-                    self.by_job.entry(job.clone()).or_default().push(id);
-                }
-                let entry = Entry {
-                    task,
-                    call,
-                    output,
-                    busy: false,
-                    timer: None,
-                    job_id,
-                    cancel_seen: false,
-                    queued: false,
-                };
-                self.entries.insert(id, entry);
+            Message::Submit { entry, job_id } => {
+                let id = entry.id;
+                self.note_job(id, job_id);
+                self.home.insert(
+                    id,
+                    Home {
+                        entry,
+                        timer: None,
+                        queued: false,
+                    },
+                );
                 self.step(id);
             }
-            Message::Cancel(id) => self.with(id, cancel),
-            Message::JobUpdate(job) => {
-                let ids = self.by_job.get(&job.id).cloned().unwrap_or_default();
-                for id in ids {
-                    let job = (*job).clone();
-                    self.with(id, |entry| entry.task.machine().handle_job_update(job, now));
+            Message::Away { id, job_id } => {
+                self.note_job(id, job_id);
+                self.away.insert(id, Vec::new());
+            }
+            Message::Back(entry) => {
+                self.free.give_back();
+                self.came_back(entry);
+                self.drain_send_queue();
+            }
+            Message::Ended(id) => {
+                self.free.give_back();
+                self.away.remove(&id);
+                self.forget_job(id);
+                self.drain_send_queue();
+            }
+            // An entry on a worker notices its cancel when it comes back.
+            Message::Cancel(id) => {
+                if let Some(home) = self.home.get_mut(&id)
+                    && home.entry.notice_cancel()
+                {
+                    self.step(id);
                 }
             }
-            Message::Head {
-                id,
-                status,
-                headers,
-                reply,
-            } => {
-                let plan = self.entries.get_mut(&id).map(|entry| {
-                    let machine = entry.task.machine();
-                    let plan = machine.handle_head(status, headers, now);
-                    (plan, machine.room())
-                });
-                // No entry (it was cancelled and ended): the worker drops the body.
-                let plan = plan.unwrap_or((removebgvideo_core::machine::BodyPlan::Discard, None));
-                let _ = reply.send(plan);
-                self.emit(id);
-            }
-            Message::Bytes { id, n } => {
-                if let Some(entry) = self.entries.get_mut(&id) {
-                    entry.task.machine().handle_body_bytes(n, now);
-                }
-                self.emit(id);
-            }
+            Message::JobUpdate(job) => self.job_update(&job),
             Message::Shutdown => {}
-            done => self.worker_done(done, now),
         }
     }
 
-    /// A worker is done with a transmit: what it brought goes to its machine.
-    fn worker_done(&mut self, message: Message, now: Timestamp) {
-        match message {
-            Message::Sent { id, sent } => self.answered(id, None, |entry| match sent {
-                Err(error) => Err(error),
-                Ok(Ok(raw)) => {
-                    let machine = entry.task.machine();
-                    machine.handle_response(raw.status, raw.headers, &raw.body, now);
-                    Ok(())
-                }
-                Ok(Err(failure)) => {
-                    entry.task.machine().handle_transport_error(failure, now);
-                    Ok(())
-                }
-            }),
-            Message::BodyEnd { id, end, output } => self.answered(id, output, |entry| {
-                let end = end?;
-                entry.task.machine().handle_body_end(end, now);
-                Ok(())
-            }),
-            Message::ErrorBody {
-                id,
-                status,
-                headers,
-                body,
-                output,
-            } => self.answered(id, output, |entry| {
-                entry
-                    .task
-                    .machine()
-                    .handle_response(status, headers, &body, now);
-                Ok(())
-            }),
-            Message::Discarded { id, output } => self.answered(id, output, |_| Ok(())),
-            Message::FetchFailed {
-                id,
-                failure,
-                output,
-            } => self.answered(id, output, |entry| {
-                entry.task.machine().handle_transport_error(failure, now);
-                Ok(())
-            }),
-            _ => {}
-        }
-    }
-
-    /// A worker is done with an entry's transmit: the part file comes back, a cancel raised
-    /// meanwhile is told first (a POST that may have acted then says so), then the result.
-    fn answered(
-        &mut self,
-        id: u64,
-        output: Option<OutputFile>,
-        feed: impl FnOnce(&mut Entry) -> Result<(), Error>,
-    ) {
-        self.free_workers += 1;
-        self.answered_entry(id, output, feed);
-        self.drain_send_queue();
-    }
-
-    /// Hands free workers to the entries waiting for one.
-    fn drain_send_queue(&mut self) {
-        while self.free_workers > 0 {
-            let Some(id) = self.send_queue.pop_front() else {
-                return;
-            };
-            if let Some(entry) = self.entries.get_mut(&id) {
-                entry.queued = false;
-            }
-            self.step(id);
-        }
-    }
-
-    fn answered_entry(
-        &mut self,
-        id: u64,
-        output: Option<OutputFile>,
-        feed: impl FnOnce(&mut Entry) -> Result<(), Error>,
-    ) {
-        let Some(entry) = self.entries.get_mut(&id) else {
-            return;
+    fn came_back(&mut self, entry: Entry) {
+        let id = entry.id;
+        let updates = self.away.remove(&id).unwrap_or_default();
+        let mut home = Home {
+            entry,
+            timer: None,
+            queued: false,
         };
-        entry.busy = false;
-        if output.is_some() {
-            entry.output = output;
+        let now = self.time.now();
+        for job in updates {
+            home.entry.task.machine().handle_job_update(job, now);
         }
-        if entry.call.cancelled() {
-            cancel(entry);
-        }
-        if let Err(error) = feed(entry) {
-            let output = entry.output.take();
-            if let Some(completion) = entry.task.abort(error, output) {
-                self.finish(id, completion);
-            }
-            return;
-        }
+        self.home.insert(id, home);
         self.step(id);
     }
 
-    fn with(&mut self, id: u64, work: impl FnOnce(&mut Entry)) {
-        if let Some(entry) = self.entries.get_mut(&id) {
-            work(entry);
-            self.step(id);
-        }
-    }
-
-    fn emit(&mut self, id: u64) {
-        if let Some(entry) = self.entries.get_mut(&id) {
-            emit(entry.task.machine(), &entry.call);
-        }
-    }
-
-    /// Moves an entry on as far as it goes without waiting: its events out, its outcome
-    /// delivered, its next transmit to a worker, or its next timer on the heap.
-    fn step(&mut self, id: u64) {
+    fn job_update(&mut self, job: &Job) {
+        let ids = self.by_job.get(&job.id).cloned().unwrap_or_default();
         let now = self.time.now();
-        let Some(entry) = self.entries.get_mut(&id) else {
-            return;
-        };
-        let mut sending = Sending {
-            workers: &self.workers,
-            free: &mut self.free_workers,
-            queue: &mut self.send_queue,
-        };
-        if let Some(completion) = advance(entry, id, now, &mut sending, &mut self.timers) {
-            self.finish(id, completion);
+        for id in ids {
+            if let Some(updates) = self.away.get_mut(&id) {
+                updates.push(job.clone());
+            } else if let Some(home) = self.home.get_mut(&id) {
+                home.entry
+                    .task
+                    .machine()
+                    .handle_job_update(job.clone(), now);
+                self.step(id);
+            }
         }
     }
 
-    /// Removes a finished entry and runs its completion on a worker (placing a download or a
-    /// caller's callback must not hold up the other machines).
-    fn finish(&mut self, id: u64, completion: super::Completion) {
-        if let Some(entry) = self.entries.remove(&id)
-            && let Some(job) = entry.job_id
+    fn note_job(&mut self, id: u64, job_id: Option<String>) {
+        if let Some(job) = job_id {
+            self.by_job.entry(job.clone()).or_default().push(id);
+            self.job_of.insert(id, job);
+        }
+    }
+
+    fn forget_job(&mut self, id: u64) {
+        if let Some(job) = self.job_of.remove(&id)
             && let Some(ids) = self.by_job.get_mut(&job)
         {
             ids.retain(|other| *other != id);
@@ -325,122 +214,132 @@ impl Scheduler {
                 self.by_job.remove(&job);
             }
         }
+    }
+
+    /// Hands free workers to the entries waiting for one.
+    fn drain_send_queue(&mut self) {
+        while self.free.any() {
+            let Some(id) = self.send_queue.pop_front() else {
+                return;
+            };
+            if let Some(home) = self.home.get_mut(&id) {
+                home.queued = false;
+            }
+            self.step(id);
+        }
+    }
+
+    /// Moves an entry on as far as it goes without waiting: its events out, its outcome
+    /// delivered, its next transmit to a worker, or its next timer on the heap.
+    fn step(&mut self, id: u64) {
+        let now = self.time.now();
+        let Some(home) = self.home.get_mut(&id) else {
+            return;
+        };
+        let step = advance(
+            home,
+            now,
+            &self.free,
+            &mut self.send_queue,
+            &mut self.timers,
+        );
+        match step {
+            Step::Stays => {}
+            Step::Sends(transmit) => {
+                let Some(home) = self.home.remove(&id) else {
+                    return;
+                };
+                self.away.insert(id, Vec::new());
+                // Workers live as long as the scheduler's sender to them.
+                let _ = self.workers.send(Work::Send {
+                    entry: home.entry,
+                    transmit,
+                });
+            }
+            Step::Finishes(completion) => self.finish(id, completion),
+        }
+    }
+
+    /// Removes a finished entry and runs its completion on a worker (placing a download or a
+    /// caller's callback must not hold up the other machines).
+    fn finish(&mut self, id: u64, completion: Completion) {
+        self.home.remove(&id);
+        self.forget_job(id);
         let _ = self.workers.send(Work::Finish(completion));
     }
 
-    /// Ends every machine still under way: the engine is being dropped.
+    /// Ends every machine the scheduler holds: the engine is being dropped. An entry on a
+    /// worker ends there when it cannot come back.
     fn stop(mut self) {
-        let ids: Vec<u64> = self.entries.keys().copied().collect();
+        let ids: Vec<u64> = self.home.keys().copied().collect();
         for id in ids {
-            if let Some(entry) = self.entries.get_mut(&id) {
-                let error = Error::new(
-                    ErrorCode::Cancelled,
-                    "the client was dropped while this call was under way",
-                );
-                let output = entry.output.take();
-                if let Some(completion) = entry.task.abort(error, output) {
-                    self.finish(id, completion);
-                }
+            if let Some(home) = self.home.get_mut(&id)
+                && let Some(completion) = home.entry.abort(client_dropped())
+            {
+                self.finish(id, completion);
             }
         }
     }
 }
 
-/// The workers' side of the scheduler, for [`advance`].
-struct Sending<'a> {
-    workers: &'a Sender<Work>,
-    free: &'a mut usize,
-    queue: &'a mut VecDeque<u64>,
-}
-
-/// See [`Scheduler::step`]; returns the completion once the outcome is known.
+/// See [`Scheduler::step`].
 fn advance(
-    entry: &mut Entry,
-    id: u64,
+    home: &mut Home,
     now: Timestamp,
-    sending: &mut Sending<'_>,
+    free: &FreeWorkers,
+    queue: &mut VecDeque<u64>,
     timers: &mut BinaryHeap<Reverse<(Timestamp, u64)>>,
-) -> Option<super::Completion> {
+) -> Step {
+    let id = home.entry.id;
     loop {
-        emit(entry.task.machine(), &entry.call);
-        if let Some(completion) = entry.task.completion(&mut entry.output) {
-            return Some(completion);
+        if let Some(completion) = home.entry.settle() {
+            return Step::Finishes(completion);
         }
-        if entry.busy {
-            return None;
-        }
-        if entry.call.cancelled() && !entry.cancel_seen {
-            cancel(entry);
+        if home.entry.notice_cancel() {
             continue;
         }
-        if *sending.free == 0 {
+        if !free.take() {
             // Only a machine with nothing to wait for wants a worker; it asks for its
             // transmit once one is free.
-            match entry.task.machine().poll_timeout() {
-                Some(at) if at > now => set_timer(entry, id, at, timers),
-                _ if entry.queued => {}
+            match home.entry.task.machine().poll_timeout() {
+                Some(at) if at > now => set_timer(home, id, at, timers),
+                _ if home.queued => {}
                 _ => {
-                    entry.queued = true;
-                    sending.queue.push_back(id);
+                    home.queued = true;
+                    queue.push_back(id);
                 }
             }
-            return None;
+            return Step::Stays;
         }
-        if let Some(transmit) = entry.task.machine().poll_transmit(now) {
-            entry.busy = true;
-            *sending.free -= 1;
-            let output = match transmit {
-                Transmit::Fetch { .. } => entry.output.take(),
-                Transmit::Api { .. } => None,
-            };
-            let work = Work::Send {
-                id,
-                transmit,
-                call: entry.call.clone(),
-                output,
-            };
-            // Workers live as long as the scheduler's sender to them.
-            let _ = sending.workers.send(work);
-            return None;
+        if let Some(transmit) = home.entry.task.machine().poll_transmit(now) {
+            return Step::Sends(transmit);
         }
+        free.give_back();
         // Asking for a transmit can decide the outcome (no send fits the deadline).
-        emit(entry.task.machine(), &entry.call);
-        if let Some(completion) = entry.task.completion(&mut entry.output) {
-            return Some(completion);
+        if let Some(completion) = home.entry.settle() {
+            return Step::Finishes(completion);
         }
-        return match entry.task.machine().poll_timeout() {
+        return match home.entry.task.machine().poll_timeout() {
             Some(at) => {
-                set_timer(entry, id, at, timers);
-                None
+                set_timer(home, id, at, timers);
+                Step::Stays
             }
-            None => {
-                let output = entry.output.take();
-                entry.task.abort(stalled(), output)
-            }
+            None => match home.entry.abort(stalled()) {
+                Some(completion) => Step::Finishes(completion),
+                None => Step::Stays,
+            },
         };
     }
 }
 
 fn set_timer(
-    entry: &mut Entry,
+    home: &mut Home,
     id: u64,
     at: Timestamp,
     timers: &mut BinaryHeap<Reverse<(Timestamp, u64)>>,
 ) {
-    if entry.timer != Some(at) {
-        entry.timer = Some(at);
+    if home.timer != Some(at) {
+        home.timer = Some(at);
         timers.push(Reverse((at, id)));
-    }
-}
-
-fn cancel(entry: &mut Entry) {
-    entry.cancel_seen = true;
-    entry.task.machine().cancel();
-}
-
-fn emit(machine: &mut dyn MachineView, call: &CallOptions) {
-    while let Some(event) = machine.poll_event() {
-        log_event(&event);
-        call.emit(event);
     }
 }

@@ -1,71 +1,20 @@
 //! A machine as the engine holds it: its output type erased, its completion a closure the
-//! engine runs on a worker once the outcome is known.
+//! engine runs on a worker once the outcome is known, and what travels with it between the
+//! scheduler and a worker.
 
-use removebgvideo_core::machine::{BodyPlan, Machine, Transmit, TransportError};
-use removebgvideo_core::{Error, Event, Headers, Job, Timestamp};
+use removebgvideo_core::machine::Machine;
+use removebgvideo_core::{Error, ErrorCode};
 
+use crate::machine_view::MachineView;
+use crate::options::CallOptions;
 use crate::output_file::OutputFile;
+use crate::transfer::emit_events;
 
 /// Work to run once a machine has its outcome (placing a download, resolving a promise).
 pub(crate) type Completion = Box<dyn FnOnce() + Send>;
 
 /// What receives a machine's outcome, with the part file of a download.
 pub(crate) type Done<T> = Box<dyn FnOnce(Result<T, Error>, Option<OutputFile>) + Send>;
-
-/// The inputs and outputs of any machine, without its output type.
-pub(crate) trait MachineView {
-    fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit>;
-    fn poll_timeout(&self) -> Option<Timestamp>;
-    fn handle_timeout(&mut self, now: Timestamp);
-    fn handle_response(&mut self, status: u16, headers: Headers, body: &[u8], now: Timestamp);
-    fn handle_transport_error(&mut self, failure: TransportError, now: Timestamp);
-    fn handle_head(&mut self, status: u16, headers: Headers, now: Timestamp) -> BodyPlan;
-    fn handle_body_bytes(&mut self, n: u64, now: Timestamp);
-    fn handle_body_end(&mut self, end: Result<(), TransportError>, now: Timestamp);
-    fn room(&self) -> Option<u64>;
-    fn handle_job_update(&mut self, job: Job, now: Timestamp);
-    fn cancel(&mut self);
-    fn poll_event(&mut self) -> Option<Event>;
-}
-
-impl<M: Machine> MachineView for M {
-    fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
-        Machine::poll_transmit(self, now)
-    }
-    fn poll_timeout(&self) -> Option<Timestamp> {
-        Machine::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Timestamp) {
-        Machine::handle_timeout(self, now)
-    }
-    fn handle_response(&mut self, status: u16, headers: Headers, body: &[u8], now: Timestamp) {
-        Machine::handle_response(self, status, headers, body, now)
-    }
-    fn handle_transport_error(&mut self, failure: TransportError, now: Timestamp) {
-        Machine::handle_transport_error(self, failure, now)
-    }
-    fn handle_head(&mut self, status: u16, headers: Headers, now: Timestamp) -> BodyPlan {
-        Machine::handle_head(self, status, headers, now)
-    }
-    fn handle_body_bytes(&mut self, n: u64, now: Timestamp) {
-        Machine::handle_body_bytes(self, n, now)
-    }
-    fn handle_body_end(&mut self, end: Result<(), TransportError>, now: Timestamp) {
-        Machine::handle_body_end(self, end, now)
-    }
-    fn room(&self) -> Option<u64> {
-        Machine::room(self)
-    }
-    fn handle_job_update(&mut self, job: Job, now: Timestamp) {
-        Machine::handle_job_update(self, job, now)
-    }
-    fn cancel(&mut self) {
-        Machine::cancel(self)
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        Machine::poll_event(self)
-    }
-}
 
 /// A machine with what receives its outcome.
 pub(crate) trait Task: Send {
@@ -111,5 +60,73 @@ where
     fn abort(&mut self, error: Error, output: Option<OutputFile>) -> Option<Completion> {
         let done = self.done.take()?;
         Some(Box::new(move || done(Err(error), output)))
+    }
+}
+
+impl<M: Machine> Drop for Driven<M> {
+    fn drop(&mut self) {
+        // A machine dropped unfinished (the engine stopped while it was on a worker, or its
+        // message was still in a queue) still answers its caller.
+        if let Some(done) = self.done.take() {
+            done(Err(client_dropped()), None);
+        }
+    }
+}
+
+/// The outcome of a call still under way when its client goes.
+pub(crate) fn client_dropped() -> Error {
+    Error::new(
+        ErrorCode::Cancelled,
+        "the client was dropped while this call was under way",
+    )
+}
+
+/// A machine under way, with what travels with it between the scheduler and a worker.
+pub(crate) struct Entry {
+    pub(crate) id: u64,
+    pub(crate) task: Box<dyn Task>,
+    pub(crate) call: CallOptions,
+    /// The part file of a download.
+    pub(crate) output: Option<OutputFile>,
+    /// The machine has been told of the call's cancel.
+    cancel_seen: bool,
+}
+
+impl Entry {
+    pub(crate) fn new(
+        id: u64,
+        task: Box<dyn Task>,
+        call: CallOptions,
+        output: Option<OutputFile>,
+    ) -> Entry {
+        Entry {
+            id,
+            task,
+            call,
+            output,
+            cancel_seen: false,
+        }
+    }
+
+    /// Tells the machine of a cancel raised since it last looked; whether there was one.
+    pub(crate) fn notice_cancel(&mut self) -> bool {
+        if self.cancel_seen || !self.call.cancelled() {
+            return false;
+        }
+        self.cancel_seen = true;
+        self.task.machine().cancel();
+        true
+    }
+
+    /// Its events passed on; then, once the outcome is known, the work that delivers it.
+    pub(crate) fn settle(&mut self) -> Option<Completion> {
+        emit_events(self.task.machine(), &self.call);
+        self.task.completion(&mut self.output)
+    }
+
+    /// Ends it with a local error, whatever the machine says.
+    pub(crate) fn abort(&mut self, error: Error) -> Option<Completion> {
+        let output = self.output.take();
+        self.task.abort(error, output)
     }
 }
