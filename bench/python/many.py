@@ -11,10 +11,15 @@ for the same kind of jobs (each run gets its own, freshly created):
   ``--concurrency`` requests in flight (an ``asyncio.Semaphore``, and as many pooled
   connections), a 429 waited out for its ``Retry-After``.
 
+Each flow is one ``asyncio.gather`` of one awaitable per job, as its user writes it (the SDK's
+waits are futures, which gather takes as they are; the httpx flow's coroutines become tasks).
+
 Measured over the waiting only (from building the client to the last job's end): wall seconds
 and the process's CPU seconds (getrusage RUSAGE_SELF, user + system, native threads
-included). A probe on the loop re-arms itself with ``loop.call_later`` every 10 ms: its worst
-lateness is the loop's longest stall, and each firing reads ``Threads:`` of
+included). ``start_ms`` is how long making the N awaitables and the ``gather`` call hold the
+loop, in one go (the caller's own loop, which grows with N in any flow). From then on, while
+the waits run, a probe on the loop re-arms itself with ``loop.call_later`` every 10 ms: its
+worst lateness is the loop's longest stall, and each firing reads ``Threads:`` of
 ``/proc/self/status`` (the kernel keeps no peak of threads). Peak RSS is ru_maxrss. Prints one
 JSON object with every job's end in the file's order: ``completed``, ``failed``, ``error:
 ...`` for a wait that ended otherwise, ``timeout`` for one not ended in ``--timeout`` s.
@@ -62,6 +67,14 @@ class Probe:
         self.due = self.loop.time() + PROBE_SECONDS
         self.handle = self.loop.call_later(PROBE_SECONDS, self.fire)
 
+    def restart(self) -> None:
+        """Measures from now on (the start, held by the caller's own loop, is measured apart)."""
+        if self.handle is not None:
+            self.handle.cancel()
+        self.peak_threads = max(self.peak_threads, threads_now())
+        self.worst = 0.0
+        self.start()
+
     def fire(self) -> None:
         now = self.loop.time()
         self.worst = max(self.worst, now - self.due)
@@ -72,6 +85,7 @@ class Probe:
     def stop(self) -> None:
         if self.handle is not None:
             self.handle.cancel()
+            self.handle = None
         self.peak_threads = max(self.peak_threads, threads_now())
 
 
@@ -80,19 +94,20 @@ def describe(error: BaseException) -> str:
     return f"error: {code or type(error).__name__}: {error}"
 
 
-def sdk_flow(base_url: str, key: str, timeout: float, **_: object) -> Callable[[str], Awaitable[str]]:
+def sdk_flow(base_url: str, key: str, timeout: float, **_: object) -> Callable[[str], Awaitable[object]]:
     client = removebgvideo.AsyncClient(api_key=key, base_url=base_url)
-
-    async def one(job_id: str) -> str:
-        try:
-            return (await client.wait(job_id, timeout=timeout)).status
-        except removebgvideo.JobFailedError:
-            return "failed"
-
-    return one
+    return lambda job_id: client.wait(job_id, timeout=timeout)
 
 
-def httpx_flow(base_url: str, key: str, timeout: float, poll_seconds: float, concurrency: int) -> Callable[[str], Awaitable[str]]:
+def sdk_end(outcome: object) -> str:
+    if isinstance(outcome, removebgvideo.JobFailedError):
+        return "failed"
+    if isinstance(outcome, BaseException):
+        return describe(outcome)
+    return outcome.status  # type: ignore[attr-defined,no-any-return]
+
+
+def httpx_flow(base_url: str, key: str, timeout: float, poll_seconds: float, concurrency: int) -> Callable[[str], Awaitable[object]]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"X-Api-Key": key}, limits=limits, timeout=30.0)
     in_flight = asyncio.Semaphore(concurrency)
@@ -116,27 +131,42 @@ def httpx_flow(base_url: str, key: str, timeout: float, poll_seconds: float, con
     return one
 
 
+def httpx_end(outcome: object) -> str:
+    return describe(outcome) if isinstance(outcome, BaseException) else str(outcome)
+
+
 async def wait_all(args: argparse.Namespace, job_ids: List[str]) -> dict:
     loop = asyncio.get_running_loop()
     probe = Probe(loop)
     probe.start()
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    make = sdk_flow if args.mode == "sdk" else httpx_flow
+    make, end = (sdk_flow, sdk_end) if args.mode == "sdk" else (httpx_flow, httpx_end)
     one = make(args.base_url, args.key, timeout=args.timeout, poll_seconds=args.poll_seconds, concurrency=args.concurrency)
+    making = time.perf_counter()
+    # What `gather` does with each awaitable (a future as it is, a coroutine as a task), done
+    # here so the probe can stop with the last wait: gathering ten thousand results into one
+    # list (and this harness's tally) is not a stall while the waits run.
+    children = [asyncio.ensure_future(one(job_id)) for job_id in job_ids]
+    left = [len(children)]
 
-    async def ended(job_id: str) -> str:
-        try:
-            return await one(job_id)
-        except Exception as error:  # every other end is reported, not raised: the harness judges
-            return describe(error)
+    def one_ended(_: object) -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            probe.stop()
 
-    tasks = [asyncio.ensure_future(ended(job_id)) for job_id in job_ids]
+    # Before `gather` adds its own, so the last wait's end stops the probe first.
+    for child in children:
+        child.add_done_callback(one_ended)
+    every = asyncio.gather(*children, return_exceptions=True)
+    start_ms = (time.perf_counter() - making) * 1000
+    probe.restart()
     # The waits have their own limit; this one catches a flow that overruns it.
-    done, _ = await asyncio.wait(tasks, timeout=args.timeout + 30)
-    ends = [task.result() if task in done else "timeout" for task in tasks]
-    for task in tasks:
-        task.cancel()
+    try:
+        outcomes = await asyncio.wait_for(every, timeout=args.timeout + 30)
+        ends = [end(outcome) for outcome in outcomes]
+    except asyncio.TimeoutError:
+        ends = ["timeout"] * len(job_ids)
     wall = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     probe.stop()
@@ -150,6 +180,7 @@ async def wait_all(args: argparse.Namespace, job_ids: List[str]) -> dict:
         "cpu_s_per_job": round(cpu / len(job_ids), 6),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "peak_threads": probe.peak_threads,
+        "start_ms": round(start_ms, 1),
         "stall_max_ms": round(probe.worst * 1000, 1),
         "statuses": ends,
     }

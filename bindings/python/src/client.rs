@@ -159,8 +159,10 @@ impl NativeClient {
                 }
             });
         });
-        let client = &self.client;
-        py.detach(|| bridge::submit(client, operation, call, done));
+        // With the GIL held: handing a call over never blocks (the engine's threads take the
+        // GIL only to deliver, holding no lock of the engine), and releasing it for each of ten
+        // thousand hand-overs makes the event loop queue for it behind every delivery.
+        bridge::submit(&self.client, operation, call, done);
         Ok(())
     }
 

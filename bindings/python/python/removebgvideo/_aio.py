@@ -16,6 +16,7 @@ import warnings
 import weakref
 from typing import Any, AsyncIterator, Callable, Coroutine, Dict, Iterable, List, Optional, Tuple, TypeVar
 
+from . import _native
 from ._client import CancelToken, Client, Download, PollPolicy, RunResult, WaitResult, _Request, _wait_operation, _wait_options, _wire
 from ._models import Health, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary
 
@@ -62,17 +63,21 @@ class _Channel:
         """``work`` as a callable for the engine's threads: queued, then run on the loop."""
 
         def receive(*args: Any) -> None:
-            with self._inbox_lock:
-                self._inbox.append((work, args))
-                if self._inbox_scheduled:
-                    return
-                self._inbox_scheduled = True
-            try:
-                self._loop.call_soon_threadsafe(self._settle_inbox)
-            except RuntimeError:  # the loop has closed: nobody awaits the outcome any more
-                pass
+            self.queue(work, args)
 
         return receive
+
+    def queue(self, work: Callable[..., None], args: Tuple[Any, ...]) -> None:
+        """Runs ``work(*args)`` on the loop, in order (from the engine's threads)."""
+        with self._inbox_lock:
+            self._inbox.append((work, args))
+            if self._inbox_scheduled:
+                return
+            self._inbox_scheduled = True
+        try:
+            self._loop.call_soon_threadsafe(self._settle_inbox)
+        except RuntimeError:  # the loop has closed: nobody awaits the outcome any more
+            pass
 
     def _settle_inbox(self) -> None:
         until = time.monotonic() + _BUDGET_SECONDS
@@ -88,19 +93,6 @@ class _Channel:
                 return
 
 
-def _settle(future: "asyncio.Future[Any]", kind: str, value: Any, convert: Callable[[Any], Any]) -> None:
-    """Completes a call's future, on the loop's thread."""
-    if future.done():
-        return
-    if kind == "result":
-        try:
-            future.set_result(convert(json.loads(value)))
-        except Exception as error:  # a conversion bug must still settle the future
-            future.set_exception(error)
-    else:
-        future.set_exception(value)
-
-
 class _Submitting(Client):
     """The client's methods, each handing its call to the engine and returning an awaitable.
     It shares the blocking client's native client (one engine, one rate gate, one budget)."""
@@ -109,27 +101,30 @@ class _Submitting(Client):
         self._settings = sync._settings
         self._native = sync._native
         self._channels: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Channel]" = weakref.WeakKeyDictionary()
+        self._last: "Optional[Tuple[weakref.ref[asyncio.AbstractEventLoop], _Channel]]" = None
 
     def _channel(self) -> _Channel:
         loop = asyncio.get_running_loop()
+        # The loop of the last call first: ten thousand calls on one loop look it up once.
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
         channel = self._channels.get(loop)
         if channel is None:
             channel = self._channels[loop] = _Channel(loop)
+        self._last = (weakref.ref(loop), channel)
         return channel
 
     def _execute(self, request: _Request, cancel: Optional[CancelToken], convert: Callable[[Any], T]) -> Any:
         # Only what a call must do at once happens here (a future, a queue entry): a `gather` of
-        # ten thousand calls runs this ten thousand times in one step of the loop. The JSON is
-        # built, and the call handed over, by the channel's budgeted flush.
+        # ten thousand calls runs this ten thousand times in one step of the loop. The JSON, the
+        # cancel token and the hand-over are the channel's budgeted flush's.
         channel = self._channel()
-        future = _Call(loop=channel.loop)
-        token = cancel or CancelToken()
-        future.add_done_callback(_cancel_if_cancelled(token))
-        channel.send(self._hand_over, channel, request, future, convert, token)
+        future = _Call(channel, convert)
+        channel.send(self._hand_over, request, future, cancel)
         return future
 
-    def _hand_over(self, channel: _Channel, request: _Request, future: "_Call", convert: Callable[[Any], Any],
-                   token: CancelToken) -> None:
+    def _hand_over(self, request: _Request, future: "_Call", cancel: Optional[CancelToken]) -> None:
         if future.done():  # cancelled before it was handed over
             return
         try:
@@ -137,10 +132,11 @@ class _Submitting(Client):
         except Exception as error:  # a bad argument JSON cannot carry: the call's error
             future.set_exception(error)
             return
-        deliver = channel.receiver(lambda kind, value: _settle(future, kind, value, convert))
-        on_event = channel.receiver(callback) if callback is not None else None
+        token = future._handed_over(cancel)
+        on_event = future._channel.receiver(callback) if callback is not None else None
         try:
-            self._native.submit(operation_json, options_json, deliver, on_event, token._native)
+            # The future itself receives the outcome (see `_Call.__call__`).
+            self._native.submit(operation_json, options_json, future, on_event, token)
         except Exception as error:  # a bad argument the native side refused at once
             future.set_exception(error)
 
@@ -161,9 +157,46 @@ class _Submitting(Client):
 class _Call(asyncio.Future):  # type: ignore[type-arg]
     """A call's outcome: a future (so `asyncio.gather` and `asyncio.wait` take it as it is,
     without a task per call), and a coroutine too (so `asyncio.create_task`, a `TaskGroup` and
-    `await` work as with any `async def`). Cancelling it cancels the call."""
+    `await` work as with any `async def`). Cancelling it cancels the call.
 
-    _steps: Any = None
+    It is also what the engine delivers the outcome to, and it holds its own cancel token: a
+    pending call is this one object (and a native token), not a web of callbacks, which keeps
+    the garbage collector's passes short with ten thousand calls pending."""
+
+    __slots__ = ("_steps", "_channel", "_convert", "_token")
+
+    def __init__(self, channel: _Channel, convert: Callable[[Any], Any]) -> None:
+        super().__init__(loop=channel.loop)
+        self._steps: Any = None
+        self._channel = channel
+        self._convert = convert
+        self._token: Any = None
+
+    def _handed_over(self, cancel: Optional[CancelToken]) -> Any:
+        """The native cancel token of the call, made as it is handed to the engine."""
+        self._token = cancel._native if cancel is not None else _native.NativeCancel()
+        return self._token
+
+    def __call__(self, kind: str, value: Any) -> None:
+        """The outcome, from one of the engine's threads: settled on the loop, in order."""
+        self._channel.queue(self._settle, (kind, value))
+
+    def _settle(self, kind: str, value: Any) -> None:
+        if self.done():
+            return
+        if kind == "result":
+            try:
+                self.set_result(self._convert(json.loads(value)))
+            except Exception as error:  # a conversion bug must still settle the future
+                self.set_exception(error)
+        else:
+            self.set_exception(value)
+
+    def cancel(self, msg: Any = None) -> bool:
+        cancelled = super().cancel(msg)
+        if cancelled and self._token is not None:
+            self._token.cancel()
+        return cancelled
 
     def send(self, value: Any) -> Any:
         if self._steps is None:
@@ -178,14 +211,6 @@ class _Call(asyncio.Future):  # type: ignore[type-arg]
     def close(self) -> None:
         if self._steps is not None:
             self._steps.close()
-
-
-def _cancel_if_cancelled(token: CancelToken) -> Callable[["asyncio.Future[Any]"], None]:
-    def done(future: "asyncio.Future[Any]") -> None:
-        if future.cancelled():
-            token.cancel()
-
-    return done
 
 
 class AsyncClient:
