@@ -42,8 +42,11 @@ pub(crate) enum Message {
     },
     /// A worker is done with an entry's transmit and the call goes on.
     Back(Entry),
-    /// A worker is done with an entry's transmit, which settled the call.
+    /// A worker is done with an entry's transmit, which settled the call (sent only when the
+    /// scheduler knows the entry, or has entries waiting for the worker now free).
     Ended(u64),
+    /// A worker is free and entries were waiting for one.
+    Freed,
     Cancel(u64),
     JobUpdate(Box<Job>),
     Shutdown,
@@ -60,27 +63,46 @@ pub(crate) enum Work {
     Finish(Completion),
 }
 
-/// How many workers hold no transmit, shared by the scheduler and submitting callers. A
-/// machine takes a worker before it asks for its transmit, so what passes the rate gate goes
-/// out at once: a 429 then holds back everything not yet sent, instead of a queue of requests
-/// already cleared.
+/// How many workers hold no transmit, shared by the scheduler, submitting callers and the
+/// workers. A machine takes a worker before it asks for its transmit, so what passes the rate
+/// gate goes out at once: a 429 then holds back everything not yet sent, instead of a queue of
+/// requests already cleared.
 #[derive(Debug)]
-pub(crate) struct FreeWorkers(AtomicUsize);
+pub(crate) struct FreeWorkers {
+    free: AtomicUsize,
+    /// Entries in the scheduler's send queue, as it last published them.
+    waiting: AtomicUsize,
+}
 
+// SeqCst throughout: a worker gives back then reads `waiting`, the scheduler publishes
+// `waiting` then reads `free`, so one of them always sees the other (no lost wake-up).
 impl FreeWorkers {
+    fn new(count: usize) -> FreeWorkers {
+        FreeWorkers {
+            free: AtomicUsize::new(count),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
     /// Takes one if any is free.
     pub(crate) fn take(&self) -> bool {
-        self.0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        self.free
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     }
 
-    pub(crate) fn give_back(&self) {
-        self.0.fetch_add(1, Ordering::AcqRel);
+    /// Gives one back; whether entries are waiting for it (the scheduler must then hear).
+    pub(crate) fn give_back(&self) -> bool {
+        self.free.fetch_add(1, Ordering::SeqCst);
+        self.waiting.load(Ordering::SeqCst) > 0
     }
 
     pub(crate) fn any(&self) -> bool {
-        self.0.load(Ordering::Acquire) > 0
+        self.free.load(Ordering::SeqCst) > 0
+    }
+
+    pub(crate) fn publish_waiting(&self, count: usize) {
+        self.waiting.store(count, Ordering::SeqCst);
     }
 }
 
@@ -103,15 +125,15 @@ impl Engine {
         let (to_scheduler, messages) = mpsc::channel();
         let (to_workers, work) = mpsc::channel();
         let work = Arc::new(Mutex::new(work));
+        let free = Arc::new(FreeWorkers::new(workers));
         for n in 0..workers {
             let (wire, time, work) = (wire.clone(), time.clone(), work.clone());
-            let scheduler = to_scheduler.clone();
+            let (scheduler, free) = (to_scheduler.clone(), free.clone());
             std::thread::Builder::new()
                 .name(format!("removebgvideo-http-{n}"))
-                .spawn(move || worker::run(wire, time, work, scheduler))
+                .spawn(move || worker::run(wire, time, free, work, scheduler))
                 .expect("the engine can start its HTTP workers");
         }
-        let free = Arc::new(FreeWorkers(AtomicUsize::new(workers)));
         let scheduler = scheduler::Scheduler::new(time.clone(), to_workers.clone(), free.clone());
         std::thread::Builder::new()
             .name("removebgvideo-engine".into())
@@ -164,7 +186,8 @@ impl Engine {
             call.clone(),
             output,
         );
-        if let Some(entry) = self.send_at_once(entry, &job_id) {
+        if let Some(mut entry) = self.send_at_once(entry, &job_id) {
+            entry.known = true;
             self.send(Message::Submit { entry, job_id });
         }
     }
@@ -182,11 +205,16 @@ impl Engine {
             self.free.give_back();
             return Some(entry);
         };
-        // Before the work: the scheduler hears of the entry before its worker can be done.
-        self.send(Message::Away {
-            id: entry.id,
-            job_id: job_id.clone(),
-        });
+        // Only an entry that job updates are for needs the scheduler to know of it (a short
+        // call then never wakes the scheduler). Told before the work is, so the scheduler
+        // hears of the entry before its worker can be done.
+        if job_id.is_some() {
+            entry.known = true;
+            self.send(Message::Away {
+                id: entry.id,
+                job_id: job_id.clone(),
+            });
+        }
         let to_workers = self.to_workers.lock().unwrap_or_else(|p| p.into_inner());
         // Workers live as long as the engine's senders to them.
         let _ = to_workers.send(Work::Send { entry, transmit });

@@ -96,6 +96,7 @@ impl Scheduler {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            self.drain_send_queue();
         }
     }
 
@@ -142,17 +143,13 @@ impl Scheduler {
                 self.note_job(id, job_id);
                 self.away.insert(id, Vec::new());
             }
-            Message::Back(entry) => {
-                self.free.give_back();
-                self.came_back(entry);
-                self.drain_send_queue();
-            }
+            Message::Back(entry) => self.came_back(entry),
             Message::Ended(id) => {
-                self.free.give_back();
                 self.away.remove(&id);
                 self.forget_job(id);
-                self.drain_send_queue();
             }
+            // The send queue is drained after every message.
+            Message::Freed => {}
             // An entry on a worker notices its cancel when it comes back.
             Message::Cancel(id) => {
                 if let Some(home) = self.home.get_mut(&id)
@@ -166,8 +163,10 @@ impl Scheduler {
         }
     }
 
-    fn came_back(&mut self, entry: Entry) {
+    fn came_back(&mut self, mut entry: Entry) {
         let id = entry.id;
+        // From now on the scheduler has a record of it, and hears when it ends.
+        entry.known = true;
         let updates = self.away.remove(&id).unwrap_or_default();
         let mut home = Home {
             entry,
@@ -216,16 +215,24 @@ impl Scheduler {
         }
     }
 
-    /// Hands free workers to the entries waiting for one.
+    /// Hands free workers to the entries waiting for one, and tells the workers how many
+    /// still wait (a worker that frees itself then wakes the scheduler).
     fn drain_send_queue(&mut self) {
-        while self.free.any() {
-            let Some(id) = self.send_queue.pop_front() else {
-                return;
-            };
-            if let Some(home) = self.home.get_mut(&id) {
-                home.queued = false;
+        loop {
+            while self.free.any() {
+                let Some(id) = self.send_queue.pop_front() else {
+                    break;
+                };
+                if let Some(home) = self.home.get_mut(&id) {
+                    home.queued = false;
+                }
+                self.step(id);
             }
-            self.step(id);
+            self.free.publish_waiting(self.send_queue.len());
+            // A worker freed between the last look and the publishing is seen here.
+            if self.send_queue.is_empty() || !self.free.any() {
+                return;
+            }
         }
     }
 

@@ -90,6 +90,8 @@ pub(crate) struct Entry {
     pub(crate) output: Option<OutputFile>,
     /// The machine has been told of the call's cancel.
     cancel_seen: bool,
+    /// The scheduler has a record of it (it submitted it, or heard it went out).
+    pub(crate) known: bool,
 }
 
 impl Entry {
@@ -105,6 +107,7 @@ impl Entry {
             call,
             output,
             cancel_seen: false,
+            known: false,
         }
     }
 

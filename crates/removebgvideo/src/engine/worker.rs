@@ -10,7 +10,7 @@ use removebgvideo_core::machine::Transmit;
 use removebgvideo_core::{Error, ErrorCode};
 
 use super::task::{Completion, Entry, client_dropped};
-use super::{Message, Work};
+use super::{FreeWorkers, Message, Work};
 use crate::clock::Time;
 use crate::transfer;
 use crate::wire::Wire;
@@ -19,6 +19,7 @@ use crate::wire::Wire;
 pub(crate) fn run(
     wire: Arc<Wire>,
     time: Arc<dyn Time>,
+    free: Arc<FreeWorkers>,
     work: Arc<Mutex<Receiver<Work>>>,
     scheduler: Sender<Message>,
 ) {
@@ -26,7 +27,9 @@ pub(crate) fn run(
         // The lock is held only to take one item; a poisoned lock still holds the receiver.
         let next = work.lock().unwrap_or_else(|p| p.into_inner()).recv();
         match next {
-            Ok(Work::Send { entry, transmit }) => carry(&wire, &*time, entry, transmit, &scheduler),
+            Ok(Work::Send { entry, transmit }) => {
+                carry(&wire, &*time, &free, entry, transmit, &scheduler)
+            }
             Ok(Work::Finish(completion)) => complete(completion),
             Err(_) => return,
         }
@@ -38,6 +41,7 @@ pub(crate) fn run(
 fn carry(
     wire: &Wire,
     time: &dyn Time,
+    free: &FreeWorkers,
     mut entry: Entry,
     transmit: Transmit,
     scheduler: &Sender<Message>,
@@ -67,13 +71,21 @@ fn carry(
     };
     match settled {
         Some(completion) => {
-            // The worker is free for the scheduler before the completion runs (placing a
-            // download can take a while).
-            let _ = scheduler.send(Message::Ended(entry.id));
+            if entry.known {
+                let _ = scheduler.send(Message::Ended(entry.id));
+            }
             drop(entry);
             complete(completion);
+            // Free once the completion ran (placing a download holds the worker too). The
+            // scheduler hears only if entries wait for a worker.
+            if free.give_back() {
+                let _ = scheduler.send(Message::Freed);
+            }
         }
         None => {
+            // Given back first, so the entry's next step can have it (the message wakes the
+            // scheduler anyway).
+            free.give_back();
             if let Err(SendError(Message::Back(mut entry))) = scheduler.send(Message::Back(entry)) {
                 // The engine stopped meanwhile: the call ends here.
                 if let Some(completion) = entry.abort(client_dropped()) {
