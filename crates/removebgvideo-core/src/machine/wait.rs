@@ -26,8 +26,9 @@ pub struct WaitMachine {
     max_retries: Option<u32>,
     timeout: Option<Duration>,
     poller: Poller,
-    /// The poll under way, if any.
-    poll: Option<CallMachine<Job>>,
+    /// The poll under way, if any (boxed: a wait spends most of its life between polls, and
+    /// ten thousand of them should not each keep a call machine's room).
+    poll: Option<Box<CallMachine<Job>>>,
     /// When the next poll is due once none is under way (`None`: at once).
     next_poll: Option<Timestamp>,
     last_progress: Option<f64>,
@@ -89,14 +90,14 @@ impl WaitMachine {
             return None;
         }
         if self.poll.is_none() && self.next_poll.is_none_or(|at| now >= at) {
-            self.poll = Some(CallMachine::new(
+            self.poll = Some(Box::new(CallMachine::new(
                 self.request.clone(),
                 TransmitBody::Json,
                 &self.shared,
                 self.max_retries,
                 self.timeout,
                 self.poller.deadline(),
-            ));
+            )));
         }
         let transmit = self.poll.as_mut()?.poll_transmit(now);
         if transmit.is_none() {
