@@ -12,11 +12,14 @@
 //   `--concurrency` requests in flight (a counting semaphore), a 429 waited out for its
 //   Retry-After.
 //
+// Each flow is one Promise.all of one promise per job, as its user writes it.
+//
 // Measured over the waiting only (from building the client to the last job's end): wall seconds
-// and the process's CPU seconds (process.cpuUsage: user + system, all threads). A 10 ms
-// setInterval probe: its worst lateness is the loop's longest stall, and each tick reads
-// `Threads:` of /proc/self/status (the kernel keeps no peak of threads). Peak RSS is
-// process.resourceUsage().maxRSS. Prints one JSON object with every job's end in the file's
+// and the process's CPU seconds (process.cpuUsage: user + system, all threads). `start_ms` is
+// how long making the N promises holds the loop, in one go (the caller's own loop, which grows
+// with N in any flow). From then on, while the waits run, a 10 ms setInterval probe: its worst
+// lateness is the loop's longest stall, and each tick reads `Threads:` of /proc/self/status
+// (the kernel keeps no peak of threads). Peak RSS is process.resourceUsage().maxRSS. Prints one JSON object with every job's end in the file's
 // order: `completed`, `failed`, `error: ...` for a wait that ended otherwise, `timeout` for one
 // not ended in --timeout s.
 //
@@ -67,30 +70,37 @@ function threadsNow() {
 function startProbe() {
   const probe = { worstMs: 0, peakThreads: threadsNow() }
   let last = performance.now()
-  const timer = setInterval(() => {
-    const now = performance.now()
-    probe.worstMs = Math.max(probe.worstMs, now - last - PROBE_MS)
-    last = now
-    probe.peakThreads = Math.max(probe.peakThreads, threadsNow())
-  }, PROBE_MS)
+  let timer = null
+  const arm = () => {
+    last = performance.now()
+    timer = setInterval(() => {
+      const now = performance.now()
+      probe.worstMs = Math.max(probe.worstMs, now - last - PROBE_MS)
+      last = now
+      probe.peakThreads = Math.max(probe.peakThreads, threadsNow())
+    }, PROBE_MS)
+  }
   probe.stop = () => {
     clearInterval(timer)
     probe.peakThreads = Math.max(probe.peakThreads, threadsNow())
   }
+  // Measures from now on (the start, held by the caller's own loop, is measured apart).
+  probe.restart = () => {
+    probe.stop()
+    probe.worstMs = 0
+    arm()
+  }
+  arm()
   return probe
 }
 
 function sdkFlow({ sdk, baseUrl, key, timeout }) {
   const { Client } = require(path.resolve(sdk))
   const client = new Client({ apiKey: key, baseUrl })
-  return async (jobId) => {
-    try {
-      return (await client.wait(jobId, { timeoutMs: timeout * 1000 })).status
-    } catch (error) {
-      if (error.code === 'job_failed') return 'failed'
-      throw error
-    }
-  }
+  return (jobId) => client.wait({ jobId, timeout }).then(
+    (job) => job.status,
+    (error) => (error.code === 'job_failed' ? 'failed' : describe(error)),
+  )
 }
 
 // At most `limit` holders at once; the others queue in order.
@@ -115,7 +125,7 @@ function fetchFlow({ baseUrl, key, timeout, pollSeconds, concurrency }) {
   const headers = { 'X-Api-Key': key }
   const inFlight = semaphore(concurrency)
   const deadline = Date.now() + timeout * 1000
-  return async (jobId) => {
+  const poll = async (jobId) => {
     for (;;) {
       const { status, retryAfter, body } = await inFlight(async () => {
         const response = await fetch(`${base}/v1/jobs/${jobId}`, { headers })
@@ -133,6 +143,7 @@ function fetchFlow({ baseUrl, key, timeout, pollSeconds, concurrency }) {
       await sleep(pollSeconds * 1000)
     }
   }
+  return (jobId) => poll(jobId).catch(describe)
 }
 
 function describe(error) {
@@ -145,14 +156,22 @@ async function main() {
   const cpuBefore = process.cpuUsage()
   const start = process.hrtime.bigint()
   const one = opts.mode === 'sdk' ? sdkFlow(opts) : fetchFlow(opts)
-  const ended = (jobId) => one(jobId).catch(describe)
   // The waits have their own limit; this one catches a flow that overruns it.
   let overrun
   const limit = new Promise((resolve) => {
     overrun = setTimeout(() => resolve(null), (opts.timeout + 30) * 1000)
   })
   const ends = opts.jobIds.map(() => 'timeout')
-  const all = Promise.all(opts.jobIds.map((jobId, i) => ended(jobId).then((end) => { ends[i] = end })))
+  let left = opts.jobIds.length
+  const making = performance.now()
+  const all = Promise.all(opts.jobIds.map((jobId, i) => one(jobId).then((end) => {
+    ends[i] = end
+    // The probe stops with the last wait (the harness's own tally is not a stall of the waits).
+    left -= 1
+    if (left === 0) probe.stop()
+  })))
+  const startMs = performance.now() - making
+  probe.restart()
   await Promise.race([all, limit])
   clearTimeout(overrun)
   const wall = Number(process.hrtime.bigint() - start) / 1e9
@@ -169,6 +188,7 @@ async function main() {
     cpu_s_per_job: round(cpuS / opts.jobIds.length, 6),
     peak_rss_mib: round(process.resourceUsage().maxRSS / 1024, 1),
     peak_threads: probe.peakThreads,
+    start_ms: round(startMs, 1),
     stall_max_ms: round(Math.max(0, probe.worstMs), 1),
     statuses: ends,
   }))
