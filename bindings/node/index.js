@@ -202,7 +202,8 @@ function split(params, { timeoutIsArgument = false } = {}) {
   return [args, options]
 }
 
-/** How long one hand-over of queued calls to the engine may hold the event loop. */
+/** How long one hand-over of queued calls to the engine, or one settling of what came back,
+ * may hold the event loop. */
 const FLUSH_BUDGET_MS = 4
 
 /** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop.
@@ -215,6 +216,9 @@ class Client {
   #lastId = 0
   /** Calls made but not yet handed to the engine. */
   #outbox = []
+  /** Messages from the engine not yet settled (see #receive), and whether a settling is due. */
+  #inbox = []
+  #settling = false
   #description
 
   constructor(options = {}) {
@@ -334,7 +338,35 @@ class Client {
     if (this.#outbox.length > 0) setImmediate(() => this.#flush())
   }
 
+  // Node hands the threadsafe function's messages over up to a thousand in one go: settling
+  // them as they come (each one's JSON and the continuations of its promise) could hold the
+  // loop for that whole burst. They are queued and settled a few milliseconds' worth at a
+  // time, in order; a message that finds nothing queued is settled at once.
   #receive(id, kind, value) {
+    this.#inbox.push(id, kind, value)
+    if (!this.#settling) this.#settle()
+  }
+
+  #settle() {
+    this.#settling = true
+    const until = performance.now() + FLUSH_BUDGET_MS
+    let next = 0
+    while (next < this.#inbox.length && (next === 0 || performance.now() < until)) {
+      const inbox = this.#inbox
+      next += 3
+      try {
+        this.#settleOne(inbox[next - 3], inbox[next - 2], inbox[next - 1])
+      } catch (error) {
+        // A caller's onProgress that throws must not lose the messages behind it.
+        queueMicrotask(() => { throw error })
+      }
+    }
+    this.#inbox.splice(0, next)
+    if (this.#inbox.length > 0) setImmediate(() => this.#settle())
+    else this.#settling = false
+  }
+
+  #settleOne(id, kind, value) {
     const call = this.#calls.get(id)
     if (call === undefined) return
     if (kind === 'event') {
