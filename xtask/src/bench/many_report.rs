@@ -208,6 +208,7 @@ fn table_of(run: &Value) -> String {
         "peak threads",
         "requests/job",
         "429s (share)",
+        "start ms",
         "longest stall ms",
     ];
     let mut out = format!(
@@ -251,6 +252,7 @@ fn table_of(run: &Value) -> String {
                 row["rate_limited"],
                 row["share_429"].as_f64().unwrap_or(0.0) * 100.0
             ),
+            figure(&row["start_ms"], 0),
             figure(&row["stall_max_ms"], 0),
         ];
         out += &format!("| {} |\n", cells.join(" | "));
