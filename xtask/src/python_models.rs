@@ -159,12 +159,16 @@ pub fn generate(defs: &Map<String, Value>) -> String {
          _renamed: Dict[str, str] = {}\n\n    \
          @classmethod\n    def from_dict(cls, data: Dict[str, Any]) -> Any:\n        \
          \"\"\"Builds an instance from an API answer, ignoring unknown fields.\"\"\"\n        \
-         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]\n        \
+         known = cls.__dict__.get(\"_known\")\n        \
+         if known is None:  # once per class: every answer of a kind has the same fields\n            \
+         known = frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]\n            \
+         setattr(cls, \"_known\", known)\n        \
          values: Dict[str, Any] = {}\n        \
          for key, value in data.items():\n            \
          key = cls._renamed.get(key, key)\n            \
          if key not in known:\n                continue\n            \
-         nested = globals().get(cls._nested.get(key, \"\"))\n            \
+         nested_name = cls._nested.get(key)\n            \
+         nested = globals().get(nested_name) if nested_name else None\n            \
          if nested is not None and isinstance(value, dict):\n                value = nested.from_dict(value)\n            \
          elif nested is not None and isinstance(value, list):\n                value = [nested.from_dict(v) if isinstance(v, dict) else v for v in value]\n            \
          values[key] = value\n        \

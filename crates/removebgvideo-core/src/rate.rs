@@ -205,7 +205,7 @@ impl RateGate {
         if self.window_successes == 0 {
             return 1.0 / wait.as_secs_f64().max(0.001);
         }
-        let span = now.since(self.success_window_start) + wait;
+        let span = now.since(self.success_window_start).saturating_add(wait);
         f64::from(self.window_successes) / span.as_secs_f64().max(0.001)
     }
 

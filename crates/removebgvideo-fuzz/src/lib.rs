@@ -5,6 +5,7 @@
 
 mod download;
 mod http;
+mod machines;
 mod poll;
 mod retry;
 mod sandbox;
@@ -21,6 +22,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("webhook_roundtrip", webhook::roundtrip),
     ("poller", poll::poller),
     ("resume", download::resume),
+    ("call_machine", machines::call_machine),
+    ("rate_gate", machines::rate_gate),
     ("sandbox_range", sandbox::range),
     ("sandbox_fault_header", sandbox::fault_header),
     ("sandbox_mp4", sandbox::mp4),

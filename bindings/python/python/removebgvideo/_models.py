@@ -21,13 +21,17 @@ class _Model:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> Any:
         """Builds an instance from an API answer, ignoring unknown fields."""
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        known = cls.__dict__.get("_known")
+        if known is None:  # once per class: every answer of a kind has the same fields
+            known = frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+            setattr(cls, "_known", known)
         values: Dict[str, Any] = {}
         for key, value in data.items():
             key = cls._renamed.get(key, key)
             if key not in known:
                 continue
-            nested = globals().get(cls._nested.get(key, ""))
+            nested_name = cls._nested.get(key)
+            nested = globals().get(nested_name) if nested_name else None
             if nested is not None and isinstance(value, dict):
                 value = nested.from_dict(value)
             elif nested is not None and isinstance(value, list):

@@ -203,8 +203,11 @@ impl<T: ResponseBody> CallMachine<T> {
             return;
         };
         let hint = retry::retry_after(&headers, now);
+        // The pause a 429 sets for every call is held to the longest Retry-After the retry
+        // policy takes: a hostile or broken server cannot stop the client for a year.
+        let pause = hint.map(|h| h.min(self.shared.retry.max_retry_after));
         self.shared
-            .with_gate(|gate| gate.on_answer(status, hint, sent_at, now));
+            .with_gate(|gate| gate.on_answer(status, pause, sent_at, now));
         let success = (200..300).contains(&status);
         // Only a success proves the origin honours keys: a gateway's 5xx may echo the header
         // without anything behind it remembering the key.

@@ -1,0 +1,251 @@
+//! The rate gate and the call machine over arbitrary answers, failures, cancels and times.
+//!
+//! - The gate: a reserved send time is never before the asking time, never inside the pause a
+//!   429 set, and the pace never passes the ceiling.
+//! - A call: it ends within its retries (a transmit per attempt, never one more), never sends
+//!   before the time it asked to be woken at, never sends a POST again once its outcome may
+//!   have acted while the server is not known to honour keys, and once ended stays ended.
+
+use std::time::Duration;
+
+use arbitrary::Unstructured;
+use removebgvideo_core::machine::{
+    CallMachine, IdempotencySupport, Shared, TransmitBody, TransportError, TransportErrorKind,
+};
+use removebgvideo_core::rate::{Priority, RateGate};
+use removebgvideo_core::retry;
+use removebgvideo_core::{
+    ApiKey, CreateJobRequest, FixedDraws, Job, JobAccepted, Replay, RequestBuilder, RetryBudget,
+    RetryPolicy, Timestamp,
+};
+
+const T0: Timestamp = Timestamp::from_unix_secs(1_795_000_000);
+
+fn later(u: &mut Unstructured<'_>, now: Timestamp) -> arbitrary::Result<Timestamp> {
+    Ok(now.plus(Duration::from_millis(u.int_in_range(0..=5_000)?)))
+}
+
+fn gate_run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
+    let ceiling = if u.arbitrary()? {
+        Some(f64::from(u.int_in_range(1..=500u32)?) / 10.0)
+    } else {
+        None
+    };
+    let mut gate = RateGate::new(ceiling);
+    let mut now = T0;
+    let mut paused_until = T0;
+    for _ in 0..u.int_in_range(0..=200)? {
+        now = later(u, now)?;
+        if u.arbitrary()? {
+            let priority = if u.arbitrary()? {
+                Priority::Write
+            } else {
+                Priority::Read
+            };
+            let at = gate.reserve(now, priority);
+            assert!(at >= now, "a slot before the asking time");
+            assert!(at >= paused_until, "a slot inside a 429's pause");
+        } else {
+            let status = if u.ratio(1, 3)? { 429 } else { 200 };
+            let wait = Duration::from_millis(u.int_in_range(0..=10_000)?);
+            let hint = if u.arbitrary()? { Some(wait) } else { None };
+            let sent_at =
+                Timestamp::from_unix_millis(u.int_in_range(T0.unix_millis()..=now.unix_millis())?);
+            gate.on_answer(status, hint, sent_at, now);
+            if status == 429 {
+                let pause = hint.unwrap_or(Duration::from_secs(1));
+                paused_until = paused_until.max(now.plus(pause));
+            }
+        }
+        if let (Some(pace), Some(ceiling)) = (gate.pace(), ceiling) {
+            assert!(
+                pace <= ceiling + 1e-9,
+                "pace {pace} above the ceiling {ceiling}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The rate gate (see the module doc).
+pub fn rate_gate(data: &[u8]) {
+    let _ = gate_run(&mut Unstructured::new(data));
+}
+
+fn shared(u: &mut Unstructured<'_>, max_retries: u32) -> arbitrary::Result<Shared> {
+    let idempotency = match u.int_in_range(0..=2)? {
+        0 => IdempotencySupport::Detect,
+        1 => IdempotencySupport::Honoured,
+        _ => IdempotencySupport::NotHonoured,
+    };
+    let policy = RetryPolicy {
+        max_retries,
+        ..RetryPolicy::default()
+    };
+    Ok(Shared::new(
+        policy,
+        RetryBudget::default(),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        idempotency,
+        Box::new(FixedDraws::new(vec![0.5])),
+    ))
+}
+
+fn answer_body(u: &mut Unstructured<'_>, status: u16) -> arbitrary::Result<Vec<u8>> {
+    Ok(match u.int_in_range(0..=3)? {
+        0 if status < 300 => br#"{"id":"job_1","status":"queued"}"#.to_vec(),
+        1 => format!(r#"{{"error":{{"code":"e{status}","message":"x"}}}}"#).into_bytes(),
+        2 => Vec::new(),
+        _ => u.arbitrary::<Vec<u8>>()?,
+    })
+}
+
+fn call_run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
+    let max_retries = u.int_in_range(0..=4)?;
+    let shared = shared(u, max_retries)?;
+    let builder = RequestBuilder::new(ApiKey::new("rbv_fuzz"), "fuzz");
+    let post = u.arbitrary::<bool>()?;
+    let deadline = if u.arbitrary()? {
+        Some(T0.plus(Duration::from_millis(u.int_in_range(0..=120_000)?)))
+    } else {
+        None
+    };
+    let create = builder
+        .create_job(&CreateJobRequest::new("https://example.com/a.mp4"), "key-1")
+        .expect("a valid request");
+    let replay = shared.replay(&create);
+    let mut machine: Box<dyn FuzzedCall> = if post {
+        Box::new(CallMachine::<JobAccepted>::new(
+            create,
+            TransmitBody::Json,
+            &shared,
+            None,
+            None,
+            deadline,
+        ))
+    } else {
+        let request = builder.get_job("job_1").expect("a valid request");
+        Box::new(CallMachine::<Job>::new(
+            request,
+            TransmitBody::Json,
+            &shared,
+            None,
+            None,
+            deadline,
+        ))
+    };
+    let mut now = T0;
+    let mut sends = 0u32;
+    let mut may_have_acted = false;
+    let mut ended = false;
+    for _ in 0..64 {
+        if machine.ended() {
+            ended = true;
+            break;
+        }
+        now = later(u, now)?;
+        if u.ratio(1, 16)? {
+            machine.cancel();
+            continue;
+        }
+        if let Some(at) = machine.poll_timeout()
+            && now < at
+        {
+            assert!(!machine.transmits(now), "sent before its wake-up time");
+            now = at;
+            machine.handle_timeout(now);
+            continue;
+        }
+        machine.handle_timeout(now);
+        if !machine.transmits(now) {
+            continue;
+        }
+        sends += 1;
+        assert!(sends <= max_retries + 1, "more sends than attempts");
+        assert!(
+            !(post && may_have_acted && replay == Replay::Unsafe),
+            "a POST sent again after it may have acted, to a server not known to honour keys"
+        );
+        now = later(u, now)?;
+        if u.arbitrary()? {
+            let status: u16 = *u.choose(&[200, 201, 400, 409, 429, 500, 502, 503, 504])?;
+            let headers = crate::headers(u, &["retry-after", "retry-after-ms", "x-request-id"])?;
+            let body = answer_body(u, status)?;
+            may_have_acted |= retry::MAY_HAVE_ACTED_STATUSES.contains(&status);
+            machine.handle_response(status, headers, &body, now);
+        } else {
+            let kind = *u.choose(&[
+                TransportErrorKind::ConnectFailed,
+                TransportErrorKind::NotSentWhole,
+                TransportErrorKind::TimedOut,
+                TransportErrorKind::Broken,
+            ])?;
+            let failure = TransportError::new(kind, "fuzz");
+            may_have_acted |= retry::may_have_acted(&failure.outcome());
+            machine.handle_transport_error(failure, now);
+        }
+    }
+    if ended || machine.ended() {
+        machine.cancel();
+        machine.handle_timeout(now.plus(Duration::from_secs(3600)));
+        assert!(
+            !machine.transmits(now.plus(Duration::from_secs(3600))),
+            "an ended call sends again"
+        );
+    }
+    Ok(())
+}
+
+/// A call machine of either answer type, as the target drives it.
+trait FuzzedCall {
+    fn ended(&mut self) -> bool;
+    fn transmits(&mut self, now: Timestamp) -> bool;
+    fn poll_timeout(&self) -> Option<Timestamp>;
+    fn handle_timeout(&mut self, now: Timestamp);
+    fn handle_response(
+        &mut self,
+        status: u16,
+        headers: removebgvideo_core::Headers,
+        body: &[u8],
+        now: Timestamp,
+    );
+    fn handle_transport_error(&mut self, failure: TransportError, now: Timestamp);
+    fn cancel(&mut self);
+}
+
+impl<T: removebgvideo_core::http::ResponseBody> FuzzedCall for CallMachine<T> {
+    fn ended(&mut self) -> bool {
+        while self.poll_event().is_some() {}
+        self.is_done()
+    }
+    fn transmits(&mut self, now: Timestamp) -> bool {
+        self.poll_transmit(now).is_some()
+    }
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        CallMachine::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Timestamp) {
+        CallMachine::handle_timeout(self, now)
+    }
+    fn handle_response(
+        &mut self,
+        status: u16,
+        headers: removebgvideo_core::Headers,
+        body: &[u8],
+        now: Timestamp,
+    ) {
+        CallMachine::handle_response(self, status, headers, body, now)
+    }
+    fn handle_transport_error(&mut self, failure: TransportError, now: Timestamp) {
+        CallMachine::handle_transport_error(self, failure, now)
+    }
+    fn cancel(&mut self) {
+        CallMachine::cancel(self)
+    }
+}
+
+/// The call machine (see the module doc).
+pub fn call_machine(data: &[u8]) {
+    let _ = call_run(&mut Unstructured::new(data));
+}
