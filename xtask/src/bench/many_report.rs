@@ -392,8 +392,10 @@ mod tests {
 
     #[test]
     fn the_table_shows_failures_and_ratios() {
+        let mut python = sdk("python", 65, 100.0, Some(31.0), 0.0005);
+        python["start_ms"] = json!(48.0);
         let run = json!({ "rows": [
-            sdk("python", 65, 100.0, Some(31.0), 0.0005),
+            python,
             alternative("python", 0.002),
             { "language": "node", "role": "sdk", "flow": "client.wait", "ok": false, "jobs": 100,
               "not_ended": 100, "failure": "stopped after 660 s", "rate_limited": 0, "share_429": 0.0 },
@@ -401,7 +403,7 @@ mod tests {
         let table = table_of(&run);
         assert!(
             table.contains(
-                "| Python: sdk | 100/100 | 3.0 | 0.500 | 0.25x | 100 | 65 | 2.00 | 2 (1.0 %) | 31 |"
+                "| Python: sdk | 100/100 | 3.0 | 0.500 | 0.25x | 100 | 65 | 2.00 | 2 (1.0 %) | 48 | 31 |"
             ),
             "{table}"
         );
