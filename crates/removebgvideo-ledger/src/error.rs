@@ -1,0 +1,67 @@
+//! What can go wrong with the ledger: its file, its schema, or a rule of the ledger's.
+
+use std::fmt;
+
+/// A ledger error.
+#[derive(Debug)]
+pub enum LedgerError {
+    /// SQLite refused (the file cannot be opened or written, it is locked past the busy
+    /// timeout, it is not a database).
+    Sqlite(rusqlite::Error),
+    /// The file was written by a newer version of this library.
+    NewerSchema { found: i64, supported: i64 },
+    /// An item key appears twice (in a manifest, or a manifest and the ledger disagree).
+    DuplicateKey(String),
+    /// A key already in the ledger comes with another input (a changed manifest row).
+    InputChanged(String),
+    /// No item has this key.
+    NoSuchItem(String),
+    /// A step asked of an item in a phase where it does not apply (a bug of the runner).
+    WrongPhase {
+        key: String,
+        phase: String,
+        step: &'static str,
+    },
+    /// A stored value could not be read back (edited by hand, or written by a bug).
+    Corrupt(String),
+}
+
+impl fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LedgerError::Sqlite(error) => write!(f, "ledger: {error}"),
+            LedgerError::NewerSchema { found, supported } => write!(
+                f,
+                "ledger: the file has schema version {found}, newer than this version supports ({supported}); upgrade removebgvideo"
+            ),
+            LedgerError::DuplicateKey(key) => {
+                write!(f, "ledger: item key {key:?} is used twice")
+            }
+            LedgerError::InputChanged(key) => write!(
+                f,
+                "ledger: item {key:?} is already in the ledger with another input; give the changed row a new key"
+            ),
+            LedgerError::NoSuchItem(key) => write!(f, "ledger: no item has the key {key:?}"),
+            LedgerError::WrongPhase { key, phase, step } => write!(
+                f,
+                "ledger: item {key:?} is {phase}, where {step} does not apply"
+            ),
+            LedgerError::Corrupt(what) => write!(f, "ledger: unreadable value: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for LedgerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LedgerError::Sqlite(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for LedgerError {
+    fn from(error: rusqlite::Error) -> Self {
+        LedgerError::Sqlite(error)
+    }
+}

@@ -1,0 +1,168 @@
+//! An item of a batch (one manifest row) and the events of its log, as the ledger stores them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::LedgerError;
+
+/// Where an item stands. Stored as its name (`phase` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemPhase {
+    /// Read from the manifest; nothing sent.
+    Planned,
+    /// The intent to create its job is recorded (with the idempotency key); the POST may or
+    /// may not have reached the server.
+    Creating,
+    /// The server answered with the job id.
+    Created,
+    /// The job runs; its status changes are in the log.
+    Running,
+    /// The job completed; its output is being fetched.
+    Downloading,
+    /// Completed, and the output is in place (or none was asked for).
+    Done,
+    /// The job failed (its error is kept).
+    Failed,
+    /// The create's outcome is unknown and the server is not known to honour idempotency
+    /// keys: parked, never re-created blindly.
+    Unknown,
+    /// Refused before or without a job (a local error, the budget, a permanent API error).
+    Error,
+}
+
+impl ItemPhase {
+    /// Every phase, in lifecycle order.
+    pub const ALL: [ItemPhase; 9] = [
+        ItemPhase::Planned,
+        ItemPhase::Creating,
+        ItemPhase::Created,
+        ItemPhase::Running,
+        ItemPhase::Downloading,
+        ItemPhase::Done,
+        ItemPhase::Failed,
+        ItemPhase::Unknown,
+        ItemPhase::Error,
+    ];
+
+    /// Its stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemPhase::Planned => "planned",
+            ItemPhase::Creating => "creating",
+            ItemPhase::Created => "created",
+            ItemPhase::Running => "running",
+            ItemPhase::Downloading => "downloading",
+            ItemPhase::Done => "done",
+            ItemPhase::Failed => "failed",
+            ItemPhase::Unknown => "unknown",
+            ItemPhase::Error => "error",
+        }
+    }
+
+    /// The phase a stored name stands for.
+    pub fn parse(name: &str) -> Result<ItemPhase, LedgerError> {
+        ItemPhase::ALL
+            .into_iter()
+            .find(|phase| phase.as_str() == name)
+            .ok_or_else(|| LedgerError::Corrupt(format!("phase {name:?}")))
+    }
+
+    /// Whether an item may move from this phase to `next` (the runner's steps, in order; a
+    /// resume repeats the step it was in).
+    pub fn may_go_to(self, next: ItemPhase) -> bool {
+        use ItemPhase::*;
+        match self {
+            Planned => matches!(next, Creating | Error),
+            Creating => matches!(next, Creating | Created | Unknown | Error),
+            Created | Running => matches!(next, Running | Downloading | Done | Failed | Error),
+            Downloading => matches!(next, Downloading | Done | Error),
+            // A failed job may be restarted (`/start`, a new generation); an unknown create
+            // re-created only when the caller opts in.
+            Failed => matches!(next, Running | Failed),
+            Unknown => matches!(next, Creating | Unknown),
+            Done | Error => next == self,
+        }
+    }
+
+    /// Whether the item needs nothing more (a re-run leaves it alone).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ItemPhase::Done | ItemPhase::Failed | ItemPhase::Unknown | ItemPhase::Error
+        )
+    }
+}
+
+/// What an item asks for: its input and the job's settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemInput {
+    /// A public video URL (or else `file_path`).
+    pub video_url: Option<String>,
+    /// A local file to upload, and its size when read.
+    pub file_path: Option<String>,
+    pub file_size: Option<u64>,
+    pub model: Option<String>,
+    pub output_format: Option<String>,
+    /// The background as the API takes it (JSON).
+    pub background: Option<Value>,
+    pub text_prompt: Option<String>,
+    /// Where the output goes, if the manifest says.
+    pub output_target: Option<String>,
+}
+
+/// A manifest row for the ledger: its key, its line, its input and the caller's context
+/// (user, project, any metadata: a JSON object).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewItem {
+    pub key: String,
+    pub line: Option<u64>,
+    pub input: ItemInput,
+    pub context: Value,
+}
+
+/// An item as the ledger holds it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Item {
+    pub key: String,
+    pub line: Option<u64>,
+    pub input: ItemInput,
+    pub context: Value,
+    pub phase: ItemPhase,
+    /// How many times its job was (re)started from the beginning: part of its idempotency key.
+    pub generation: u32,
+    pub idempotency_key: Option<String>,
+    pub job_id: Option<String>,
+    pub job_status: Option<String>,
+    pub credits_estimated: Option<f64>,
+    pub credits_reserved: Option<f64>,
+    pub credits_charged: Option<f64>,
+    pub output_path: Option<String>,
+    pub output_size: Option<u64>,
+    pub output_sha256: Option<String>,
+    pub last_error_code: Option<String>,
+    pub last_error_message: Option<String>,
+    pub last_error_request_id: Option<String>,
+    /// Unix milliseconds of its last change.
+    pub updated_at: u64,
+}
+
+/// One entry of an item's log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// Its place in the whole ledger's log (increasing, never reused).
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub at: u64,
+    /// `intent`, `created`, `create_unknown`, `status`, `attempt`, `error`, `output`.
+    pub kind: String,
+    pub phase_from: Option<ItemPhase>,
+    pub phase_to: Option<ItemPhase>,
+    pub status_from: Option<String>,
+    pub status_to: Option<String>,
+    pub request_id: Option<String>,
+    pub http_status: Option<u16>,
+    pub attempt: Option<u32>,
+    /// Anything else the event carries (an error's code and message, a verdict, progress).
+    pub detail: Option<Value>,
+}
