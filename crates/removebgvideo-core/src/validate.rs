@@ -125,6 +125,22 @@ pub trait Validate {
     }
 }
 
+/// The problems of a request its caller gave a background for (`None`: none given), the
+/// background already applied when it parsed. A background that does not parse is reported
+/// with the request's other problems, not alone; and since one was given, the alpha rule
+/// (which reads an absent background as the default transparent one) is left out then.
+pub fn problems_with_background<R: Validate>(
+    request: &R,
+    background: Option<&Result<crate::Background, Error>>,
+) -> Vec<Problem> {
+    let mut problems = request.problems();
+    if let Some(Err(bad)) = background {
+        problems.retain(|p| p.code != ProblemCode::AlphaUnsupported);
+        problems.extend(bad.problems.iter().cloned());
+    }
+    problems
+}
+
 /// Splits problems into warnings (returned) and errors (a `validation_error` with all of them).
 pub fn into_result(problems: Vec<Problem>) -> Result<Vec<Problem>, Error> {
     if problems.iter().any(|p| p.severity == Severity::Error) {

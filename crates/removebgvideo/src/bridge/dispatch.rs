@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use removebgvideo_core::http::{HttpRequest, ResponseBody};
 use removebgvideo_core::machine::TransmitBody;
-use removebgvideo_core::validate::Validate;
+use removebgvideo_core::validate::{Validate, problems_with_background};
 use removebgvideo_core::{
     Background, Health, Job, JobAccepted, JobList, LegacyDownload, Problem, ProblemCode,
     UsageEvents, UsageSummary,
@@ -392,16 +392,9 @@ fn with_background<R: Validate>(
     match resolved {
         None => Ok(request),
         Some(Ok(background)) => Ok(set(request, &background)),
-        Some(Err(background_error)) => {
-            // A background was given, so the alpha rule (which reads an absent background
-            // as the default transparent one) would report a problem the caller does not have.
-            let mut problems: Vec<Problem> = request
-                .problems()
-                .into_iter()
-                .filter(|p| p.code != ProblemCode::AlphaUnsupported)
-                .collect();
-            problems.extend(background_error.problems);
-            Err(Error::validation(problems))
-        }
+        bad @ Some(Err(_)) => Err(Error::validation(problems_with_background(
+            &request,
+            bad.as_ref(),
+        ))),
     }
 }
