@@ -101,6 +101,11 @@ impl FreeWorkers {
         self.free.load(Ordering::SeqCst) > 0
     }
 
+    /// Whether entries wait in the scheduler's send queue.
+    pub(crate) fn waiting(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) > 0
+    }
+
     pub(crate) fn publish_waiting(&self, count: usize) {
         self.waiting.store(count, Ordering::SeqCst);
     }
@@ -198,7 +203,9 @@ impl Engine {
     /// comes back when it must wait (no free worker, the rate gate, a cancel): the scheduler
     /// decides then. Virtual time keeps every step on the scheduler, which alone moves it.
     fn send_at_once(&self, mut entry: Entry, job_id: &Option<String>) -> Option<Entry> {
-        if self.time.is_virtual() || entry.call.cancelled() || !self.free.take() {
+        // Entries waiting for a worker go first: a new call then waits its turn.
+        let waiting = self.free.waiting();
+        if self.time.is_virtual() || entry.call.cancelled() || waiting || !self.free.take() {
             return Some(entry);
         }
         let Some(transmit) = entry.task.machine().poll_transmit(self.time.now()) else {

@@ -68,12 +68,17 @@ impl Scheduler {
     /// Runs until told to stop (or until every sender is gone).
     pub(crate) fn run(mut self, messages: Receiver<Message>) {
         loop {
-            self.fire_due_timers();
+            // A timer's step can queue an entry for a worker: the drain right after it
+            // publishes that, so a worker freeing itself wakes the scheduler.
+            self.guarded(Scheduler::fire_due_timers);
+            self.guarded(Scheduler::drain_send_queue);
             let message = match self.next_timer() {
                 None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(at) => {
                     let wait = at.since(self.time.now());
-                    if self.time.is_virtual() && self.away.is_empty() {
+                    // An entry waiting for a worker waits for the message that frees one.
+                    let idle = self.away.is_empty() && self.send_queue.is_empty();
+                    if self.time.is_virtual() && idle {
                         // Nothing can arrive before the timer: let virtual time jump to it.
                         self.time.sleep(wait, None);
                         continue;
@@ -85,18 +90,18 @@ impl Scheduler {
                 Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     return self.stop();
                 }
-                Ok(message) => {
-                    // A bug of ours in one machine must not stop every other call.
-                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.handle(message)
-                    }));
-                    if handled.is_err() {
-                        tracing::error!(target: "removebgvideo", "the engine hit a bug handling a message; please report it");
-                    }
-                }
+                Ok(message) => self.guarded(|scheduler| scheduler.handle(message)),
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            self.drain_send_queue();
+            self.guarded(Scheduler::drain_send_queue);
+        }
+    }
+
+    /// Runs `work`; a bug of ours in one machine must not stop every other call.
+    fn guarded(&mut self, work: impl FnOnce(&mut Scheduler)) {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(self)));
+        if ran.is_err() {
+            tracing::error!(target: "removebgvideo", "the engine hit a bug; please report it");
         }
     }
 
@@ -227,6 +232,14 @@ impl Scheduler {
                     home.queued = false;
                 }
                 self.step(id);
+                // A caller took the worker first: the entry keeps its place at the front.
+                if self.home.get(&id).is_some_and(|home| home.queued)
+                    && self.send_queue.back() == Some(&id)
+                {
+                    self.send_queue.pop_back();
+                    self.send_queue.push_front(id);
+                    break;
+                }
             }
             self.free.publish_waiting(self.send_queue.len());
             // A worker freed between the last look and the publishing is seen here.

@@ -47,6 +47,7 @@ fn carry(
     scheduler: &Sender<Message>,
 ) {
     // A bug of ours in one machine must not take the worker (and every call after) with it.
+    // Settling passes the machine's events to the caller's handler: inside the guard too.
     let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let output = entry.output.as_mut();
         transfer::perform(
@@ -57,9 +58,10 @@ fn carry(
             &entry.call,
             output,
         )
+        .map(|()| entry.settle())
     }));
     let settled = match fed {
-        Ok(Ok(())) => entry.settle(),
+        Ok(Ok(settled)) => settled,
         Ok(Err(error)) => entry.abort(error),
         Err(_) => {
             tracing::error!(target: "removebgvideo", "the engine hit a bug sending a request; please report it");
