@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use arbitrary::Unstructured;
 use removebgvideo_core::machine::{
-    CallMachine, IdempotencySupport, Shared, TransmitBody, TransportError, TransportErrorKind,
+    CallMachine, IdempotencySupport, Machine, Shared, TransmitBody, TransportError,
+    TransportErrorKind,
 };
 use removebgvideo_core::rate::{Priority, RateGate};
 use removebgvideo_core::retry;
@@ -115,32 +116,38 @@ fn call_run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         .create_job(&CreateJobRequest::new("https://example.com/a.mp4"), "key-1")
         .expect("a valid request");
     let replay = shared.replay(&create);
-    let mut machine: Box<dyn FuzzedCall> = if post {
-        Box::new(CallMachine::<JobAccepted>::new(
+    if post {
+        let machine = CallMachine::<JobAccepted>::new(
             create,
             TransmitBody::Json,
             &shared,
             None,
             None,
             deadline,
-        ))
+        );
+        drive(u, machine, replay == Replay::Unsafe, max_retries)
     } else {
         let request = builder.get_job("job_1").expect("a valid request");
-        Box::new(CallMachine::<Job>::new(
-            request,
-            TransmitBody::Json,
-            &shared,
-            None,
-            None,
-            deadline,
-        ))
-    };
+        let machine =
+            CallMachine::<Job>::new(request, TransmitBody::Json, &shared, None, None, deadline);
+        drive(u, machine, false, max_retries)
+    }
+}
+
+/// Drives one call with arbitrary answers; `unsafe_replay`: a re-send could act twice.
+fn drive<M: Machine>(
+    u: &mut Unstructured<'_>,
+    mut machine: M,
+    unsafe_replay: bool,
+    max_retries: u32,
+) -> arbitrary::Result<()> {
     let mut now = T0;
     let mut sends = 0u32;
     let mut may_have_acted = false;
     let mut ended = false;
     for _ in 0..64 {
-        if machine.ended() {
+        while machine.poll_event().is_some() {}
+        if machine.poll_outcome().is_some() {
             ended = true;
             break;
         }
@@ -152,19 +159,22 @@ fn call_run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         if let Some(at) = machine.poll_timeout()
             && now < at
         {
-            assert!(!machine.transmits(now), "sent before its wake-up time");
+            assert!(
+                machine.poll_transmit(now).is_none(),
+                "sent before its wake-up time"
+            );
             now = at;
             machine.handle_timeout(now);
             continue;
         }
         machine.handle_timeout(now);
-        if !machine.transmits(now) {
+        if machine.poll_transmit(now).is_none() {
             continue;
         }
         sends += 1;
         assert!(sends <= max_retries + 1, "more sends than attempts");
         assert!(
-            !(post && may_have_acted && replay == Replay::Unsafe),
+            !(unsafe_replay && may_have_acted),
             "a POST sent again after it may have acted, to a server not known to honour keys"
         );
         now = later(u, now)?;
@@ -186,63 +196,16 @@ fn call_run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
             machine.handle_transport_error(failure, now);
         }
     }
-    if ended || machine.ended() {
+    if ended || machine.poll_outcome().is_some() {
+        let later = now.plus(Duration::from_secs(3600));
         machine.cancel();
-        machine.handle_timeout(now.plus(Duration::from_secs(3600)));
+        machine.handle_timeout(later);
         assert!(
-            !machine.transmits(now.plus(Duration::from_secs(3600))),
+            machine.poll_transmit(later).is_none(),
             "an ended call sends again"
         );
     }
     Ok(())
-}
-
-/// A call machine of either answer type, as the target drives it.
-trait FuzzedCall {
-    fn ended(&mut self) -> bool;
-    fn transmits(&mut self, now: Timestamp) -> bool;
-    fn poll_timeout(&self) -> Option<Timestamp>;
-    fn handle_timeout(&mut self, now: Timestamp);
-    fn handle_response(
-        &mut self,
-        status: u16,
-        headers: removebgvideo_core::Headers,
-        body: &[u8],
-        now: Timestamp,
-    );
-    fn handle_transport_error(&mut self, failure: TransportError, now: Timestamp);
-    fn cancel(&mut self);
-}
-
-impl<T: removebgvideo_core::http::ResponseBody> FuzzedCall for CallMachine<T> {
-    fn ended(&mut self) -> bool {
-        while self.poll_event().is_some() {}
-        self.is_done()
-    }
-    fn transmits(&mut self, now: Timestamp) -> bool {
-        self.poll_transmit(now).is_some()
-    }
-    fn poll_timeout(&self) -> Option<Timestamp> {
-        CallMachine::poll_timeout(self)
-    }
-    fn handle_timeout(&mut self, now: Timestamp) {
-        CallMachine::handle_timeout(self, now)
-    }
-    fn handle_response(
-        &mut self,
-        status: u16,
-        headers: removebgvideo_core::Headers,
-        body: &[u8],
-        now: Timestamp,
-    ) {
-        CallMachine::handle_response(self, status, headers, body, now)
-    }
-    fn handle_transport_error(&mut self, failure: TransportError, now: Timestamp) {
-        CallMachine::handle_transport_error(self, failure, now)
-    }
-    fn cancel(&mut self) {
-        CallMachine::cancel(self)
-    }
 }
 
 /// The call machine (see the module doc).

@@ -140,8 +140,8 @@ impl Ledger {
         )?;
         let mut added = 0;
         for item in items {
-            if let Some(stored) = stored_input(&tx, batch, &item.key)? {
-                if stored != item.input {
+            if let Some(stored) = find_item(&tx, batch, &item.key)? {
+                if stored.input != item.input {
                     return Err(LedgerError::InputChanged(item.key.clone()));
                 }
                 continue;
@@ -238,14 +238,7 @@ impl Ledger {
 
     /// An item by key.
     pub fn item(&self, batch: &str, key: &str) -> Result<Item, LedgerError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = ?1 AND key = ?2"),
-                params![batch, key],
-                read_item,
-            )
-            .optional()?
-            .ok_or_else(|| LedgerError::NoSuchItem(key.to_owned()))?
+        find_item(&self.conn, batch, key)?.ok_or_else(|| LedgerError::NoSuchItem(key.to_owned()))
     }
 
     /// Every item of a batch, in manifest order.
@@ -357,37 +350,13 @@ fn locate(
     Ok((row.0, ItemPhase::parse(&row.1)?, row.2))
 }
 
-fn stored_input(
-    tx: &Transaction<'_>,
-    batch: &str,
-    key: &str,
-) -> Result<Option<ItemInput>, LedgerError> {
-    let row = tx
-        .query_row(
-            "SELECT video_url, file_path, file_size, model, output_format, background, text_prompt, \
-             output_target FROM items WHERE batch_id = ?1 AND key = ?2",
-            params![batch, key],
-            |row| {
-                Ok((
-                    ItemInput {
-                        video_url: row.get(0)?,
-                        file_path: row.get(1)?,
-                        file_size: row.get(2)?,
-                        model: row.get(3)?,
-                        output_format: row.get(4)?,
-                        background: None,
-                        text_prompt: row.get(6)?,
-                        output_target: row.get(7)?,
-                    },
-                    row.get::<_, Option<String>>(5)?,
-                ))
-            },
-        )
-        .optional()?;
-    row.map(|(mut input, background)| {
-        input.background = parse_json(background, "background")?;
-        Ok(input)
-    })
+fn find_item(conn: &Connection, batch: &str, key: &str) -> Result<Option<Item>, LedgerError> {
+    conn.query_row(
+        &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = ?1 AND key = ?2"),
+        params![batch, key],
+        read_item,
+    )
+    .optional()?
     .transpose()
 }
 
