@@ -83,6 +83,71 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run the API Playground checklist and the recommended scenarios; write the SLA baseline.
     Playground(PlaygroundArgs),
+    /// Many videos from a manifest, every transition in a ledger; run again to resume.
+    #[command(subcommand)]
+    Batch(Batch),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Batch {
+    /// Run (or resume) a manifest: CSV or JSONL, one video per row. Exit 0 when every item
+    /// completed, 4 when some did not (see errors.jsonl), 2 for a bad manifest (nothing sent).
+    Run(BatchRunArgs),
+    /// How many items are in each phase, and the credits.
+    Status(LedgerArgs),
+    /// The audit trail: every event of every item.
+    Export {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// jsonl or csv.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Which ledger and batch.
+#[derive(Debug, Clone, Args)]
+pub struct LedgerArgs {
+    /// The out folder of the run (its ledger is OUT/ledger.sqlite).
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// The ledger file, instead of OUT/ledger.sqlite.
+    #[arg(long)]
+    pub ledger: Option<PathBuf>,
+    /// The batch, when the ledger holds several.
+    #[arg(long)]
+    pub batch: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchRunArgs {
+    /// The manifest: .csv or .jsonl. Columns: key, video_url or file, model, output_format,
+    /// background, text_prompt, metadata (a JSON object), output.
+    pub manifest: PathBuf,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    /// Items with work under way at most (halved while the server answers 429).
+    #[arg(long, default_value_t = 64)]
+    pub max_in_flight: usize,
+    /// Credits the batch may commit: jobs are made as drafts and started only while their
+    /// estimate fits.
+    #[arg(long)]
+    pub budget_credits: Option<f64>,
+    /// Start a failed job again, up to N times.
+    #[arg(long, default_value_t = 0)]
+    pub restart_failed: u32,
+    /// Create the items parked as `unknown` again (a second job may result).
+    #[arg(long)]
+    pub recreate_unknown: bool,
+    /// Sync every ledger commit to disk (survives power loss; slower).
+    #[arg(long)]
+    pub durability_full: bool,
+    /// Give up waiting for a job after this many seconds (the item stays resumable).
+    #[arg(long)]
+    pub timeout: Option<f64>,
 }
 
 /// The processing options of a job.

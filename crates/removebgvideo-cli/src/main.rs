@@ -1,6 +1,7 @@
 //! `removebgvideo`: the command-line client, sandbox and playground.
 
 mod args;
+mod batch;
 mod commands;
 mod output;
 mod playground;
@@ -92,6 +93,15 @@ fn run(cli: &Cli, cancel: &CancelToken, in_use: &OnceLock<Client>) -> Result<u8,
             tolerance,
         }) => commands::verify_webhook(secret, headers, body, *tolerance, global.json)
             .map(|_| exit::OK),
+        Command::Batch(batch) => batch::batch(
+            batch,
+            || {
+                let client = commands::client(global, None, None)?;
+                Ok(in_use.get_or_init(|| client).clone())
+            },
+            cancel,
+            global.json,
+        ),
         command => {
             let client = commands::client(global, None, None)?;
             // The main thread can then close its connections on a second signal.
@@ -104,7 +114,10 @@ fn run(cli: &Cli, cancel: &CancelToken, in_use: &OnceLock<Client>) -> Result<u8,
                 Command::Jobs(jobs) => commands::jobs(client, jobs, cancel, global.json),
                 Command::Usage(usage) => commands::usage(client, usage, cancel, global.json),
                 Command::Run(args) => run::run(client, args, cancel, global.json),
-                Command::Sandbox(_) | Command::Playground(_) | Command::Webhooks(_) => {
+                Command::Sandbox(_)
+                | Command::Playground(_)
+                | Command::Webhooks(_)
+                | Command::Batch(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -77,11 +77,13 @@ impl ItemPhase {
             Creating => matches!(next, Creating | Created | Unknown | Error),
             Created | Running => matches!(next, Running | Downloading | Done | Failed | Error),
             Downloading => matches!(next, Downloading | Done | Error),
+            // An output that was removed or changed after it was recorded is fetched again.
+            Done => matches!(next, Done | Downloading),
             // A failed job may be restarted (`/start`, a new generation); an unknown create
             // re-created only when the caller opts in.
             Failed => matches!(next, Running | Failed),
             Unknown => matches!(next, Creating | Unknown),
-            Done | Error => next == self,
+            Error => next == self,
         }
     }
 
@@ -132,6 +134,8 @@ pub struct Item {
     /// How many times its job was (re)started from the beginning: part of its idempotency key.
     pub generation: u32,
     pub idempotency_key: Option<String>,
+    /// The `video_url` an upload of `file_path` gave (what the create sends for a file item).
+    pub uploaded_video_url: Option<String>,
     pub job_id: Option<String>,
     pub job_status: Option<String>,
     pub credits_estimated: Option<f64>,

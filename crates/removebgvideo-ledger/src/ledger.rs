@@ -70,6 +70,8 @@ pub struct Step {
     pub output: Option<(String, u64, String)>,
     /// Starts a new generation (a restart from the beginning).
     pub next_generation: bool,
+    /// The `video_url` an upload gave the item's file.
+    pub uploaded_video_url: Option<String>,
     pub detail: Option<Value>,
 }
 
@@ -164,17 +166,24 @@ impl Ledger {
     ) -> Result<String, LedgerError> {
         let tx = self.conn.transaction()?;
         let (id, phase, generation) = locate(&tx, batch, key)?;
-        let step_allowed = matches!(phase, ItemPhase::Planned | ItemPhase::Creating);
-        if !step_allowed {
-            return Err(wrong_phase(key, phase, "begin_create"));
-        }
+        // An `unknown` item is created again only when the caller opted in (the runner asks):
+        // as a new generation, so its key differs from the one whose outcome is unknown.
+        let generation = match phase {
+            ItemPhase::Planned | ItemPhase::Creating => generation,
+            ItemPhase::Unknown => generation + 1,
+            _ => return Err(wrong_phase(key, phase, "begin_create")),
+        };
         let idempotency_key = derive_idempotency_key(batch, key, generation);
         tx.execute(
-            "UPDATE items SET phase = 'creating', idempotency_key = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, idempotency_key, millis(now)],
+            "UPDATE items SET phase = 'creating', idempotency_key = ?2, generation = ?3, \
+             updated_at = ?4 WHERE id = ?1",
+            params![id, idempotency_key, generation, millis(now)],
         )?;
-        let detail =
-            json!({ "idempotency_key": idempotency_key, "resent": phase == ItemPhase::Creating });
+        let detail = json!({
+            "idempotency_key": idempotency_key,
+            "resent": phase == ItemPhase::Creating,
+            "recreated": phase == ItemPhase::Unknown,
+        });
         append_event(
             &tx,
             id,
@@ -236,6 +245,34 @@ impl Ledger {
         Ok(true)
     }
 
+    /// Whether the batch's server was seen to honour idempotency keys (`None`: not known yet).
+    pub fn keys_honoured(&self, batch: &str) -> Result<Option<bool>, LedgerError> {
+        let stored: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT idempotency FROM batches WHERE id = ?1",
+                params![batch],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(match stored.flatten().as_deref() {
+            Some("honoured") => Some(true),
+            Some("not_honoured") => Some(false),
+            _ => None,
+        })
+    }
+
+    /// Records what was learned about the server's idempotency keys, so that a resume in a new
+    /// process may send an unanswered create again before it has learned it anew.
+    pub fn set_keys_honoured(&mut self, batch: &str, honoured: bool) -> Result<(), LedgerError> {
+        let value = if honoured { "honoured" } else { "not_honoured" };
+        self.conn.execute(
+            "UPDATE batches SET idempotency = ?2 WHERE id = ?1",
+            params![batch, value],
+        )?;
+        Ok(())
+    }
+
     /// An item by key.
     pub fn item(&self, batch: &str, key: &str) -> Result<Item, LedgerError> {
         find_item(&self.conn, batch, key)?.ok_or_else(|| LedgerError::NoSuchItem(key.to_owned()))
@@ -252,17 +289,51 @@ impl Ledger {
 
     /// An item's log, oldest first.
     pub fn events(&self, batch: &str, key: &str) -> Result<Vec<EventRecord>, LedgerError> {
-        let mut query = self.conn.prepare(
-            "SELECT e.seq, e.at, e.kind, e.phase_from, e.phase_to, e.status_from, e.status_to, \
-             e.request_id, e.http_status, e.attempt, e.detail \
-             FROM events e JOIN items i ON i.id = e.item_id \
-             WHERE i.batch_id = ?1 AND i.key = ?2 ORDER BY e.seq",
-        )?;
+        let mut query = self
+            .conn
+            .prepare(&format!("{EVENTS_OF_BATCH} AND i.key = ?2 ORDER BY e.seq"))?;
         let rows = query.query_map(params![batch, key], read_event)?;
         let events: Vec<EventRecord> = rows.map(|row| row?).collect::<Result<_, _>>()?;
         if events.is_empty() {
             // Distinguish "no events yet" from "no such item".
             self.item(batch, key)?;
+        }
+        Ok(events)
+    }
+
+    /// The newest batch read from `source` (a manifest's absolute path), if any.
+    pub fn batch_of_source(&self, source: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM batches WHERE source = ?1 ORDER BY created_at DESC, id LIMIT 1",
+                params![source],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Every batch in the file, oldest first.
+    pub fn batches(&self) -> Result<Vec<String>, LedgerError> {
+        let mut query = self
+            .conn
+            .prepare("SELECT id FROM batches ORDER BY created_at, id")?;
+        let rows = query.query_map([], |row| row.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The whole log of a batch, in order, each event with its item's key (the audit trail).
+    pub fn batch_events(&self, batch: &str) -> Result<Vec<(String, EventRecord)>, LedgerError> {
+        let mut query = self
+            .conn
+            .prepare(&format!("{EVENTS_OF_BATCH} ORDER BY e.seq"))?;
+        let rows = query.query_map(params![batch], |row| {
+            Ok((row.get::<_, String>(11)?, read_event(row)?))
+        })?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (key, event) = row?;
+            events.push((key, event?));
         }
         Ok(events)
     }
@@ -302,10 +373,16 @@ pub fn derive_idempotency_key(batch: &str, key: &str, generation: u32) -> String
     format!("rbv-{hex}-g{generation}")
 }
 
+/// The events of a batch (`?1`), each with its item's key last.
+const EVENTS_OF_BATCH: &str = "SELECT e.seq, e.at, e.kind, e.phase_from, e.phase_to, \
+     e.status_from, e.status_to, e.request_id, e.http_status, e.attempt, e.detail, i.key \
+     FROM events e JOIN items i ON i.id = e.item_id WHERE i.batch_id = ?1";
+
 const ITEM_COLUMNS: &str = "key, line, video_url, file_path, file_size, model, output_format, \
      background, text_prompt, output_target, context, phase, generation, idempotency_key, job_id, \
      job_status, credits_estimated, credits_reserved, credits_charged, output_path, output_size, \
-     output_sha256, last_error_code, last_error_message, last_error_request_id, updated_at";
+     output_sha256, last_error_code, last_error_message, last_error_request_id, updated_at, \
+     uploaded_video_url";
 
 fn millis(at: Timestamp) -> i64 {
     i64::try_from(at.unix_millis()).unwrap_or(i64::MAX)
@@ -429,7 +506,8 @@ fn apply(
          last_error_message = COALESCE(?12, last_error_message), \
          last_error_request_id = CASE WHEN ?11 IS NULL THEN last_error_request_id ELSE ?13 END, \
          generation = generation + ?14, \
-         updated_at = ?15 \
+         updated_at = ?15, \
+         uploaded_video_url = COALESCE(?16, uploaded_video_url) \
          WHERE id = ?1",
         params![
             id,
@@ -447,6 +525,7 @@ fn apply(
             step.request_id,
             i64::from(step.next_generation),
             millis(now),
+            step.uploaded_video_url,
         ],
     )?;
     Ok(())
@@ -513,6 +592,7 @@ fn read_item(row: &Row<'_>) -> rusqlite::Result<Result<Item, LedgerError>> {
         phase: ItemPhase::Planned,
         generation: row.get(12)?,
         idempotency_key: row.get(13)?,
+        uploaded_video_url: row.get(26)?,
         job_id: row.get(14)?,
         job_status: row.get(15)?,
         credits_estimated: row.get(16)?,

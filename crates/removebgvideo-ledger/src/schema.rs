@@ -6,11 +6,13 @@ use rusqlite::Connection;
 use crate::LedgerError;
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each migration takes the schema from its index to the next version. Never edit one that
 /// has shipped: add the next.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    // 1: batches, items, the append-only event log.
+    r#"
 CREATE TABLE batches (
     id          TEXT PRIMARY KEY,
     created_at  INTEGER NOT NULL,
@@ -70,7 +72,14 @@ CREATE TRIGGER events_are_not_updated BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TRIGGER events_are_not_deleted BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-"#];
+"#,
+    // 2: what a resume needs to send the very same create again: the URL an upload gave a
+    // file item, and whether the server was seen to honour idempotency keys.
+    r#"
+ALTER TABLE items ADD COLUMN uploaded_video_url TEXT;
+ALTER TABLE batches ADD COLUMN idempotency TEXT;
+"#,
+];
 
 /// Brings the file's schema to [`SCHEMA_VERSION`], each migration in its own transaction.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {

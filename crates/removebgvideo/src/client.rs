@@ -110,6 +110,13 @@ impl Client {
         })
     }
 
+    /// Whether the server honours `Idempotency-Key`: as configured, or learned from a success
+    /// that echoed it; `None` while not known. A batch keeps it in its ledger, so a resume may
+    /// send an unanswered create again with the same key.
+    pub fn keys_honoured(&self) -> Option<bool> {
+        self.inner.shared.keys_honoured()
+    }
+
     /// Tokens left in the retry budget.
     pub fn retry_budget_tokens(&self) -> u32 {
         self.inner.shared.budget_tokens()

@@ -52,6 +52,25 @@ impl Client {
         self.submit_call(request, TransmitBody::Json, call, done);
     }
 
+    /// [`Client::start_job`] through the engine.
+    pub fn submit_start_job(
+        &self,
+        job_id: &str,
+        request: &removebgvideo_core::StartJobRequest,
+        call: &CallOptions,
+        done: Callback<removebgvideo_core::JobAccepted>,
+    ) {
+        let key = Client::idempotency_key(call);
+        let request = self.builder_ref().start_job(job_id, request, &key);
+        self.submit_call(request, TransmitBody::Json, call, done);
+    }
+
+    /// [`Client::get_job`] through the engine.
+    pub fn submit_get_job(&self, job_id: &str, call: &CallOptions, done: Callback<Job>) {
+        let request = self.builder_ref().get_job(job_id);
+        self.submit_call(request, TransmitBody::Json, call, done);
+    }
+
     /// [`Client::upload`] through the engine.
     pub fn submit_upload(&self, path: &Path, call: &CallOptions, done: Callback<UploadResult>) {
         let prepared = self.upload_request(path, call);

@@ -122,6 +122,19 @@ impl Shared {
         self.with_budget(|b| b.tokens())
     }
 
+    /// Whether the server honours idempotency keys: as configured, or learned from an echo
+    /// (`None`: not known yet).
+    pub fn keys_honoured(&self) -> Option<bool> {
+        match self.idempotency {
+            IdempotencySupport::Honoured => Some(true),
+            IdempotencySupport::NotHonoured => Some(false),
+            IdempotencySupport::Detect => self
+                .idempotency_seen
+                .load(Ordering::Relaxed)
+                .then_some(true),
+        }
+    }
+
     /// Whether repeating `request` could do something twice.
     pub fn replay(&self, request: &HttpRequest) -> Replay {
         let honoured = match self.idempotency {

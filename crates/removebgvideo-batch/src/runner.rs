@@ -1,0 +1,984 @@
+//! The batch runner: carries out each item's next step ([`crate::plan`]) on the client's
+//! engine. One coordinating thread owns the ledger: every answer the engine hands back is
+//! committed before the runner acts on it, and every intent before its request is sent, so a
+//! kill at any moment leaves the ledger saying what a resume must do.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use removebgvideo::core::state::TransitionRecord;
+use removebgvideo::{
+    CallOptions, CancelToken, Client, DownloadOptions, Error, ErrorKind, Event, Job, JobAccepted,
+    JobStatus, StartJobRequest, UploadResult, WaitLimit, WaitOptions,
+};
+use removebgvideo_core::Timestamp;
+use removebgvideo_ledger::{Item, ItemPhase, Ledger, LedgerError, Step, derive_idempotency_key};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::crash;
+use crate::files;
+use crate::plan::{Budget, Ceiling, Next, Policy, next_step};
+use crate::request::{create_request, estimate};
+
+/// How many times the runner itself sends a step again after the client's own retries gave
+/// up (an outage longer than the retry policy); then the item waits for the next run.
+const RESENDS: u32 = 3;
+
+/// How often progress is reported at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Receives the batch's progress.
+pub type ProgressHandler = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// How a batch runs.
+#[derive(Clone)]
+pub struct BatchOptions {
+    /// Where outputs, `results.jsonl` and `errors.jsonl` go.
+    pub out_dir: PathBuf,
+    /// Items with work under way at most (lowered while the server answers 429).
+    pub max_in_flight: usize,
+    /// Credits the batch may commit; a job whose estimate would pass it is never started.
+    pub budget_credits: Option<f64>,
+    /// How many times a failed job is started again.
+    pub restart_failed: u32,
+    /// Create an `unknown` item again (it may make a second job).
+    pub recreate_unknown: bool,
+    /// How long each job may take.
+    pub wait_limit: WaitLimit,
+    /// Stops starting new work and ends the calls under way; everything stays resumable.
+    pub cancel: CancelToken,
+    /// Progress, at most every 100 ms and once at the end.
+    pub on_progress: Option<ProgressHandler>,
+}
+
+impl BatchOptions {
+    /// Defaults: 64 in flight, no budget, no restarts, no limit on a job's time.
+    pub fn new(out_dir: impl Into<PathBuf>) -> BatchOptions {
+        BatchOptions {
+            out_dir: out_dir.into(),
+            max_in_flight: 64,
+            budget_credits: None,
+            restart_failed: 0,
+            recreate_unknown: false,
+            wait_limit: WaitLimit::Unbounded,
+            cancel: CancelToken::new(),
+            on_progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for BatchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchOptions")
+            .field("out_dir", &self.out_dir)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("budget_credits", &self.budget_credits)
+            .field("restart_failed", &self.restart_failed)
+            .field("recreate_unknown", &self.recreate_unknown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a batch stands.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Progress {
+    pub total: u64,
+    /// Completed, output in place.
+    pub done: u64,
+    /// The job failed (after any restarts).
+    pub failed: u64,
+    /// Parked: the create's outcome is unknown.
+    pub unknown: u64,
+    /// Refused without a job.
+    pub errors: u64,
+    /// Drafts held back: their estimate would pass the budget (a run with a larger budget
+    /// starts them).
+    pub held: u64,
+    /// With work under way now.
+    pub in_flight: u64,
+    /// Not started yet.
+    pub planned: u64,
+    /// Credits reserved or charged.
+    pub credits_committed: f64,
+    pub budget_credits: Option<f64>,
+    /// The in-flight ceiling now.
+    pub ceiling: usize,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub batch: String,
+    pub progress: Progress,
+    /// Every item completed.
+    pub complete: bool,
+    /// Stopped by the cancel token before the end.
+    pub cancelled: bool,
+    pub results: PathBuf,
+    pub errors: PathBuf,
+    pub seconds: f64,
+}
+
+/// A run that could not go on.
+#[derive(Debug)]
+pub enum BatchError {
+    Ledger(LedgerError),
+    Io(String),
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::Ledger(error) => error.fmt(f),
+            BatchError::Io(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+impl From<LedgerError> for BatchError {
+    fn from(error: LedgerError) -> Self {
+        BatchError::Ledger(error)
+    }
+}
+
+/// What the engine hands back, with the item it belongs to.
+enum Reply {
+    Uploaded(Result<UploadResult, Error>),
+    Created(Result<JobAccepted, Error>),
+    /// A draft read for its duration (or a job read to confirm a start).
+    Inspected(Result<Job, Error>),
+    Started(Result<JobAccepted, Error>),
+    Confirmed(Result<Job, Error>),
+    Event(Event),
+    Waited(Result<Job, Error>),
+    /// A job read before its download.
+    Fetched(Result<Job, Error>),
+    Downloaded(Result<(PathBuf, u64, String), Error>),
+}
+
+/// Runs (or resumes) the batch `batch` of `ledger` on `client` until every item is final, or
+/// the cancel token stops it. Returns the summary; `results.jsonl` and `errors.jsonl` are in
+/// the out folder.
+pub fn run(
+    client: &Client,
+    ledger: &mut Ledger,
+    batch: &str,
+    options: &BatchOptions,
+) -> Result<Summary, BatchError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&options.out_dir).map_err(|e| {
+        BatchError::Io(format!(
+            "cannot make the out folder {}: {e}",
+            options.out_dir.display()
+        ))
+    })?;
+    let items = ledger.items(batch)?;
+    let keys_honoured = match ledger.keys_honoured(batch)? {
+        Some(known) => Some(known),
+        None => client.keys_honoured(),
+    };
+    let (sender, replies) = mpsc::channel();
+    let mut runner = Runner {
+        client,
+        ledger,
+        batch,
+        options,
+        policy: Policy {
+            budgeted: options.budget_credits.is_some(),
+            restart_failed: options.restart_failed,
+            keys_honoured: keys_honoured == Some(true),
+            recreate_unknown: options.recreate_unknown,
+        },
+        ceiling: Ceiling::new(options.max_in_flight),
+        budget: Budget::new(options.budget_credits, &items),
+        sender,
+        replies,
+        queue: VecDeque::new(),
+        active: HashMap::new(),
+        resends: HashMap::new(),
+        held: HashSet::new(),
+        last_progress: None,
+    };
+    for item in &items {
+        runner.begin(item)?;
+    }
+    runner.drive()?;
+    let items = runner.ledger.items(batch)?;
+    let (results, errors) = files::write_results(&options.out_dir, &items)
+        .map_err(|e| BatchError::Io(format!("cannot write the results: {e}")))?;
+    let progress = runner.progress()?;
+    runner.report(&progress);
+    Ok(Summary {
+        batch: batch.to_owned(),
+        complete: progress.done == progress.total,
+        cancelled: options.cancel.is_cancelled(),
+        progress,
+        results,
+        errors,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+struct Runner<'a> {
+    client: &'a Client,
+    ledger: &'a mut Ledger,
+    batch: &'a str,
+    options: &'a BatchOptions,
+    policy: Policy,
+    ceiling: Ceiling,
+    budget: Budget,
+    sender: Sender<(String, Reply)>,
+    replies: Receiver<(String, Reply)>,
+    /// Items waiting for room under the ceiling.
+    queue: VecDeque<String>,
+    /// Items with a call under way, and how many calls (a wait's events come before it ends).
+    active: HashMap<String, u32>,
+    /// Steps the runner sent again, per item.
+    resends: HashMap<String, u32>,
+    /// Drafts this run held back for the budget.
+    held: HashSet<String>,
+    last_progress: Option<Instant>,
+}
+
+/// The wall clock as the ledger records it.
+pub fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Timestamp::from_unix_millis(millis)
+}
+
+fn error_pair(error: &Error) -> Option<(String, String)> {
+    Some((error.code.as_str().to_owned(), error.message.clone()))
+}
+
+/// A step that records an error, with the request id and status of the answer that carried it.
+fn error_step(kind: &'static str, phase: Option<ItemPhase>, error: &Error) -> Step {
+    Step {
+        kind,
+        phase,
+        request_id: error.request_id.clone(),
+        http_status: error.status,
+        error: error_pair(error),
+        ..Step::default()
+    }
+}
+
+/// Errors after which the same request may succeed later (the client's retries ran out).
+fn is_transient(error: &Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::RateLimit | ErrorKind::Server | ErrorKind::Connection
+    )
+}
+
+impl Runner<'_> {
+    /// Takes up an item as the ledger has it: new work waits its turn, a job under way is
+    /// carried on at once (a resume restarts every poll without waiting for the ceiling).
+    fn begin(&mut self, item: &Item) -> Result<(), BatchError> {
+        let next = next_step(item, &self.policy);
+        if next.is_new_work() || next == Next::Restart {
+            self.queue.push_back(item.key.clone());
+            return Ok(());
+        }
+        self.act(item, next)
+    }
+
+    /// Fills the room under the ceiling, then handles answers until nothing is under way.
+    fn drive(&mut self) -> Result<(), BatchError> {
+        loop {
+            while !self.options.cancel.is_cancelled() && self.active.len() < self.ceiling.current()
+            {
+                let Some(key) = self.queue.pop_front() else {
+                    break;
+                };
+                let item = self.ledger.item(self.batch, &key)?;
+                let next = next_step(&item, &self.policy);
+                self.act(&item, next)?;
+            }
+            self.maybe_report()?;
+            if self.active.is_empty() {
+                return Ok(());
+            }
+            let (key, reply) = self
+                .replies
+                .recv()
+                .expect("the runner holds a sender, so the channel stays open");
+            self.handle(&key, reply)?;
+        }
+    }
+
+    /// Call options of one item: the run's cancel token, its idempotency key, and its
+    /// status changes and retries sent back to be recorded.
+    fn call(&self, key: &str, idempotency_key: Option<String>) -> CallOptions {
+        let sender = self.sender.clone();
+        let key = key.to_owned();
+        CallOptions {
+            idempotency_key,
+            cancel: Some(self.options.cancel.clone()),
+            on_event: Some(Arc::new(move |event: &Event| {
+                if matches!(event, Event::StatusChanged { .. } | Event::Retry { .. }) {
+                    let _ = sender.send((key.clone(), Reply::Event(event.clone())));
+                }
+            })),
+            ..CallOptions::default()
+        }
+    }
+
+    /// A callback that sends an outcome back to the coordinator, tagged with its item.
+    fn reply<T: Send + 'static>(
+        &mut self,
+        key: &str,
+        wrap: fn(Result<T, Error>) -> Reply,
+    ) -> removebgvideo::Callback<T> {
+        *self.active.entry(key.to_owned()).or_insert(0) += 1;
+        let sender = self.sender.clone();
+        let key = key.to_owned();
+        Box::new(move |outcome| {
+            let _ = sender.send((key, wrap(outcome)));
+        })
+    }
+
+    fn record(&mut self, key: &str, step: &Step) -> Result<(), BatchError> {
+        self.ledger.record(self.batch, key, step, now())?;
+        Ok(())
+    }
+
+    /// Carries out `next` for `item`.
+    fn act(&mut self, item: &Item, next: Next) -> Result<(), BatchError> {
+        let key = item.key.as_str();
+        match next {
+            Next::Upload => {
+                let path = PathBuf::from(item.input.file_path.as_deref().unwrap_or_default());
+                let call = self.call(key, None);
+                let done = self.reply(key, Reply::Uploaded);
+                self.client.submit_upload(&path, &call, done);
+            }
+            Next::Create => self.send_create(item)?,
+            Next::Park => {
+                let step = Step {
+                    kind: "create_unknown",
+                    phase: Some(ItemPhase::Unknown),
+                    error: Some((
+                        "outcome_unknown".into(),
+                        "the create was sent (or about to be) when the run stopped, and the server is not known to honour idempotency keys: parked, not sent again (--recreate-unknown sends a new one)".into(),
+                    )),
+                    ..Step::default()
+                };
+                self.record(key, &step)?;
+            }
+            Next::Inspect => {
+                let job_id = item.job_id.clone().unwrap_or_default();
+                let call = self.call(key, None);
+                let done = self.reply(key, Reply::Inspected);
+                self.client.submit_get_job(&job_id, &call, done);
+            }
+            Next::Start => self.send_start(item, item.generation)?,
+            Next::Restart => {
+                let reserved = if self.policy.budgeted {
+                    let credits = item.credits_estimated.unwrap_or(0.0);
+                    if !self.budget.reserve(credits) {
+                        let step = Step {
+                            kind: "budget_held",
+                            error: Some((
+                                "budget_exceeded".into(),
+                                format!(
+                                    "a restart's estimate of {credits} credits would pass the budget; not restarted"
+                                ),
+                            )),
+                            ..Step::default()
+                        };
+                        return self.record(key, &step);
+                    }
+                    Some(credits)
+                } else {
+                    None
+                };
+                // The intent moves the item to `running` first: a resume then polls the job,
+                // which shows whether this start reached the server, instead of starting it
+                // twice.
+                let step = Step {
+                    kind: "restart",
+                    phase: Some(ItemPhase::Running),
+                    credits_reserved: reserved,
+                    next_generation: true,
+                    detail: Some(json!({ "generation": item.generation + 1 })),
+                    ..Step::default()
+                };
+                self.record(key, &step)?;
+                crash::point("intent_committed");
+                self.send_start(item, item.generation + 1)?;
+            }
+            Next::Wait => self.send_wait(item),
+            Next::Download => self.prepare_download(item)?,
+            Next::Verify => {
+                if !files::output_intact(item) {
+                    let step = Step {
+                        kind: "output_missing",
+                        phase: Some(ItemPhase::Downloading),
+                        detail: Some(json!({ "path": item.output_path })),
+                        ..Step::default()
+                    };
+                    self.record(key, &step)?;
+                    let item = self.ledger.item(self.batch, key)?;
+                    self.prepare_download(&item)?;
+                }
+            }
+            Next::Leave => {}
+        }
+        Ok(())
+    }
+
+    fn send_create(&mut self, item: &Item) -> Result<(), BatchError> {
+        let key = item.key.as_str();
+        let request = match create_request(item, !self.policy.budgeted) {
+            Ok(request) => request,
+            Err(error) => {
+                return self.record(key, &error_step("error", Some(ItemPhase::Error), &error));
+            }
+        };
+        let idempotency_key = self.ledger.begin_create(self.batch, key, now())?;
+        crash::point("intent_committed");
+        let call = self.call(key, Some(idempotency_key));
+        let done = self.reply(key, Reply::Created);
+        self.client.submit_create_job(&request, &call, done);
+        Ok(())
+    }
+
+    fn send_start(&mut self, item: &Item, generation: u32) -> Result<(), BatchError> {
+        let key = item.key.as_str();
+        let job_id = item.job_id.clone().unwrap_or_default();
+        let idempotency_key = format!(
+            "{}-start",
+            derive_idempotency_key(self.batch, key, generation)
+        );
+        let call = self.call(key, Some(idempotency_key));
+        let done = self.reply(key, Reply::Started);
+        self.client
+            .submit_start_job(&job_id, &StartJobRequest::default(), &call, done);
+        Ok(())
+    }
+
+    fn send_wait(&mut self, item: &Item) {
+        let key = item.key.as_str();
+        let job_id = item.job_id.clone().unwrap_or_default();
+        let options = WaitOptions {
+            limit: self.options.wait_limit,
+            poll: None,
+            call: self.call(key, None),
+        };
+        let done = self.reply(key, Reply::Waited);
+        self.client.submit_wait(&job_id, &options, done);
+    }
+
+    /// A download to do: recorded at once when the output was renamed into place before a
+    /// crash (the client renames only a whole, length-checked file), fetched otherwise.
+    fn prepare_download(&mut self, item: &Item) -> Result<(), BatchError> {
+        let key = item.key.as_str();
+        let target = files::output_path(&self.options.out_dir, item);
+        if target.exists() {
+            return match files::digest(&target) {
+                Ok((size, sha)) => self.record_output(key, &target, size, sha),
+                Err(error) => Err(BatchError::Io(format!(
+                    "cannot read {}: {error}",
+                    target.display()
+                ))),
+            };
+        }
+        files::remove_stale_parts(&target).map_err(|e| {
+            BatchError::Io(format!("cannot clean up beside {}: {e}", target.display()))
+        })?;
+        let job_id = item.job_id.clone().unwrap_or_default();
+        let call = self.call(key, None);
+        let done = self.reply(key, Reply::Fetched);
+        self.client.submit_get_job(&job_id, &call, done);
+        Ok(())
+    }
+
+    fn send_download(&mut self, key: &str, job: Job) -> Result<(), BatchError> {
+        let item = self.ledger.item(self.batch, key)?;
+        let target = files::output_path(&self.options.out_dir, &item);
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| BatchError::Io(format!("cannot make {}: {e}", dir.display())))?;
+        }
+        let options = DownloadOptions {
+            overwrite: false,
+            call: self.call(key, None),
+        };
+        *self.active.entry(key.to_owned()).or_insert(0) += 1;
+        let sender = self.sender.clone();
+        let owner = key.to_owned();
+        self.client.submit_download(
+            job,
+            &target,
+            &options,
+            Box::new(move |outcome| {
+                // Hashing here keeps a large output's read off the coordinator.
+                let weighed = outcome.and_then(|download| {
+                    let (size, sha) = files::digest(&download.path).map_err(|e| {
+                        Error::new(
+                            removebgvideo::core::ErrorCode::DownloadFailed,
+                            format!("cannot read back {}: {e}", download.path.display()),
+                        )
+                    })?;
+                    Ok((download.path, size, sha))
+                });
+                let _ = sender.send((owner, Reply::Downloaded(weighed)));
+            }),
+        );
+        Ok(())
+    }
+
+    fn record_output(
+        &mut self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        sha: String,
+    ) -> Result<(), BatchError> {
+        let step = Step {
+            kind: "output",
+            phase: Some(ItemPhase::Done),
+            output: Some((path.display().to_string(), size, sha)),
+            ..Step::default()
+        };
+        self.record(key, &step)
+    }
+
+    /// Handles one answer: commits it, then takes the item's next step.
+    fn handle(&mut self, key: &str, reply: Reply) -> Result<(), BatchError> {
+        if !matches!(reply, Reply::Event(_)) {
+            self.finished_call(key);
+        }
+        match reply {
+            Reply::Event(event) => self.on_event(key, event),
+            Reply::Uploaded(outcome) => self.on_uploaded(key, outcome),
+            Reply::Created(outcome) => self.on_created(key, outcome),
+            Reply::Inspected(outcome) => self.on_inspected(key, outcome),
+            Reply::Started(outcome) => self.on_started(key, outcome),
+            Reply::Confirmed(outcome) => self.on_confirmed(key, outcome),
+            Reply::Waited(outcome) => self.on_waited(key, outcome),
+            Reply::Fetched(outcome) => match outcome {
+                Ok(job) => self.send_download(key, job),
+                Err(error) => self.on_download_error(key, &error),
+            },
+            Reply::Downloaded(Ok((path, size, sha))) => {
+                crash::point("output_renamed");
+                self.record_output(key, &path, size, sha)
+            }
+            Reply::Downloaded(Err(error)) => self.on_download_error(key, &error),
+        }
+    }
+
+    fn finished_call(&mut self, key: &str) {
+        if let Some(calls) = self.active.get_mut(key) {
+            *calls -= 1;
+            if *calls == 0 {
+                self.active.remove(key);
+            }
+        }
+    }
+
+    /// A status change or a retry, recorded as it happened.
+    fn on_event(&mut self, key: &str, event: Event) -> Result<(), BatchError> {
+        match event {
+            Event::StatusChanged {
+                from,
+                to,
+                verdict,
+                request_id,
+                ..
+            } => {
+                let item = self.ledger.item(self.batch, key)?;
+                let runs = matches!(to, JobStatus::Pending | JobStatus::Processing);
+                let phase =
+                    (runs && item.phase == ItemPhase::Created).then_some(ItemPhase::Running);
+                let record = TransitionRecord {
+                    from,
+                    to,
+                    progress: None,
+                    at: now(),
+                    request_id,
+                    verdict,
+                };
+                self.ledger.record_status(self.batch, key, &record, phase)?;
+            }
+            Event::Retry {
+                operation,
+                attempt,
+                delay_ms,
+                reason,
+                request_id,
+                ..
+            } => {
+                if reason == "HTTP 429" {
+                    self.ceiling.rate_limited();
+                }
+                let step = Step {
+                    kind: "retry",
+                    attempt: Some(attempt),
+                    request_id,
+                    detail: Some(json!({
+                        "operation": operation,
+                        "reason": reason,
+                        "delay_ms": delay_ms,
+                    })),
+                    ..Step::default()
+                };
+                self.record(key, &step)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Counts a resend of `key`; false once it has had its share.
+    fn may_resend(&mut self, key: &str) -> bool {
+        let count = self.resends.entry(key.to_owned()).or_insert(0);
+        *count += 1;
+        *count <= RESENDS && !self.options.cancel.is_cancelled()
+    }
+
+    fn on_uploaded(
+        &mut self,
+        key: &str,
+        outcome: Result<UploadResult, Error>,
+    ) -> Result<(), BatchError> {
+        match outcome {
+            Ok(upload) => {
+                let step = Step {
+                    kind: "uploaded",
+                    uploaded_video_url: Some(upload.video_url.clone()),
+                    detail: Some(json!({ "video_id": upload.video_id, "size": upload.size })),
+                    ..Step::default()
+                };
+                self.record(key, &step)?;
+                let item = self.ledger.item(self.batch, key)?;
+                self.send_create(&item)
+            }
+            Err(error) if error.kind() == ErrorKind::Cancelled => Ok(()),
+            Err(error) if is_transient(&error) && self.may_resend(key) => {
+                self.record(key, &error_step("error", None, &error))?;
+                let item = self.ledger.item(self.batch, key)?;
+                self.act(&item, Next::Upload)
+            }
+            Err(error) => {
+                let phase = (!is_transient(&error)).then_some(ItemPhase::Error);
+                self.record(key, &error_step("error", phase, &error))
+            }
+        }
+    }
+
+    fn on_created(
+        &mut self,
+        key: &str,
+        outcome: Result<JobAccepted, Error>,
+    ) -> Result<(), BatchError> {
+        crash::point("create_answered");
+        match outcome {
+            Ok(accepted) => {
+                self.learn_keys()?;
+                self.ceiling.succeeded();
+                let step = Step {
+                    kind: "created",
+                    phase: Some(ItemPhase::Created),
+                    job_id: Some(accepted.id.clone()),
+                    status_to: Some(accepted.status.as_str().to_owned()),
+                    request_id: accepted.request_id.clone(),
+                    ..Step::default()
+                };
+                self.record(key, &step)?;
+                let item = self.ledger.item(self.batch, key)?;
+                let next = next_step(&item, &self.policy);
+                self.act(&item, next)
+            }
+            Err(error) if error.kind() == ErrorKind::Cancelled => Ok(()),
+            Err(error) if error.kind() == ErrorKind::OutcomeUnknown => {
+                self.learn_keys()?;
+                if self.policy.keys_honoured && self.may_resend(key) {
+                    self.record(key, &error_step("create_unanswered", None, &error))?;
+                    let item = self.ledger.item(self.batch, key)?;
+                    return self.send_create(&item);
+                }
+                let phase = (!self.policy.keys_honoured).then_some(ItemPhase::Unknown);
+                self.record(key, &error_step("create_unknown", phase, &error))
+            }
+            Err(error) if is_transient(&error) && self.may_resend(key) => {
+                // Not received (the client knows when a POST may have acted): the same key
+                // again is safe whatever the server does with keys.
+                self.record(key, &error_step("error", None, &error))?;
+                let item = self.ledger.item(self.batch, key)?;
+                self.send_create(&item)
+            }
+            Err(error) => {
+                let phase = (!is_transient(&error)).then_some(ItemPhase::Error);
+                self.record(key, &error_step("error", phase, &error))
+            }
+        }
+    }
+
+    /// Keeps in the ledger that the server honours keys, once the client has learned it.
+    fn learn_keys(&mut self) -> Result<(), BatchError> {
+        if !self.policy.keys_honoured && self.client.keys_honoured() == Some(true) {
+            self.policy.keys_honoured = true;
+            self.ledger.set_keys_honoured(self.batch, true)?;
+        }
+        Ok(())
+    }
+
+    fn on_inspected(&mut self, key: &str, outcome: Result<Job, Error>) -> Result<(), BatchError> {
+        let job = match outcome {
+            Ok(job) => job,
+            Err(error) if error.kind() == ErrorKind::Cancelled => return Ok(()),
+            Err(error) => return self.record(key, &error_step("error", None, &error)),
+        };
+        let item = self.ledger.item(self.batch, key)?;
+        let Some(credits) = estimate(&item, &job) else {
+            self.held.insert(key.to_owned());
+            let step = Step {
+                kind: "budget_held",
+                error: Some((
+                    "estimate_unavailable".into(),
+                    "the job's duration is not known, so its credits cannot be held to the budget; not started".into(),
+                )),
+                ..Step::default()
+            };
+            return self.record(key, &step);
+        };
+        self.start_within_budget(key, credits)
+    }
+
+    /// Starts the draft `key` if its estimate fits the budget; holds it back otherwise, to be
+    /// tried again whenever a settled job gives credits back.
+    fn start_within_budget(&mut self, key: &str, credits: f64) -> Result<(), BatchError> {
+        if !self.budget.reserve(credits) {
+            if self.held.insert(key.to_owned()) {
+                let step = Step {
+                    kind: "budget_held",
+                    credits_estimated: Some(credits),
+                    error: Some((
+                        "budget_exceeded".into(),
+                        format!(
+                            "its estimate of {credits} credits would pass the budget ({} of {} committed); not started",
+                            self.budget.committed(),
+                            self.budget.limit().unwrap_or_default()
+                        ),
+                    )),
+                    ..Step::default()
+                };
+                self.record(key, &step)?;
+            }
+            return Ok(());
+        }
+        self.held.remove(key);
+        let step = Step {
+            kind: "start_intent",
+            credits_estimated: Some(credits),
+            credits_reserved: Some(credits),
+            ..Step::default()
+        };
+        self.record(key, &step)?;
+        crash::point("intent_committed");
+        let item = self.ledger.item(self.batch, key)?;
+        self.send_start(&item, item.generation)
+    }
+
+    /// Settles a job's reservation with its charge, and gives the credits it freed to the
+    /// drafts held back, in manifest order.
+    fn settle(&mut self, item: &Item, charged: f64) -> Result<(), BatchError> {
+        self.budget
+            .settle(item.credits_reserved.unwrap_or(charged), charged);
+        if self.held.is_empty() || self.options.cancel.is_cancelled() {
+            return Ok(());
+        }
+        let mut held: Vec<Item> = Vec::new();
+        for key in &self.held {
+            held.push(self.ledger.item(self.batch, key)?);
+        }
+        held.sort_by_key(|item| item.line);
+        for item in held {
+            if let Some(credits) = item.credits_estimated {
+                self.start_within_budget(&item.key, credits)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_started(
+        &mut self,
+        key: &str,
+        outcome: Result<JobAccepted, Error>,
+    ) -> Result<(), BatchError> {
+        crash::point("start_answered");
+        let item = self.ledger.item(self.batch, key)?;
+        match outcome {
+            Ok(accepted) => {
+                self.ceiling.succeeded();
+                let step = Step {
+                    kind: "started",
+                    phase: Some(ItemPhase::Running),
+                    status_to: Some(accepted.status.as_str().to_owned()),
+                    request_id: accepted.request_id.clone(),
+                    detail: Some(json!({ "generation": item.generation })),
+                    ..Step::default()
+                };
+                self.record(key, &step)?;
+                let item = self.ledger.item(self.batch, key)?;
+                self.send_wait(&item);
+                Ok(())
+            }
+            Err(error) if error.kind() == ErrorKind::Cancelled => Ok(()),
+            Err(error) if error.kind() == ErrorKind::InsufficientCredits => {
+                self.settle(&item, 0.0)?;
+                let step = Step {
+                    credits_charged: Some(0.0),
+                    ..error_step("error", Some(ItemPhase::Error), &error)
+                };
+                self.record(key, &step)
+            }
+            Err(error) => {
+                // Whether the start took effect (an unanswered one, or one refused because a
+                // first copy already started the job): the job itself says.
+                self.record(key, &error_step("start_unconfirmed", None, &error))?;
+                let job_id = item.job_id.clone().unwrap_or_default();
+                let call = self.call(key, None);
+                let done = self.reply(key, Reply::Confirmed);
+                self.client.submit_get_job(&job_id, &call, done);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_confirmed(&mut self, key: &str, outcome: Result<Job, Error>) -> Result<(), BatchError> {
+        let job = match outcome {
+            Ok(job) => job,
+            Err(error) if error.kind() == ErrorKind::Cancelled => return Ok(()),
+            Err(error) => return self.record(key, &error_step("error", None, &error)),
+        };
+        let item = self.ledger.item(self.batch, key)?;
+        let not_started = job.status == JobStatus::Created
+            || (job.status == JobStatus::Failed && item.phase == ItemPhase::Running);
+        if not_started && self.may_resend(key) {
+            return self.send_start(&item, item.generation);
+        }
+        if item.phase == ItemPhase::Created {
+            let step = Step {
+                kind: "started",
+                phase: Some(ItemPhase::Running),
+                status_to: Some(job.status.as_str().to_owned()),
+                request_id: job.request_id.clone(),
+                ..Step::default()
+            };
+            self.record(key, &step)?;
+        }
+        let item = self.ledger.item(self.batch, key)?;
+        self.send_wait(&item);
+        Ok(())
+    }
+
+    fn on_waited(&mut self, key: &str, outcome: Result<Job, Error>) -> Result<(), BatchError> {
+        let item = self.ledger.item(self.batch, key)?;
+        match outcome {
+            Ok(job) => {
+                crash::point("job_ended");
+                let charged = job.credits_used;
+                if let Some(charged) = charged {
+                    self.settle(&item, charged)?;
+                }
+                let step = Step {
+                    kind: "completed",
+                    phase: Some(ItemPhase::Downloading),
+                    credits_charged: charged,
+                    credits_estimated: estimate(&item, &job)
+                        .filter(|_| item.credits_estimated.is_none()),
+                    request_id: job.request_id.clone(),
+                    ..Step::default()
+                };
+                self.record(key, &step)?;
+                self.send_download(key, job)
+            }
+            Err(error) if error.kind() == ErrorKind::JobFailed => {
+                crash::point("job_ended");
+                let job = error.job.as_deref();
+                let charged = job.and_then(|job| job.credits_used);
+                if let Some(charged) = charged {
+                    self.settle(&item, charged)?;
+                }
+                let step = Step {
+                    credits_charged: charged,
+                    ..error_step("failed", Some(ItemPhase::Failed), &error)
+                };
+                self.record(key, &step)?;
+                let item = self.ledger.item(self.batch, key)?;
+                if next_step(&item, &self.policy) == Next::Restart {
+                    self.queue.push_back(key.to_owned());
+                }
+                Ok(())
+            }
+            Err(error) if error.kind() == ErrorKind::Cancelled => Ok(()),
+            Err(error) => {
+                self.record(key, &error_step("error", None, &error))?;
+                if error.kind() != ErrorKind::WaitTimeout && self.may_resend(key) {
+                    self.send_wait(&item);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn on_download_error(&mut self, key: &str, error: &Error) -> Result<(), BatchError> {
+        if error.kind() == ErrorKind::Cancelled {
+            return Ok(());
+        }
+        self.record(key, &error_step("error", None, error))?;
+        if self.may_resend(key) {
+            let item = self.ledger.item(self.batch, key)?;
+            self.prepare_download(&item)?;
+        }
+        Ok(())
+    }
+
+    fn progress(&self) -> Result<Progress, BatchError> {
+        let counts = self.ledger.counts(self.batch)?;
+        Ok(Progress {
+            total: counts.total,
+            done: counts.of(ItemPhase::Done),
+            failed: counts.of(ItemPhase::Failed),
+            unknown: counts.of(ItemPhase::Unknown),
+            errors: counts.of(ItemPhase::Error),
+            held: self.held.len() as u64,
+            in_flight: self.active.len() as u64,
+            planned: counts.of(ItemPhase::Planned),
+            credits_committed: self.budget.committed(),
+            budget_credits: self.budget.limit(),
+            ceiling: self.ceiling.current(),
+        })
+    }
+
+    fn report(&self, progress: &Progress) {
+        if let Some(handler) = &self.options.on_progress {
+            handler(progress);
+        }
+    }
+
+    fn maybe_report(&mut self) -> Result<(), BatchError> {
+        if self.options.on_progress.is_none()
+            || self
+                .last_progress
+                .is_some_and(|at| at.elapsed() < PROGRESS_EVERY)
+        {
+            return Ok(());
+        }
+        self.last_progress = Some(Instant::now());
+        let progress = self.progress()?;
+        self.report(&progress);
+        Ok(())
+    }
+}
