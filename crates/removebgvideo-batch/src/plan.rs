@@ -74,6 +74,10 @@ pub fn next_step(item: &Item, policy: &Policy) -> Next {
                 Next::Inspect
             }
         }
+        // A restart's intent leaves the item running with the failed run's status until the
+        // start is answered: a resume sends that start again (same key) instead of reading
+        // the old failure as the new run's.
+        ItemPhase::Running if restart_unanswered(item) => Next::Start,
         ItemPhase::Created | ItemPhase::Running => Next::Wait,
         ItemPhase::Downloading => Next::Download,
         ItemPhase::Done if item.output_path.is_some() => Next::Verify,
@@ -81,6 +85,13 @@ pub fn next_step(item: &Item, policy: &Policy) -> Next {
         ItemPhase::Failed if item.generation < policy.restart_failed => Next::Restart,
         ItemPhase::Failed | ItemPhase::Error => Next::Leave,
     }
+}
+
+/// A restart whose start was not answered: running, with the failed run's status (a status
+/// change to `failed` moves an item to `failed` with it, so only a restart's intent leaves it
+/// so).
+pub fn restart_unanswered(item: &Item) -> bool {
+    item.phase == ItemPhase::Running && item.job_status.as_deref() == Some("failed")
 }
 
 /// A draft: created, never started.
@@ -272,6 +283,9 @@ mod tests {
         started.job_status = Some("pending".into());
         assert_eq!(next_step(&started, &budgeted), Next::Wait);
         assert_eq!(next_step(&item(ItemPhase::Running), &budgeted), Next::Wait);
+        let mut restarting = item(ItemPhase::Running);
+        restarting.job_status = Some("failed".into());
+        assert_eq!(next_step(&restarting, &budgeted), Next::Start);
     }
 
     #[test]

@@ -482,6 +482,9 @@ impl Runner<'_> {
     fn prepare_download(&mut self, item: &Item) -> Result<(), BatchError> {
         let key = item.key.as_str();
         let target = files::output_path(&self.options.out_dir, item);
+        files::remove_stale_parts(&target).map_err(|e| {
+            BatchError::Io(format!("cannot clean up beside {}: {e}", target.display()))
+        })?;
         if target.exists() {
             return match files::digest(&target) {
                 Ok((size, sha)) => self.record_output(key, &target, size, sha),
@@ -491,9 +494,6 @@ impl Runner<'_> {
                 ))),
             };
         }
-        files::remove_stale_parts(&target).map_err(|e| {
-            BatchError::Io(format!("cannot clean up beside {}: {e}", target.display()))
-        })?;
         let job_id = item.job_id.clone().unwrap_or_default();
         let call = self.call(key, None);
         let done = self.reply(key, Reply::Fetched);
@@ -566,7 +566,7 @@ impl Runner<'_> {
             Reply::Confirmed(outcome) => self.on_confirmed(key, outcome),
             Reply::Waited(outcome) => self.on_waited(key, outcome),
             Reply::Fetched(outcome) => match outcome {
-                Ok(job) => self.send_download(key, job),
+                Ok(job) => self.on_fetched(key, job),
                 Err(error) => self.on_download_error(key, &error),
             },
             Reply::Downloaded(Ok((path, size, sha))) => {
@@ -597,9 +597,22 @@ impl Runner<'_> {
                 ..
             } => {
                 let item = self.ledger.item(self.batch, key)?;
-                let runs = matches!(to, JobStatus::Pending | JobStatus::Processing);
-                let phase =
-                    (runs && item.phase == ItemPhase::Created).then_some(ItemPhase::Running);
+                // A failure moves the item with it, in the same commit: a kill before the
+                // wait's end is handled then leaves `failed`, never `running` with a failed
+                // status (which means a restart whose start is unanswered).
+                let phase = match to {
+                    JobStatus::Pending | JobStatus::Processing
+                        if item.phase == ItemPhase::Created =>
+                    {
+                        Some(ItemPhase::Running)
+                    }
+                    JobStatus::Failed
+                        if matches!(item.phase, ItemPhase::Created | ItemPhase::Running) =>
+                    {
+                        Some(ItemPhase::Failed)
+                    }
+                    _ => None,
+                };
                 let record = TransitionRecord {
                     from,
                     to,
@@ -931,6 +944,25 @@ impl Runner<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// The job read before a resumed download: its charge, if a kill came before it was
+    /// recorded, then the download.
+    fn on_fetched(&mut self, key: &str, job: Job) -> Result<(), BatchError> {
+        let item = self.ledger.item(self.batch, key)?;
+        if item.credits_charged.is_none()
+            && let Some(charged) = job.credits_used
+        {
+            self.settle(&item, charged)?;
+            let step = Step {
+                kind: "charged",
+                credits_charged: Some(charged),
+                request_id: job.request_id.clone(),
+                ..Step::default()
+            };
+            self.record(key, &step)?;
+        }
+        self.send_download(key, job)
     }
 
     fn on_download_error(&mut self, key: &str, error: &Error) -> Result<(), BatchError> {

@@ -167,6 +167,12 @@ impl Sandbox {
         self.shared.log.snapshot()
     }
 
+    /// Requests answered since the start, and those answered 429 (what `/sandbox/stats`
+    /// says, without a request).
+    pub fn request_counts(&self) -> (u64, u64) {
+        (self.shared.log.total(), self.shared.log.rate_limited())
+    }
+
     /// Connections being served now (at most `max_connections`).
     pub fn open_connections(&self) -> usize {
         self.shared
