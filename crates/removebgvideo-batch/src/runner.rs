@@ -807,7 +807,7 @@ impl Runner<'_> {
     /// drafts held back, in manifest order.
     fn settle(&mut self, item: &Item, charged: f64) -> Result<(), BatchError> {
         self.budget
-            .settle(item.credits_reserved.unwrap_or(charged), charged);
+            .settle(item.credits_reserved.unwrap_or(0.0), charged);
         if self.held.is_empty() || self.options.cancel.is_cancelled() {
             return Ok(());
         }

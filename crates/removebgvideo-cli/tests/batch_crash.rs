@@ -96,7 +96,10 @@ fn wait_for(child: &mut Child, limit: Duration) -> ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "the runner did not end within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the runner did not end within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -215,12 +218,20 @@ fn a_batch_killed_fifty_times_under_faults_ends_with_one_job_per_item_and_nothin
                 .copied()
                 .filter(|p| !by_point.contains_key(p))
                 .collect();
-            let pool = if missing.is_empty() { &points[..] } else { &missing[..] };
+            let pool = if missing.is_empty() {
+                &points[..]
+            } else {
+                &missing[..]
+            };
             (pool[rounds / 2 % pool.len()], 1 + dice.below(10))
         });
         let env = crash.map(|(point, at)| format!("{point}:{at}"));
         let mut child = runner(&sandbox, &manifest, &out, env);
-        let requests = if crash.is_some() { 60 + dice.below(150) } else { 5 + dice.below(60) };
+        let requests = if crash.is_some() {
+            60 + dice.below(150)
+        } else {
+            5 + dice.below(60)
+        };
         if kill_after(&sandbox, &mut child, requests) {
             kills += 1;
             *by_point.entry("sigkill").or_default() += 1;
@@ -268,7 +279,11 @@ fn a_batch_killed_fifty_times_under_faults_ends_with_one_job_per_item_and_nothin
             _ => JobStatus::Failed,
         };
         assert_eq!(job.status, status, "item {i}: the sandbox says");
-        assert_eq!(item.job_status.as_deref(), Some(status.as_str()), "item {i}");
+        assert_eq!(
+            item.job_status.as_deref(),
+            Some(status.as_str()),
+            "item {i}"
+        );
         // The log: one answer with the job id, the restarts the scenario needs, statuses
         // that end where the sandbox is.
         let events = ledger.events(&batch, &item.key).unwrap();
