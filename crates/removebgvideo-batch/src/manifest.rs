@@ -98,19 +98,23 @@ pub fn read_manifest(text: &str, format: Format) -> Result<Vec<NewItem>, Manifes
     let mut items = Vec::new();
     let mut first_line_of: HashMap<String, u64> = HashMap::new();
     for (line, row) in rows {
-        let Some(item) = checked_item(line, row, &mut problems) else {
+        // A key the row names is checked even when the row has other problems, so that
+        // every problem is reported at once.
+        let named = row.get("key").and_then(Value::as_str).map(str::to_owned);
+        let item = checked_item(line, row, &mut problems);
+        let Some(key) = item.as_ref().map(|item| item.key.clone()).or(named) else {
             continue;
         };
-        match first_line_of.get(&item.key) {
+        match first_line_of.get(&key) {
             Some(first) => problems.push(RowProblem {
                 line,
                 field: "key".into(),
                 code: "duplicate_key".into(),
-                message: format!("key {:?} is already used on line {first}", item.key),
+                message: format!("key {key:?} is already used on line {first}"),
             }),
             None => {
-                first_line_of.insert(item.key.clone(), line);
-                items.push(item);
+                first_line_of.insert(key, line);
+                items.extend(item);
             }
         }
     }

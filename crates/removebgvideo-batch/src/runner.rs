@@ -270,6 +270,16 @@ fn error_step(kind: &'static str, phase: Option<ItemPhase>, error: &Error) -> St
     }
 }
 
+/// What the report reads from a job that ended: its model, duration and billing.
+fn job_facts(job: &Job) -> serde_json::Value {
+    json!({
+        "model": job.model,
+        "duration_seconds": job.duration_seconds,
+        "billing_status": job.billing_status,
+        "error": job.error,
+    })
+}
+
 /// Errors after which the same request may succeed later (the client's retries ran out).
 fn is_transient(error: &Error) -> bool {
     matches!(
@@ -912,6 +922,7 @@ impl Runner<'_> {
                     credits_estimated: estimate(&item, &job)
                         .filter(|_| item.credits_estimated.is_none()),
                     request_id: job.request_id.clone(),
+                    detail: Some(job_facts(&job)),
                     ..Step::default()
                 };
                 self.record(key, &step)?;
@@ -926,6 +937,7 @@ impl Runner<'_> {
                 }
                 let step = Step {
                     credits_charged: charged,
+                    detail: job.map(job_facts),
                     ..error_step("failed", Some(ItemPhase::Failed), &error)
                 };
                 self.record(key, &step)?;

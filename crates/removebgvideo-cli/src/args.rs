@@ -106,6 +106,22 @@ pub enum Batch {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// The SLA baseline per model (count, p50/p95 processing time, credits per video minute,
+    /// failure codes) and the ledger's credits against the API's usage; written as
+    /// OUT/report.md and OUT/report.html (with an SVG chart), the Markdown printed.
+    Report {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// Write the Markdown here instead of OUT/report.md.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Write the HTML page here instead of OUT/report.html.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Do not ask the API for its usage (no key needed).
+        #[arg(long)]
+        no_usage: bool,
+    },
 }
 
 /// Which ledger and batch.

@@ -31,7 +31,92 @@ pub fn batch(
             format,
             output,
         } => export(ledger, format, output.as_ref()),
+        Batch::Report {
+            ledger,
+            markdown,
+            html,
+            no_usage,
+        } => {
+            let client = if *no_usage { None } else { Some(client()?) };
+            report(
+                ledger,
+                markdown.as_ref(),
+                html.as_ref(),
+                client.as_ref(),
+                json_mode,
+            )
+        }
     }
+}
+
+fn io_error(what: &str, path: &std::path::Path, e: std::io::Error) -> Error {
+    Error::new(
+        ErrorCode::Unknown("io_error".into()),
+        format!("cannot {what} {}: {e}", path.display()),
+    )
+}
+
+/// The days a usage summary must cover to include the whole batch, from its first event
+/// (1 to 90).
+fn period_days(
+    logs: &[(
+        removebgvideo_ledger::Item,
+        Vec<removebgvideo_ledger::EventRecord>,
+    )],
+    now_ms: u64,
+) -> u32 {
+    let first = logs
+        .iter()
+        .filter_map(|(_, events)| events.first().map(|e| e.at))
+        .min()
+        .unwrap_or(now_ms);
+    let days = now_ms.saturating_sub(first).div_ceil(86_400_000);
+    days.clamp(1, 90) as u32
+}
+
+fn report(
+    args: &LedgerArgs,
+    markdown: Option<&PathBuf>,
+    html: Option<&PathBuf>,
+    client: Option<&Client>,
+    json_mode: bool,
+) -> Result<u8, Error> {
+    let ledger = open_existing(args)?;
+    let batch = chosen_batch(&ledger, args)?;
+    let items = ledger.items(&batch).map_err(ledger_error)?;
+    let mut logs = Vec::with_capacity(items.len());
+    for item in &items {
+        logs.push((
+            item.clone(),
+            ledger.events(&batch, &item.key).map_err(ledger_error)?,
+        ));
+    }
+    let mut report = removebgvideo_batch::build_report(&batch, &logs);
+    if let Some(client) = client {
+        let days = period_days(&logs, now().unix_millis());
+        let call = removebgvideo::CallOptions::default();
+        let summary = client.usage_summary(
+            &removebgvideo::UsageSummaryQuery { days: Some(days) },
+            &call,
+        )?;
+        let events =
+            client.usage_events(&removebgvideo::UsageEventsQuery { limit: Some(100) }, &call)?;
+        report.usage = Some(removebgvideo_batch::reconcile(
+            &items, days, &summary, &events,
+        ));
+    }
+    let dir = ledger_path(args)
+        .parent()
+        .map(std::path::Path::to_owned)
+        .unwrap_or_default();
+    let md_path = markdown.cloned().unwrap_or_else(|| dir.join("report.md"));
+    let html_path = html.cloned().unwrap_or_else(|| dir.join("report.html"));
+    let md = report.markdown();
+    std::fs::write(&md_path, &md).map_err(|e| io_error("write", &md_path, e))?;
+    std::fs::write(&html_path, report.html()).map_err(|e| io_error("write", &html_path, e))?;
+    let value = json!({ "report": report, "markdown": md_path, "html": html_path });
+    print_result(&value, md.trim_end(), json_mode);
+    Ok(exit::OK)
 }
 
 fn ledger_error(error: impl std::fmt::Display) -> Error {

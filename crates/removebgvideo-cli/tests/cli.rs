@@ -1159,3 +1159,141 @@ fn one_sigterm_ends_a_request_blocked_in_the_network_at_once() {
     );
     assert_eq!(json(&output)["error"]["code"], "cancelled");
 }
+
+#[test]
+fn a_bad_manifest_is_refused_whole_with_every_row_named_and_nothing_sent() {
+    let sandbox = fast_sandbox();
+    let dir = fresh_dir("bad-manifest");
+    let manifest = dir.join("videos.csv");
+    std::fs::write(
+        &manifest,
+        "key,video_url,model,background\n\
+         a,https://example.com/a.mp4,original,green\n\
+         b,ftp://example.com/b.mp4,bogus,\n\
+         a,https://example.com/c.mp4,light,#12345\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let before = sandbox.request_counts().0;
+    let output = cli(
+        &sandbox,
+        &[
+            "--json",
+            "batch",
+            "run",
+            manifest.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&output), 2);
+    let problems = json(&output)["error"]["problems"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let named: Vec<(u64, String)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["line"].as_u64().unwrap(),
+                p["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        (3, "video_url"),
+        (3, "model"),
+        (4, "background"),
+        (4, "key"),
+    ] {
+        assert!(
+            named.contains(&(expected.0, expected.1.to_owned())),
+            "{expected:?} not in {named:?}"
+        );
+    }
+    assert_eq!(sandbox.request_counts().0, before, "nothing was sent");
+}
+
+#[test]
+fn batch_run_status_export_and_report_read_one_ledger() {
+    let sandbox = fast_sandbox();
+    let dir = fresh_dir("batch-commands");
+    let manifest = dir.join("videos.jsonl");
+    let rows: Vec<String> = (0..6)
+        .map(|i| {
+            let fail = if i == 5 { "&scenario=fail" } else { "" };
+            format!(r#"{{"key":"v{i}","video_url":"https://example.com/{i}.mp4?duration=2{fail}","model":"light"}}"#)
+        })
+        .collect();
+    std::fs::write(&manifest, rows.join("\n")).unwrap();
+    let out = dir.join("out");
+    let out_arg = out.to_str().unwrap();
+    let run = cli(
+        &sandbox,
+        &[
+            "--json",
+            "batch",
+            "run",
+            manifest.to_str().unwrap(),
+            "--out",
+            out_arg,
+        ],
+    );
+    assert_eq!(code(&run), 4, "one row fails by design");
+    let summary = json(&run);
+    assert_eq!(summary["summary"]["progress"]["done"], 5);
+    assert_eq!(summary["summary"]["progress"]["failed"], 1);
+
+    let status = json(&cli(
+        &sandbox,
+        &["--json", "batch", "status", "--out", out_arg],
+    ));
+    assert_eq!(status["total"], 6);
+    assert_eq!(status["phases"]["done"], 5);
+    assert_eq!(status["phases"]["failed"], 1);
+
+    let export = cli(
+        &sandbox,
+        &["batch", "export", "--out", out_arg, "--format", "csv"],
+    );
+    assert_eq!(code(&export), 0);
+    let text = String::from_utf8(export.stdout).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().starts_with("seq,at,key,kind"));
+    let created = lines
+        .filter(|l| l.split(',').nth(3) == Some("created"))
+        .count();
+    assert_eq!(created, 6, "one created event per item");
+
+    let report = json(&cli(
+        &sandbox,
+        &["--json", "batch", "report", "--out", out_arg],
+    ));
+    let light = &report["report"]["models"][0];
+    assert_eq!(light["model"], "light");
+    assert_eq!(
+        (light["jobs"].as_u64(), light["failed"].as_u64()),
+        (Some(6), Some(1))
+    );
+    assert!(light["p95_seconds"].as_f64().unwrap() >= light["p50_seconds"].as_f64().unwrap());
+    assert_eq!(
+        report["report"]["usage"]["differences"],
+        serde_json::json!([])
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("light"));
+
+    let resumed = cli(
+        &sandbox,
+        &[
+            "--json",
+            "batch",
+            "run",
+            manifest.to_str().unwrap(),
+            "--out",
+            out_arg,
+        ],
+    );
+    assert_eq!(code(&resumed), 4);
+    assert_eq!(sandbox.created_jobs().len(), 6, "a re-run makes no job");
+}
