@@ -15,6 +15,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bridge;
 mod crash;
 mod files;
 mod manifest;
@@ -23,12 +24,19 @@ mod report;
 mod request;
 mod runner;
 mod source;
+mod status;
 
 pub use crash::{CRASH_ENV, POINTS as CRASH_POINTS};
 pub use files::{digest, output_path, result_line};
 pub use manifest::{Format, ManifestError, RowProblem, read_manifest};
 pub use plan::{Budget, Ceiling, Next, Policy, next_step};
-pub use report::{ModelBaseline, Reconciliation, Report, build as build_report, reconcile};
+pub use report::{
+    ModelBaseline, Reconciliation, Report, ReportError, build as build_report, for_batch as report,
+    reconcile,
+};
 pub use request::{create_request, estimate};
-pub use runner::{BatchError, BatchOptions, Progress, ProgressHandler, Summary, now, run};
+pub use runner::{
+    BatchError, BatchOptions, ItemHandler, Progress, ProgressHandler, Summary, now, run,
+};
 pub use source::{LoadError, Loaded, load_manifest, new_batch_id};
+pub use status::{Credits, Status, status};

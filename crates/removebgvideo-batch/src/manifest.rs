@@ -88,6 +88,32 @@ impl fmt::Display for ManifestError {
 
 impl std::error::Error for ManifestError {}
 
+impl From<ManifestError> for removebgvideo_core::Error {
+    /// A `validation_error` with one problem per bad cell: its path is `/<line>/<column>`,
+    /// its code one of the core's problem codes, its message names the line.
+    fn from(error: ManifestError) -> Self {
+        let problems = error
+            .problems
+            .iter()
+            .map(|p| {
+                let code = serde_json::from_value(Value::String(p.code.clone()))
+                    .unwrap_or(removebgvideo_core::ProblemCode::InvalidType);
+                removebgvideo_core::Problem::error(
+                    format!("/{}/{}", p.line, p.field),
+                    code,
+                    format!("line {}: {}: {}", p.line, p.field, p.message),
+                )
+            })
+            .collect();
+        let mut converted = removebgvideo_core::Error::validation(problems);
+        converted.message = format!(
+            "the manifest has {} problem(s); nothing was sent",
+            error.problems.len()
+        );
+        converted
+    }
+}
+
 /// Reads a whole manifest into the ledger's items, or every problem it has.
 pub fn read_manifest(text: &str, format: Format) -> Result<Vec<NewItem>, ManifestError> {
     let mut problems = Vec::new();

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use removebgvideo::{UsageEvents, UsageSummary};
-use removebgvideo_ledger::{EventRecord, Item, ItemPhase};
+use removebgvideo::{
+    CallOptions, Client, Error, UsageEvents, UsageEventsQuery, UsageSummary, UsageSummaryQuery,
+};
+use removebgvideo_ledger::{EventRecord, Item, ItemPhase, Ledger, LedgerError};
 use serde::Serialize;
 
 /// One model's figures.
@@ -161,6 +163,58 @@ pub fn build(batch: &str, items: &[(Item, Vec<EventRecord>)]) -> Report {
         models,
         estimate_gap: gap,
         usage: None,
+    }
+}
+
+/// The report of `batch` in `ledger`; with a client, reconciled with the API's usage over the
+/// days since the batch's first event.
+pub fn for_batch(
+    ledger: &Ledger,
+    batch: &str,
+    client: Option<&Client>,
+    now_ms: u64,
+) -> Result<Report, ReportError> {
+    let items = ledger.items(batch)?;
+    let mut logs = Vec::with_capacity(items.len());
+    for item in &items {
+        let events = ledger.events(batch, &item.key)?;
+        logs.push((item.clone(), events));
+    }
+    let mut report = build(batch, &logs);
+    if let Some(client) = client {
+        let first = logs
+            .iter()
+            .filter_map(|(_, events)| events.first().map(|e| e.at))
+            .min()
+            .unwrap_or(now_ms);
+        let days = now_ms
+            .saturating_sub(first)
+            .div_ceil(86_400_000)
+            .clamp(1, 90) as u32;
+        let call = CallOptions::default();
+        let summary = client.usage_summary(&UsageSummaryQuery { days: Some(days) }, &call)?;
+        let events = client.usage_events(&UsageEventsQuery { limit: Some(100) }, &call)?;
+        report.usage = Some(reconcile(&items, days, &summary, &events));
+    }
+    Ok(report)
+}
+
+/// A report that could not be made: the ledger, or the API's usage.
+#[derive(Debug)]
+pub enum ReportError {
+    Ledger(LedgerError),
+    Api(Error),
+}
+
+impl From<LedgerError> for ReportError {
+    fn from(error: LedgerError) -> Self {
+        ReportError::Ledger(error)
+    }
+}
+
+impl From<Error> for ReportError {
+    fn from(error: Error) -> Self {
+        ReportError::Api(error)
     }
 }
 

@@ -34,6 +34,11 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// Receives the batch's progress.
 pub type ProgressHandler = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// Receives each item's result line (as `results.jsonl` or `errors.jsonl` has it) once per
+/// run: an item already final when the run begins at once, the others as they end, and the
+/// ones the run could not finish (held by the budget, stopped) at the end.
+pub type ItemHandler = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
 /// How a batch runs.
 #[derive(Clone)]
 pub struct BatchOptions {
@@ -53,6 +58,8 @@ pub struct BatchOptions {
     pub cancel: CancelToken,
     /// Progress, at most every 100 ms and once at the end.
     pub on_progress: Option<ProgressHandler>,
+    /// Each item's result, once.
+    pub on_item: Option<ItemHandler>,
 }
 
 impl BatchOptions {
@@ -67,6 +74,7 @@ impl BatchOptions {
             wait_limit: WaitLimit::Unbounded,
             cancel: CancelToken::new(),
             on_progress: None,
+            on_item: None,
         }
     }
 }
@@ -203,6 +211,7 @@ pub fn run(
         active: HashMap::new(),
         resends: HashMap::new(),
         held: HashSet::new(),
+        reported: HashSet::new(),
         last_progress: None,
     };
     for item in &items {
@@ -210,6 +219,9 @@ pub fn run(
     }
     runner.drive()?;
     let items = runner.ledger.items(batch)?;
+    for item in &items {
+        runner.report_item(item);
+    }
     let (results, errors) = files::write_results(&options.out_dir, &items)
         .map_err(|e| BatchError::Io(format!("cannot write the results: {e}")))?;
     let progress = runner.progress()?;
@@ -243,6 +255,8 @@ struct Runner<'a> {
     resends: HashMap<String, u32>,
     /// Drafts this run held back for the budget.
     held: HashSet<String>,
+    /// Items whose result was handed to `on_item`.
+    reported: HashSet<String>,
     last_progress: Option<Instant>,
 }
 
@@ -297,7 +311,20 @@ impl Runner<'_> {
             self.queue.push_back(item.key.clone());
             return Ok(());
         }
+        if next == Next::Leave || (next == Next::Verify && files::output_intact(item)) {
+            self.report_item(item);
+            return Ok(());
+        }
         self.act(item, next)
+    }
+
+    /// Hands an item's result to `on_item`, once per run.
+    fn report_item(&mut self, item: &Item) {
+        if let Some(handler) = &self.options.on_item
+            && self.reported.insert(item.key.clone())
+        {
+            handler(&files::result_line(item));
+        }
     }
 
     /// Fills the room under the ceiling, then handles answers until nothing is under way.
@@ -355,8 +382,15 @@ impl Runner<'_> {
         })
     }
 
+    /// Commits a step; an item it leaves with nothing more to do is reported.
     fn record(&mut self, key: &str, step: &Step) -> Result<(), BatchError> {
         self.ledger.record(self.batch, key, step, now())?;
+        if self.options.on_item.is_some() && step.phase.is_some_and(ItemPhase::is_final) {
+            let item = self.ledger.item(self.batch, key)?;
+            if next_step(&item, &self.policy) == Next::Leave {
+                self.report_item(&item);
+            }
+        }
         Ok(())
     }
 

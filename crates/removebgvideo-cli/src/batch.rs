@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use removebgvideo::core::validate::ProblemCode;
 use removebgvideo::{CancelToken, Client, Error, ErrorCode, WaitLimit};
 use removebgvideo_batch::{BatchOptions, LoadError, Progress, load_manifest, now};
-use removebgvideo_ledger::{Durability, ItemPhase, Ledger};
+use removebgvideo_ledger::{Durability, Ledger};
 use serde_json::{Value, json};
 
 use crate::args::{Batch, BatchRunArgs, LedgerArgs};
@@ -56,24 +56,6 @@ fn io_error(what: &str, path: &std::path::Path, e: std::io::Error) -> Error {
     )
 }
 
-/// The days a usage summary must cover to include the whole batch, from its first event
-/// (1 to 90).
-fn period_days(
-    logs: &[(
-        removebgvideo_ledger::Item,
-        Vec<removebgvideo_ledger::EventRecord>,
-    )],
-    now_ms: u64,
-) -> u32 {
-    let first = logs
-        .iter()
-        .filter_map(|(_, events)| events.first().map(|e| e.at))
-        .min()
-        .unwrap_or(now_ms);
-    let days = now_ms.saturating_sub(first).div_ceil(86_400_000);
-    days.clamp(1, 90) as u32
-}
-
 fn report(
     args: &LedgerArgs,
     markdown: Option<&PathBuf>,
@@ -83,28 +65,11 @@ fn report(
 ) -> Result<u8, Error> {
     let ledger = open_existing(args)?;
     let batch = chosen_batch(&ledger, args)?;
-    let items = ledger.items(&batch).map_err(ledger_error)?;
-    let mut logs = Vec::with_capacity(items.len());
-    for item in &items {
-        logs.push((
-            item.clone(),
-            ledger.events(&batch, &item.key).map_err(ledger_error)?,
-        ));
-    }
-    let mut report = removebgvideo_batch::build_report(&batch, &logs);
-    if let Some(client) = client {
-        let days = period_days(&logs, now().unix_millis());
-        let call = removebgvideo::CallOptions::default();
-        let summary = client.usage_summary(
-            &removebgvideo::UsageSummaryQuery { days: Some(days) },
-            &call,
-        )?;
-        let events =
-            client.usage_events(&removebgvideo::UsageEventsQuery { limit: Some(100) }, &call)?;
-        report.usage = Some(removebgvideo_batch::reconcile(
-            &items, days, &summary, &events,
-        ));
-    }
+    let report = removebgvideo_batch::report(&ledger, &batch, client, now().unix_millis())
+        .map_err(|error| match error {
+            removebgvideo_batch::ReportError::Api(error) => error,
+            removebgvideo_batch::ReportError::Ledger(error) => ledger_error(error),
+        })?;
     let dir = ledger_path(args)
         .parent()
         .map(std::path::Path::to_owned)
@@ -340,36 +305,9 @@ impl Bars {
 fn status(args: &LedgerArgs, json_mode: bool) -> Result<u8, Error> {
     let ledger = open_existing(args)?;
     let batch = chosen_batch(&ledger, args)?;
-    let counts = ledger.counts(&batch).map_err(ledger_error)?;
-    let items = ledger.items(&batch).map_err(ledger_error)?;
-    let sum = |pick: fn(&removebgvideo_ledger::Item) -> Option<f64>| -> f64 {
-        // 0.0 + : an empty f64 sum is -0.0.
-        0.0 + items.iter().filter_map(pick).sum::<f64>()
-    };
-    let credits = json!({
-        "estimated": sum(|i| i.credits_estimated),
-        "reserved": sum(|i| i.credits_reserved),
-        "charged": sum(|i| i.credits_charged),
-    });
-    let phases: serde_json::Map<String, Value> = ItemPhase::ALL
-        .iter()
-        .map(|phase| (phase.as_str().to_owned(), json!(counts.of(*phase))))
-        .collect();
-    let mut human = format!("batch {batch}: {} items\n", counts.total);
-    for (phase, n) in &counts.by_phase {
-        human.push_str(&format!("  {:<12} {n}\n", phase.as_str()));
-    }
-    human.push_str(&format!(
-        "  credits: {} estimated, {} reserved, {} charged",
-        credits["estimated"], credits["reserved"], credits["charged"]
-    ));
-    let value = json!({
-        "batch": batch,
-        "total": counts.total,
-        "phases": phases,
-        "credits": credits,
-    });
-    print_result(&value, &human, json_mode);
+    let status = removebgvideo_batch::status(&ledger, &batch).map_err(ledger_error)?;
+    let value = serde_json::to_value(&status).expect("JSON");
+    print_result(&value, &status.human(), json_mode);
     Ok(exit::OK)
 }
 

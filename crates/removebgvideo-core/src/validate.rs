@@ -54,6 +54,20 @@ pub enum ProblemCode {
     InvalidIdempotencyKey,
     /// `text_prompt` is given with a model that ignores it (a warning, not an error).
     PromptIgnored,
+    /// A batch manifest uses an item key twice.
+    DuplicateKey,
+    /// A batch manifest row has a column that is not a manifest column.
+    UnknownColumn,
+    /// A batch manifest cell or line is not valid JSON.
+    InvalidJson,
+    /// A batch manifest is not valid CSV.
+    InvalidCsv,
+    /// A batch manifest row has neither a `video_url` nor a `file`.
+    MissingInput,
+    /// A batch manifest row has both a `video_url` and a `file`.
+    TwoInputs,
+    /// A batch manifest's `file` cannot be read.
+    FileUnreadable,
 }
 
 impl ProblemCode {
@@ -77,6 +91,13 @@ impl ProblemCode {
             ProblemCode::InvalidJobId => "invalid_job_id",
             ProblemCode::InvalidIdempotencyKey => "invalid_idempotency_key",
             ProblemCode::PromptIgnored => "prompt_ignored",
+            ProblemCode::DuplicateKey => "duplicate_key",
+            ProblemCode::UnknownColumn => "unknown_column",
+            ProblemCode::InvalidJson => "invalid_json",
+            ProblemCode::InvalidCsv => "invalid_csv",
+            ProblemCode::MissingInput => "missing_input",
+            ProblemCode::TwoInputs => "two_inputs",
+            ProblemCode::FileUnreadable => "file_unreadable",
         }
     }
 }
