@@ -86,6 +86,18 @@ fn interruptible<T: Send>(
     })
 }
 
+/// Passes JSON to a Python callable (taking the GIL for it); what it raises is reported as
+/// unraisable, never into the Rust work that called it.
+pub(crate) fn json_callback(callback: Py<PyAny>) -> Arc<dyn Fn(String) + Send + Sync> {
+    Arc::new(move |json: String| {
+        exit_guard::with_python(|py| {
+            if let Err(error) = callback.call1(py, (json,)) {
+                error.write_unraisable(py, None);
+            }
+        });
+    })
+}
+
 /// Passes each event, as JSON, to a Python callable (taking the GIL for it).
 fn event_handler(callback: Py<PyAny>) -> removebgvideo::EventHandler {
     Arc::new(move |event: &Event| {
@@ -164,6 +176,47 @@ impl NativeClient {
         // thousand hand-overs makes the event loop queue for it behind every delivery.
         bridge::submit(&self.client, operation, call, done);
         Ok(())
+    }
+
+    /// Runs (or resumes) a batch (`removebgvideo_batch::bridge::BatchArgs` as JSON) until it
+    /// ends or `cancel` stops it, with the GIL released; `on_item` and `on_progress` get
+    /// JSON. On the main thread Ctrl-C stops it (everything stays resumable). Returns the
+    /// summary as JSON.
+    #[pyo3(signature = (args_json, on_item=None, on_progress=None, cancel=None))]
+    fn batch_run(
+        &self,
+        py: Python<'_>,
+        args_json: &str,
+        on_item: Option<Py<PyAny>>,
+        on_progress: Option<Py<PyAny>>,
+        cancel: Option<Py<NativeCancel>>,
+    ) -> PyResult<String> {
+        let token = cancel.map(|c| c.get().token.clone()).unwrap_or_default();
+        let callbacks = removebgvideo_batch::bridge::Callbacks {
+            on_item: on_item.map(json_callback),
+            on_progress: on_progress.map(json_callback),
+        };
+        let client = &self.client;
+        let work = || {
+            bridge::guarded(|| {
+                removebgvideo_batch::bridge::run(client, args_json, callbacks, token.clone())
+            })
+        };
+        let result = if on_main_thread(py)? {
+            interruptible(py, &token, work)?
+        } else {
+            py.detach(work)
+        };
+        result.map_err(|e| to_py_err(py, e))
+    }
+
+    /// The SLA report of a batch run before, with the API's usage reconciled (JSON).
+    fn batch_report(&self, py: Python<'_>, args_json: &str) -> PyResult<String> {
+        let client = &self.client;
+        py.detach(|| {
+            bridge::guarded(|| removebgvideo_batch::bridge::report(Some(client), args_json))
+        })
+        .map_err(|e| to_py_err(py, e))
     }
 
     /// Calls one operation: its JSON (`{"operation", "arguments"}`) and the options' JSON in,

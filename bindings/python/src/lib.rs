@@ -33,6 +33,30 @@ fn validate_request(py: Python<'_>, type_name: &str, body_json: &str) -> PyResul
     removebgvideo::bridge::validate_request(type_name, body_json).map_err(|e| to_py_err(py, e))
 }
 
+/// The status of a batch run before (`BatchArgs` as JSON), as JSON.
+#[pyfunction]
+fn batch_status(py: Python<'_>, args_json: &str) -> PyResult<String> {
+    removebgvideo_batch::bridge::status(args_json).map_err(|e| to_py_err(py, e))
+}
+
+/// An item's log (`BatchArgs` as JSON, and the item's key), as a JSON array.
+#[pyfunction]
+fn batch_events(py: Python<'_>, args_json: &str, key: &str) -> PyResult<String> {
+    removebgvideo_batch::bridge::events(args_json, key).map_err(|e| to_py_err(py, e))
+}
+
+/// The SLA report of a batch without the API's usage (no client needed), as JSON.
+#[pyfunction]
+fn batch_report(py: Python<'_>, args_json: &str) -> PyResult<String> {
+    removebgvideo_batch::bridge::report(None, args_json).map_err(|e| to_py_err(py, e))
+}
+
+/// A manifest's text checked (`csv` or `jsonl`): its keys as JSON, or ValidationError.
+#[pyfunction]
+fn check_manifest(py: Python<'_>, text: &str, format: &str) -> PyResult<String> {
+    removebgvideo_batch::bridge::check_manifest(text, format).map_err(|e| to_py_err(py, e))
+}
+
 /// (kind, exception class) for every error kind.
 #[pyfunction]
 fn exception_classes() -> Vec<(String, &'static str)> {
@@ -88,6 +112,10 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(estimate_credits, module)?)?;
     module.add_function(wrap_pyfunction!(validate_request, module)?)?;
     module.add_function(wrap_pyfunction!(exception_classes, module)?)?;
+    module.add_function(wrap_pyfunction!(batch_status, module)?)?;
+    module.add_function(wrap_pyfunction!(batch_events, module)?)?;
+    module.add_function(wrap_pyfunction!(batch_report, module)?)?;
+    module.add_function(wrap_pyfunction!(check_manifest, module)?)?;
     module.add_function(wrap_pyfunction!(exit_guard::close_for_exit, module)?)?;
     Ok(())
 }

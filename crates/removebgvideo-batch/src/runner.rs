@@ -387,7 +387,8 @@ impl Runner<'_> {
         self.ledger.record(self.batch, key, step, now())?;
         if self.options.on_item.is_some() && step.phase.is_some_and(ItemPhase::is_final) {
             let item = self.ledger.item(self.batch, key)?;
-            if next_step(&item, &self.policy) == Next::Leave {
+            // A done item's next step is only a check of its output, on a later run.
+            if matches!(next_step(&item, &self.policy), Next::Leave | Next::Verify) {
                 self.report_item(&item);
             }
         }

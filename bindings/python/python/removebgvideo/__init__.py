@@ -18,6 +18,17 @@ from . import _native
 # finalizes, they stop, and the calls already inside finish (attaching later would abort).
 atexit.register(_native.close_for_exit)
 from ._background import Background, BackgroundLike
+from ._batch import (
+    Batch,
+    BatchEvent,
+    BatchItemResult,
+    BatchOutput,
+    BatchProgress,
+    BatchReport,
+    BatchStatus,
+    BatchSummary,
+    check_manifest,
+)
 from ._client import CancelToken, Client, Download, PollPolicy, ProgressCallback, RetryPolicy, RunResult, WaitResult
 from ._errors import (
     APIConnectionError,
@@ -75,6 +86,9 @@ __all__ = [
     "ClientSettings", "CallOptions", "HealthParams", "UploadParams", "CreateJobParams", "StartJobParams",
     "GetJobParams", "ListJobsParams", "UsageSummaryParams", "UsageEventsParams", "LegacyDownloadParams",
     "WaitParams", "DownloadParams", "RunParams",
+    # Batches: a manifest or items, resumable, every transition in a ledger.
+    "Batch", "BatchItemResult", "BatchOutput", "BatchProgress", "BatchSummary", "BatchStatus", "BatchEvent",
+    "BatchReport", "check_manifest",
 ]
 
 
