@@ -26,7 +26,7 @@ const toCamel = remembered((key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUp
 const toSnake = remembered((key) => key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()))
 
 // Keys whose values are the caller's own data: their inner keys are never renamed.
-const OPAQUE = new Set(['metadata', 'webhook_events', 'webhookEvents'])
+const OPAQUE = new Set(['metadata', 'webhook_events', 'webhookEvents', 'context'])
 
 function rename(value, convert) {
   if (value === null || typeof value !== 'object') return value
@@ -209,6 +209,9 @@ const FLUSH_BUDGET_MS = 4
 /** The RemoveBGVideo client. Every method returns a Promise; the work runs off the event loop.
  * Each method takes one params object (`createJob({ videoUrl, model })`), or its leading
  * arguments first (`createJob(videoUrl, { model })`). */
+/** Each client's native half, for `Batch` (module-private: not reachable from outside). */
+const nativeOf = new WeakMap()
+
 class Client {
   #native
   /** Calls under way, by id: their promise's ends and their progress callback. */
@@ -248,6 +251,12 @@ class Client {
       throw convertError(error)
     }
     this.#description = JSON.parse(this.#native.describe())
+    nativeOf.set(this, this.#native)
+  }
+
+  /** A batch on this client: `client.batch({ manifest, out })` (see `Batch`). */
+  batch(params) {
+    return new Batch({ ...check.object(params, 'params'), client: this })
   }
 
   [util.inspect.custom]() {
@@ -585,6 +594,152 @@ function validateRequest(typeName, body) {
   }
 }
 
+/** Many videos from a manifest (a `.csv` or `.jsonl` path) or `items` (objects with the
+ * manifest's columns, camelCase or snake_case: `videoUrl` or `file`, `key`, `model`,
+ * `outputFormat`, `background`, `textPrompt`, `metadata`, `output`), every transition in a
+ * ledger (`out/ledger.sqlite`). `for await (const result of batch)` runs it and yields each
+ * item's result as it ends, every item once per run; running the same batch again resumes it
+ * without a second job. Leaving the loop early, `signal` or `cancel()` stops new work and
+ * leaves everything resumable. The work runs on a thread of its own, off the event loop. */
+class Batch {
+  #args
+  #client
+  #onProgress
+  #signal
+  #cancel = null
+  /** The summary of the last run, once it ended. */
+  summary = null
+
+  constructor(params) {
+    check.object(params, 'params')
+    const { manifest, items, out, ledger, batch, client, maxInFlight, budgetCredits, restartFailed, recreateUnknown,
+      durability, timeout, onProgress, signal, ...rest } = params
+    if (items !== undefined && !Array.isArray(items)) throw validationError('/items', 'items must be an array of objects')
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw validationError('/onProgress', 'onProgress must be a function')
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw validationError('/signal', 'signal must be an AbortSignal')
+    this.#client = client ?? new Client()
+    if (!nativeOf.has(this.#client)) throw validationError('/client', 'client must be a removebgvideo Client')
+    this.#args = {
+      manifest: check.optionalPath(manifest, 'manifest'),
+      items: items?.map((item, i) => snakeize(check.object(item, `items/${i}`))),
+      out: check.optionalPath(out, 'out'),
+      ledger: check.optionalPath(ledger, 'ledger'),
+      batch: check.optionalString(batch, 'batch'),
+      max_in_flight: maxInFlight,
+      budget_credits: budgetCredits,
+      restart_failed: restartFailed,
+      recreate_unknown: recreateUnknown,
+      durability,
+      timeout,
+    }
+    // Anything else is a misspelt option: sent as it is, the native side refuses it by name.
+    for (const [key, value] of Object.entries(rest)) this.#args[toSnake(key)] = value
+    this.#onProgress = onProgress
+    this.#signal = signal
+  }
+
+  #json() {
+    return toJson(this.#args)
+  }
+
+  /** Stops new work and ends the calls under way; the batch stays resumable. */
+  cancel() {
+    this.#cancel?.cancel()
+  }
+
+  async * [Symbol.asyncIterator]() {
+    const cancel = new native.NativeCancel()
+    this.#cancel = cancel
+    const queue = []
+    let wake = null
+    let ended = false
+    const push = (message) => {
+      queue.push(message)
+      wake?.()
+    }
+    const onAbort = () => cancel.cancel()
+    if (this.#signal?.aborted) cancel.cancel()
+    this.#signal?.addEventListener('abort', onAbort, { once: true })
+    nativeOf.get(this.#client).batchRun(this.#json(), cancel, (kind, value) => {
+      if (kind === 'progress') {
+        if (this.#onProgress) this.#onProgress(camelize(JSON.parse(value)))
+        return
+      }
+      push([kind, value])
+    })
+    try {
+      for (;;) {
+        while (queue.length === 0) await new Promise((resolve) => { wake = resolve })
+        wake = null
+        const [kind, value] = queue.shift()
+        if (kind === 'item') {
+          yield camelize(JSON.parse(value))
+        } else if (kind === 'summary') {
+          ended = true
+          this.summary = camelize(JSON.parse(value))
+          return
+        } else {
+          ended = true
+          throw convertError(value)
+        }
+      }
+    } finally {
+      this.#signal?.removeEventListener('abort', onAbort)
+      if (!ended) {
+        cancel.cancel()
+        // The run stops at its next step; its summary still comes (and is kept).
+        for (;;) {
+          while (queue.length === 0) await new Promise((resolve) => { wake = resolve })
+          const [kind, value] = queue.shift()
+          if (kind === 'summary') {
+            this.summary = camelize(JSON.parse(value))
+            break
+          }
+          if (kind === 'error') break
+        }
+      }
+    }
+  }
+
+  /** Runs the batch to its end (or a stop) and resolves with the summary. */
+  async run() {
+    for await (const _ of this) {
+      // every result is in results.jsonl / errors.jsonl too
+    }
+    return this.summary
+  }
+
+  /** Items per phase and the credits, from the ledger. */
+  async status() {
+    return camelize(JSON.parse(await native.batchStatus(this.#json()).catch(rethrowConverted)))
+  }
+
+  /** The log of the item `key`, oldest first. */
+  async events(key) {
+    check.string(key, 'key')
+    return camelize(JSON.parse(await native.batchEvents(this.#json(), key).catch(rethrowConverted)))
+  }
+
+  /** The SLA baseline per model (`{ report, markdown, html }`); with `usage` (the default), the
+   * ledger's credits against the API's usage summary and events. */
+  async report({ usage = true } = {}) {
+    const raw = usage ? nativeOf.get(this.#client).batchReport(this.#json()) : native.batchReport(this.#json())
+    const { report, markdown, html } = JSON.parse(await raw.catch(rethrowConverted))
+    return { report: camelize(report), markdown, html }
+  }
+}
+
+/** Checks a manifest's text (`csv` or `jsonl`) without sending or storing anything: its items'
+ * keys, or a ValidationError naming every bad row (`/<line>/<column>`). */
+function checkManifest(text, format = 'jsonl') {
+  check.string(text, 'text')
+  try {
+    return JSON.parse(native.checkManifest(text, format)).keys
+  } catch (error) {
+    throw convertError(error)
+  }
+}
+
 /** The Rust sandbox in-process, for your own tests: `new Sandbox({ speed: 1000 })`, then `stop()`. */
 class Sandbox {
   #native
@@ -636,4 +791,4 @@ class Sandbox {
   }
 }
 
-module.exports = { Client, Sandbox, verifyWebhook, estimateCredits, validateRequest, ...errorClasses }
+module.exports = { Client, Batch, Sandbox, verifyWebhook, estimateCredits, validateRequest, checkManifest, ...errorClasses }

@@ -112,6 +112,8 @@ export declare class Client {
    * download to `output` when given. */
   run(params: RunParams): Promise<RunResult>
   toJSON(): { baseUrl: string; maxRetries: number }
+  /** A batch on this client (see `Batch`). */
+  batch(params: Omit<BatchParams, 'client'>): Batch
 }
 
 /** The Rust sandbox in-process, for your own tests. */
@@ -126,6 +128,125 @@ export declare class Sandbox {
   requestLog(): Array<Record<string, string | number | boolean | null>>
   stop(): void
 }
+
+/** A manifest row given in code (camelCase or snake_case keys). */
+export interface BatchItem {
+  key?: string
+  videoUrl?: string
+  file?: string
+  model?: string
+  outputFormat?: string
+  background?: string | [number, number, number]
+  textPrompt?: string
+  metadata?: Record<string, unknown>
+  output?: string
+}
+
+/** What `new Batch(...)` takes: a `manifest` path or `items`, and where and how to run. */
+export interface BatchParams {
+  manifest?: string
+  items?: BatchItem[]
+  /** Outputs, `results.jsonl`, `errors.jsonl` and (by default) the ledger go here ("out"). */
+  out?: string
+  ledger?: string
+  batch?: string
+  client?: Client
+  /** Items with work under way at most (64; halved while the server answers 429). */
+  maxInFlight?: number
+  /** Credits the batch may commit: a job whose estimate would pass it is never started. */
+  budgetCredits?: number
+  /** Start a failed job again, up to this many times. */
+  restartFailed?: number
+  /** Create the items parked as `unknown` again (a second job may result). */
+  recreateUnknown?: boolean
+  durability?: 'normal' | 'full'
+  /** Seconds each job may take. */
+  timeout?: number
+  onProgress?: (progress: BatchProgress) => void
+  signal?: AbortSignal
+}
+
+/** One item as `results.jsonl` / `errors.jsonl` has it. */
+export interface BatchItemResult {
+  key: string
+  /** `completed`, `failed`, `unknown`, `error`, `held` (over the budget) or `in_progress`. */
+  outcome: 'completed' | 'failed' | 'unknown' | 'error' | 'held' | 'in_progress'
+  phase: string
+  jobId: string | null
+  jobStatus: string | null
+  videoUrl: string | null
+  file: string | null
+  model: string
+  outputFormat: string
+  context: Record<string, unknown>
+  generation: number
+  creditsEstimated: number | null
+  creditsCharged: number | null
+  output: { path: string; size: number | null; sha256: string | null } | null
+  error: { code: string; message: string | null; requestId: string | null } | null
+}
+
+export interface BatchProgress {
+  total: number
+  done: number
+  failed: number
+  unknown: number
+  errors: number
+  held: number
+  inFlight: number
+  planned: number
+  creditsCommitted: number
+  budgetCredits: number | null
+  ceiling: number
+}
+
+export interface BatchSummary {
+  batch: string
+  progress: BatchProgress
+  complete: boolean
+  cancelled: boolean
+  results: string
+  errors: string
+  seconds: number
+}
+
+export interface BatchStatus {
+  batch: string
+  total: number
+  phases: Record<string, number>
+  credits: { estimated: number; reserved: number; charged: number }
+}
+
+export interface BatchEvent {
+  seq: number
+  at: number
+  kind: string
+  phaseFrom: string | null
+  phaseTo: string | null
+  statusFrom: string | null
+  statusTo: string | null
+  requestId: string | null
+  httpStatus: number | null
+  attempt: number | null
+  detail: Record<string, unknown> | null
+}
+
+/** Many videos from a manifest or items, every transition in a ledger, resumable: iterate it
+ * with `for await` to run it and get each item's result as it ends. */
+export declare class Batch implements AsyncIterable<BatchItemResult> {
+  constructor(params: BatchParams)
+  /** The summary of the last run, once it ended. */
+  summary: BatchSummary | null
+  [Symbol.asyncIterator](): AsyncGenerator<BatchItemResult, void, undefined>
+  run(): Promise<BatchSummary>
+  cancel(): void
+  status(): Promise<BatchStatus>
+  events(key: string): Promise<BatchEvent[]>
+  report(options?: { usage?: boolean }): Promise<{ report: Record<string, unknown>; markdown: string; html: string }>
+}
+
+/** A manifest's text checked: its items' keys, or a ValidationError naming every bad row. */
+export declare function checkManifest(text: string, format?: 'csv' | 'jsonl'): string[]
 
 export declare function verifyWebhook(
   body: Buffer | string,

@@ -6,6 +6,7 @@
 //! Errors are JS errors whose `code` is our stable code (see `errors`); `index.js` turns them
 //! into typed errors.
 
+mod batch;
 mod errors;
 
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use crate::errors::{js_error, thrown};
 #[derive(Debug)]
 #[napi]
 pub struct NativeCancel {
-    token: CancelToken,
+    pub(crate) token: CancelToken,
 }
 
 #[napi]
@@ -72,7 +73,7 @@ type MessageCallback = ThreadsafeFunction<(f64, Message), (), MessageArgs, Statu
 /// The Rust client.
 #[napi]
 pub struct NativeClient {
-    client: Client,
+    pub(crate) client: Client,
     messages: Arc<Mutex<MessageCallback>>,
 }
 
