@@ -18,6 +18,7 @@
 pub mod bridge;
 mod crash;
 mod files;
+mod ledger_cost;
 mod manifest;
 mod plan;
 mod report;
@@ -28,6 +29,7 @@ mod status;
 
 pub use crash::{CRASH_ENV, POINTS as CRASH_POINTS};
 pub use files::{digest, output_path, result_line};
+pub use ledger_cost::LedgerCost;
 pub use manifest::{Format, ManifestError, RowProblem, read_manifest};
 pub use plan::{Budget, Ceiling, Next, Policy, next_step};
 pub use report::{

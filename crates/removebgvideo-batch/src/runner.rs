@@ -21,6 +21,7 @@ use serde_json::json;
 
 use crate::crash;
 use crate::files;
+use crate::ledger_cost::{LedgerCost, TimedLedger};
 use crate::plan::{Budget, Ceiling, Next, Policy, next_step};
 use crate::request::{create_request, estimate};
 
@@ -110,6 +111,8 @@ pub struct Progress {
     pub in_flight: u64,
     /// Not started yet.
     pub planned: u64,
+    /// Whose create is under way (or was, when a run stopped: a resume sends it again).
+    pub creating: u64,
     /// Credits reserved or charged.
     pub credits_committed: f64,
     pub budget_credits: Option<f64>,
@@ -129,6 +132,8 @@ pub struct Summary {
     pub results: PathBuf,
     pub errors: PathBuf,
     pub seconds: f64,
+    /// What the ledger cost this run.
+    pub ledger: LedgerCost,
 }
 
 /// A run that could not go on.
@@ -194,7 +199,7 @@ pub fn run(
     let (sender, replies) = mpsc::channel();
     let mut runner = Runner {
         client,
-        ledger,
+        ledger: TimedLedger::new(ledger),
         batch,
         options,
         policy: Policy {
@@ -234,12 +239,13 @@ pub fn run(
         results,
         errors,
         seconds: started.elapsed().as_secs_f64(),
+        ledger: runner.ledger.cost(),
     })
 }
 
 struct Runner<'a> {
     client: &'a Client,
-    ledger: &'a mut Ledger,
+    ledger: TimedLedger<'a>,
     batch: &'a str,
     options: &'a BatchOptions,
     policy: Policy,
@@ -1024,7 +1030,7 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn progress(&self) -> Result<Progress, BatchError> {
+    fn progress(&mut self) -> Result<Progress, BatchError> {
         let counts = self.ledger.counts(self.batch)?;
         Ok(Progress {
             total: counts.total,
@@ -1035,6 +1041,7 @@ impl Runner<'_> {
             held: self.held.len() as u64,
             in_flight: self.active.len() as u64,
             planned: counts.of(ItemPhase::Planned),
+            creating: counts.of(ItemPhase::Creating),
             credits_committed: self.budget.committed(),
             budget_credits: self.budget.limit(),
             ceiling: self.ceiling.current(),

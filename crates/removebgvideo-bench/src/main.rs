@@ -9,8 +9,11 @@
 //! removebgvideo-bench download --base-url URL --key KEY --job-id ID --out PATH
 //! removebgvideo-bench create-jobs --base-url URL --key KEY --jobs N --seed S --speed X [--pace R] --out FILE
 //! removebgvideo-bench many-wait --base-url URL --key KEY --jobs-file FILE --mode threads|engine --timeout SECONDS
+//! removebgvideo-bench batch-run --base-url URL --key KEY --video-url URL --items N --in-flight C --out DIR
+//! removebgvideo-bench batch-resume --base-url URL --key KEY --items N --out DIR
 //! ```
 
+mod batchrun;
 mod download;
 mod jobset;
 mod manywait;
@@ -109,6 +112,20 @@ fn run() -> Result<serde_json::Value, String> {
             std::path::Path::new(args.text("jobs-file")?),
             args.text("mode")?,
             std::time::Duration::from_secs(args.number("timeout")?),
+        ),
+        "batch-run" => batchrun::run(
+            args.text("base-url")?,
+            args.text("key")?,
+            args.text("video-url")?,
+            args.number("items")? as usize,
+            args.number("in-flight")? as usize,
+            std::path::Path::new(args.text("out")?),
+        ),
+        "batch-resume" => batchrun::resume(
+            args.text("base-url")?,
+            args.text("key")?,
+            args.number("items")? as usize,
+            std::path::Path::new(args.text("out")?),
         ),
         other => Err(format!("unknown command {other:?}")),
     }

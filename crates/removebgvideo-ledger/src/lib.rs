@@ -18,6 +18,7 @@
 //! commit, for machines where power loss matters. WAL needs a local filesystem: a ledger shared
 //! between machines is PostgreSQL's job.
 
+mod checkpoint;
 mod error;
 mod item;
 mod ledger;

@@ -87,6 +87,8 @@ class BatchProgress:
     held: int
     in_flight: int
     planned: int
+    #: Whose create is under way (or was, when a run stopped: a resume sends it again).
+    creating: int
     credits_committed: float
     budget_credits: Optional[float]
     #: The in-flight ceiling now (halved while the server answers 429).
