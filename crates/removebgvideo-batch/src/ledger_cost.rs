@@ -1,8 +1,11 @@
-//! The runner's hold on the ledger, timed: every read and every commit, so that a run can say
-//! what the ledger cost it (per transition at p50 and p99, and in all) next to its CPU time.
-//! An `Instant` pair per call is tens of nanoseconds against tens of microseconds of SQLite.
+//! The runner's hold on the ledger, timed: every read, every step and every group commit, so
+//! that a run can say what the ledger cost it (per transition at p50 and p99, and in all) next
+//! to its CPU time. A transition's cost is its own step plus its share of the commit of its
+//! group. An `Instant` pair per call is tens of nanoseconds against microseconds of SQLite.
 
 use std::time::{Duration, Instant};
+
+use cpu_time::ThreadTime;
 
 use removebgvideo_core::Timestamp;
 use removebgvideo_core::state::TransitionRecord;
@@ -12,26 +15,38 @@ use serde::Serialize;
 /// What the ledger cost a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LedgerCost {
-    /// Transactions committed (a transition, an intent, an event).
+    /// Steps recorded (a transition, an intent, an event), each written with its event.
     pub commits: u64,
-    /// Per commit, in microseconds.
+    /// Per step, its share of its group's commit included, in microseconds.
     pub commit_p50_us: f64,
     pub commit_p99_us: f64,
     pub commit_max_us: f64,
+    /// Group commits (the steps of answers that arrived together commit at once).
+    pub groups: u64,
+    /// The longest group commit, in microseconds.
+    pub group_commit_max_us: f64,
     /// Reads (an item before a step, the counts for progress).
     pub reads: u64,
-    /// Every ledger call of the run, in milliseconds (commits and reads).
+    /// Every ledger call of the run, in milliseconds of wall time (commits and reads).
     pub total_ms: f64,
+    /// The CPU time the coordinator spent in them, in milliseconds (its thread's own clock).
+    pub cpu_ms: f64,
     /// Of which reads.
     pub reads_ms: f64,
 }
 
 pub(crate) struct TimedLedger<'a> {
     ledger: &'a mut Ledger,
+    /// Each step's cost, in microseconds, once its group committed.
     commits: Vec<u32>,
+    /// The steps of the open group.
+    group: Vec<Duration>,
+    groups: u64,
+    group_commit_max: Duration,
     reads: u64,
     total: Duration,
     reading: Duration,
+    cpu: Duration,
 }
 
 impl<'a> TimedLedger<'a> {
@@ -39,16 +54,22 @@ impl<'a> TimedLedger<'a> {
         TimedLedger {
             ledger,
             commits: Vec::new(),
+            group: Vec::new(),
+            groups: 0,
+            group_commit_max: Duration::ZERO,
             reads: 0,
             total: Duration::ZERO,
             reading: Duration::ZERO,
+            cpu: Duration::ZERO,
         }
     }
 
     fn read<T>(&mut self, work: impl FnOnce(&Ledger) -> T) -> T {
+        let cpu = ThreadTime::now();
         let started = Instant::now();
         let value = work(self.ledger);
         let took = started.elapsed();
+        self.cpu += cpu.elapsed();
         self.total += took;
         self.reading += took;
         self.reads += 1;
@@ -56,13 +77,47 @@ impl<'a> TimedLedger<'a> {
     }
 
     fn commit<T>(&mut self, work: impl FnOnce(&mut Ledger) -> T) -> T {
+        let cpu = ThreadTime::now();
         let started = Instant::now();
         let value = work(self.ledger);
         let took = started.elapsed();
+        self.cpu += cpu.elapsed();
         self.total += took;
-        self.commits
-            .push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+        self.group.push(took);
         value
+    }
+
+    pub(crate) fn begin_group(&mut self) -> Result<(), LedgerError> {
+        let cpu = ThreadTime::now();
+        let started = Instant::now();
+        let begun = self.ledger.begin_group();
+        self.total += started.elapsed();
+        self.cpu += cpu.elapsed();
+        begun
+    }
+
+    pub(crate) fn rollback_group(&mut self) -> Result<(), LedgerError> {
+        self.group.clear();
+        self.ledger.rollback_group()
+    }
+
+    /// Commits the group; each of its steps is charged an equal share of the commit.
+    pub(crate) fn commit_group(&mut self) -> Result<(), LedgerError> {
+        let cpu = ThreadTime::now();
+        let started = Instant::now();
+        let committed = self.ledger.commit_group();
+        let took = started.elapsed();
+        self.cpu += cpu.elapsed();
+        self.total += took;
+        self.groups += 1;
+        self.group_commit_max = self.group_commit_max.max(took);
+        let steps = self.group.len().max(1) as u32;
+        for step in self.group.drain(..) {
+            let cost = step + took / steps;
+            self.commits
+                .push(u32::try_from(cost.as_micros()).unwrap_or(u32::MAX));
+        }
+        committed
     }
 
     pub(crate) fn item(&mut self, batch: &str, key: &str) -> Result<Item, LedgerError> {
@@ -130,9 +185,12 @@ impl<'a> TimedLedger<'a> {
             commit_p50_us: at(0.5),
             commit_p99_us: at(0.99),
             commit_max_us: sorted.last().copied().map_or(0.0, f64::from),
+            groups: self.groups,
+            group_commit_max_us: self.group_commit_max.as_secs_f64() * 1e6,
             reads: self.reads,
             total_ms: self.total.as_secs_f64() * 1000.0,
             reads_ms: self.reading.as_secs_f64() * 1000.0,
+            cpu_ms: self.cpu.as_secs_f64() * 1000.0,
         }
     }
 }

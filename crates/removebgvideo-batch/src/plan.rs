@@ -12,9 +12,9 @@ pub struct Policy {
     pub budgeted: bool,
     /// How many times a failed job may be started again (`--restart-failed N`).
     pub restart_failed: u32,
-    /// The server is known to honour idempotency keys, so an unanswered create may be sent
-    /// again with the same key.
-    pub keys_honoured: bool,
+    /// Whether the server is known to honour idempotency keys (so an unanswered create may
+    /// be sent again with the same key), known not to, or not known yet.
+    pub keys_honoured: Option<bool>,
     /// Create an `unknown` item again, as a new generation (opt-in: it may make a second job).
     pub recreate_unknown: bool,
 }
@@ -29,6 +29,9 @@ pub enum Next {
     /// The create's outcome is unknown and sending it again could make a second job: park the
     /// item as `unknown`.
     Park,
+    /// The create's outcome is unknown and whether the server honours keys is not known yet:
+    /// wait until an answer of this run tells (then send it again, or park it).
+    Hold,
     /// Read the draft job for its duration, to estimate its credits.
     Inspect,
     /// Reserve its estimate and start the draft (again, with the same key, on a resume).
@@ -63,8 +66,11 @@ pub fn next_step(item: &Item, policy: &Policy) -> Next {
                 Next::Create
             }
         }
-        ItemPhase::Creating if policy.keys_honoured => Next::Create,
-        ItemPhase::Creating => Next::Park,
+        ItemPhase::Creating => match policy.keys_honoured {
+            Some(true) => Next::Create,
+            Some(false) => Next::Park,
+            None => Next::Hold,
+        },
         ItemPhase::Unknown if policy.recreate_unknown => Next::Create,
         ItemPhase::Unknown => Next::Leave,
         ItemPhase::Created if is_draft(item) => {
@@ -236,7 +242,7 @@ mod tests {
     const CAUTIOUS: Policy = Policy {
         budgeted: false,
         restart_failed: 0,
-        keys_honoured: false,
+        keys_honoured: Some(false),
         recreate_unknown: false,
     };
 
@@ -244,8 +250,13 @@ mod tests {
     fn an_unanswered_create_is_sent_again_only_to_a_server_that_honours_keys() {
         let creating = item(ItemPhase::Creating);
         assert_eq!(next_step(&creating, &CAUTIOUS), Next::Park);
+        let not_known = Policy {
+            keys_honoured: None,
+            ..CAUTIOUS
+        };
+        assert_eq!(next_step(&creating, &not_known), Next::Hold);
         let honoured = Policy {
-            keys_honoured: true,
+            keys_honoured: Some(true),
             ..CAUTIOUS
         };
         assert_eq!(next_step(&creating, &honoured), Next::Create);

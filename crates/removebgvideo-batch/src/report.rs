@@ -74,16 +74,16 @@ fn timing(events: &[EventRecord]) -> Timing {
         match (event.kind.as_str(), event.status_to.as_deref()) {
             // A restart's run starts anew.
             ("restart", _) => started = None,
-            ("status", Some("pending" | "processing")) if started.is_none() => {
-                started = Some(event.at);
-            }
-            ("status", Some("completed" | "failed")) => ended = Some(event.at),
-            ("completed" | "failed", _) => {
-                duration = event
-                    .detail
-                    .as_ref()
-                    .and_then(|d| d["duration_seconds"].as_f64())
-                    .or(duration);
+            (_, Some("pending" | "processing")) if started.is_none() => started = Some(event.at),
+            (kind, Some("completed" | "failed")) => {
+                ended = Some(event.at);
+                if matches!(kind, "completed" | "failed") {
+                    duration = event
+                        .detail
+                        .as_ref()
+                        .and_then(|d| d["duration_seconds"].as_f64())
+                        .or(duration);
+                }
             }
             _ => {}
         }

@@ -29,6 +29,13 @@ use crate::request::{create_request, estimate};
 /// up (an outage longer than the retry policy); then the item waits for the next run.
 const RESENDS: u32 = 3;
 
+/// The most answers handled in one group commit.
+const GROUP_MOST: usize = 512;
+
+/// How long a group waits for more answers before it commits. Each step, and the requests it
+/// leads to, wait up to this long: nothing next to jobs that take seconds.
+const GROUP_WINDOW: Duration = Duration::from_millis(10);
+
 /// How often progress is reported at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
@@ -205,7 +212,7 @@ pub fn run(
         policy: Policy {
             budgeted: options.budget_credits.is_some(),
             restart_failed: options.restart_failed,
-            keys_honoured: keys_honoured == Some(true),
+            keys_honoured,
             recreate_unknown: options.recreate_unknown,
         },
         ceiling: Ceiling::new(options.max_in_flight),
@@ -213,16 +220,21 @@ pub fn run(
         sender,
         replies,
         queue: VecDeque::new(),
+        outbox: Vec::new(),
+        undecided: Vec::new(),
         active: HashMap::new(),
         resends: HashMap::new(),
         held: HashSet::new(),
         reported: HashSet::new(),
         last_progress: None,
     };
-    for item in &items {
-        runner.begin(item)?;
+    let driven = runner.start(&items).and_then(|()| runner.drive());
+    if driven.is_err() {
+        // A step failed inside a group: none of the group is kept (its requests were never
+        // sent), and the ledger is left without an open transaction.
+        let _ = runner.ledger.rollback_group();
     }
-    runner.drive()?;
+    driven?;
     let items = runner.ledger.items(batch)?;
     for item in &items {
         runner.report_item(item);
@@ -255,6 +267,10 @@ struct Runner<'a> {
     replies: Receiver<(String, Reply)>,
     /// Items waiting for room under the ceiling.
     queue: VecDeque<String>,
+    /// Requests held until the open group commits.
+    outbox: Vec<Box<dyn FnOnce(&Client)>>,
+    /// Unanswered creates of an earlier run, waiting to learn whether the server honours keys.
+    undecided: Vec<String>,
     /// Items with a call under way, and how many calls (a wait's events come before it ends).
     active: HashMap<String, u32>,
     /// Steps the runner sent again, per item.
@@ -317,6 +333,10 @@ impl Runner<'_> {
             self.queue.push_back(item.key.clone());
             return Ok(());
         }
+        if next == Next::Hold {
+            self.undecided.push(item.key.clone());
+            return Ok(());
+        }
         if next == Next::Leave || (next == Next::Verify && files::output_intact(item)) {
             self.report_item(item);
             return Ok(());
@@ -333,28 +353,89 @@ impl Runner<'_> {
         }
     }
 
-    /// Fills the room under the ceiling, then handles answers until nothing is under way.
+    fn park_undecided(&mut self) -> Result<(), BatchError> {
+        self.ledger.begin_group()?;
+        for key in std::mem::take(&mut self.undecided) {
+            let item = self.ledger.item(self.batch, &key)?;
+            self.act(&item, Next::Park)?;
+        }
+        self.commit_and_send()
+    }
+
+    /// Takes up every item, in one group.
+    fn start(&mut self, items: &[Item]) -> Result<(), BatchError> {
+        self.ledger.begin_group()?;
+        for item in items {
+            self.begin(item)?;
+        }
+        self.commit_and_send()
+    }
+
+    /// Handles answers, each arrival's in one group, until nothing is under way.
     fn drive(&mut self) -> Result<(), BatchError> {
         loop {
-            while !self.options.cancel.is_cancelled() && self.active.len() < self.ceiling.current()
-            {
-                let Some(key) = self.queue.pop_front() else {
-                    break;
-                };
-                let item = self.ledger.item(self.batch, &key)?;
-                let next = next_step(&item, &self.policy);
-                self.act(&item, next)?;
-            }
-            self.maybe_report()?;
-            if self.active.is_empty() {
+            if self.active.is_empty() && self.outbox.is_empty() {
+                // Nothing this run did told whether the server honours keys: the unanswered
+                // creates of an earlier run are parked, never sent blindly.
+                if !self.undecided.is_empty()
+                    && self.policy.keys_honoured != Some(true)
+                    && !self.options.cancel.is_cancelled()
+                {
+                    self.park_undecided()?;
+                }
+                self.maybe_report()?;
                 return Ok(());
             }
             let (key, reply) = self
                 .replies
                 .recv()
                 .expect("the runner holds a sender, so the channel stays open");
+            self.ledger.begin_group()?;
             self.handle(&key, reply)?;
+            // The answers that arrive within the window join the same commit: a commit costs
+            // tens of microseconds of CPU whatever it holds, and answers come one at a time.
+            let window_ends = Instant::now() + GROUP_WINDOW;
+            for _ in 1..GROUP_MOST {
+                let left = window_ends.saturating_duration_since(Instant::now());
+                match self.replies.recv_timeout(left) {
+                    Ok((key, reply)) => self.handle(&key, reply)?,
+                    Err(_) => break,
+                }
+            }
+            self.fill()?;
+            self.maybe_report()?;
+            self.commit_and_send()?;
         }
+    }
+
+    /// Starts queued work while there is room under the ceiling.
+    fn fill(&mut self) -> Result<(), BatchError> {
+        while !self.options.cancel.is_cancelled() && self.active.len() < self.ceiling.current() {
+            let Some(key) = self.queue.pop_front() else {
+                break;
+            };
+            let item = self.ledger.item(self.batch, &key)?;
+            let next = next_step(&item, &self.policy);
+            self.act(&item, next)?;
+        }
+        Ok(())
+    }
+
+    /// Holds a request until the group that leads to it is committed (an intent before its
+    /// POST, an answer before what follows from it).
+    fn defer(&mut self, send: impl FnOnce(&Client) + 'static) {
+        self.outbox.push(Box::new(send));
+    }
+
+    /// Commits the open group, then sends the requests it held.
+    fn commit_and_send(&mut self) -> Result<(), BatchError> {
+        self.fill()?;
+        self.ledger.commit_group()?;
+        for send in std::mem::take(&mut self.outbox) {
+            crash::point("intent_committed");
+            send(self.client);
+        }
+        Ok(())
     }
 
     /// Call options of one item: the run's cancel token, its idempotency key, and its
@@ -409,7 +490,7 @@ impl Runner<'_> {
                 let path = PathBuf::from(item.input.file_path.as_deref().unwrap_or_default());
                 let call = self.call(key, None);
                 let done = self.reply(key, Reply::Uploaded);
-                self.client.submit_upload(&path, &call, done);
+                self.defer(move |client| client.submit_upload(&path, &call, done));
             }
             Next::Create => self.send_create(item)?,
             Next::Park => {
@@ -428,7 +509,7 @@ impl Runner<'_> {
                 let job_id = item.job_id.clone().unwrap_or_default();
                 let call = self.call(key, None);
                 let done = self.reply(key, Reply::Inspected);
-                self.client.submit_get_job(&job_id, &call, done);
+                self.defer(move |client| client.submit_get_job(&job_id, &call, done));
             }
             Next::Start => self.send_start(item, item.generation)?,
             Next::Restart => {
@@ -463,7 +544,6 @@ impl Runner<'_> {
                     ..Step::default()
                 };
                 self.record(key, &step)?;
-                crash::point("intent_committed");
                 self.send_start(item, item.generation + 1)?;
             }
             Next::Wait => self.send_wait(item),
@@ -481,6 +561,7 @@ impl Runner<'_> {
                     self.prepare_download(&item)?;
                 }
             }
+            Next::Hold => self.undecided.push(key.to_owned()),
             Next::Leave => {}
         }
         Ok(())
@@ -495,10 +576,9 @@ impl Runner<'_> {
             }
         };
         let idempotency_key = self.ledger.begin_create(self.batch, key, now())?;
-        crash::point("intent_committed");
         let call = self.call(key, Some(idempotency_key));
         let done = self.reply(key, Reply::Created);
-        self.client.submit_create_job(&request, &call, done);
+        self.defer(move |client| client.submit_create_job(&request, &call, done));
         Ok(())
     }
 
@@ -511,8 +591,9 @@ impl Runner<'_> {
         );
         let call = self.call(key, Some(idempotency_key));
         let done = self.reply(key, Reply::Started);
-        self.client
-            .submit_start_job(&job_id, &StartJobRequest::default(), &call, done);
+        self.defer(move |client| {
+            client.submit_start_job(&job_id, &StartJobRequest::default(), &call, done)
+        });
         Ok(())
     }
 
@@ -525,7 +606,7 @@ impl Runner<'_> {
             call: self.call(key, None),
         };
         let done = self.reply(key, Reply::Waited);
-        self.client.submit_wait(&job_id, &options, done);
+        self.defer(move |client| client.submit_wait(&job_id, &options, done));
     }
 
     /// A download to do: recorded at once when the output was renamed into place before a
@@ -548,7 +629,7 @@ impl Runner<'_> {
         let job_id = item.job_id.clone().unwrap_or_default();
         let call = self.call(key, None);
         let done = self.reply(key, Reply::Fetched);
-        self.client.submit_get_job(&job_id, &call, done);
+        self.defer(move |client| client.submit_get_job(&job_id, &call, done));
         Ok(())
     }
 
@@ -566,24 +647,20 @@ impl Runner<'_> {
         *self.active.entry(key.to_owned()).or_insert(0) += 1;
         let sender = self.sender.clone();
         let owner = key.to_owned();
-        self.client.submit_download(
-            job,
-            &target,
-            &options,
-            Box::new(move |outcome| {
-                // Hashing here keeps a large output's read off the coordinator.
-                let weighed = outcome.and_then(|download| {
-                    let (size, sha) = files::digest(&download.path).map_err(|e| {
-                        Error::new(
-                            removebgvideo::core::ErrorCode::DownloadFailed,
-                            format!("cannot read back {}: {e}", download.path.display()),
-                        )
-                    })?;
-                    Ok((download.path, size, sha))
-                });
-                let _ = sender.send((owner, Reply::Downloaded(weighed)));
-            }),
-        );
+        let done: removebgvideo::Callback<removebgvideo::Download> = Box::new(move |outcome| {
+            // Hashing here keeps a large output's read off the coordinator.
+            let weighed = outcome.and_then(|download| {
+                let (size, sha) = files::digest(&download.path).map_err(|e| {
+                    Error::new(
+                        removebgvideo::core::ErrorCode::DownloadFailed,
+                        format!("cannot read back {}: {e}", download.path.display()),
+                    )
+                })?;
+                Ok((download.path, size, sha))
+            });
+            let _ = sender.send((owner, Reply::Downloaded(weighed)));
+        });
+        self.defer(move |client| client.submit_download(job, &target, &options, done));
         Ok(())
     }
 
@@ -648,24 +725,16 @@ impl Runner<'_> {
                 ..
             } => {
                 let item = self.ledger.item(self.batch, key)?;
-                // A failure moves the item with it, in the same commit: a kill before the
-                // wait's end is handled then leaves `failed`, never `running` with a failed
-                // status (which means a restart whose start is unanswered).
-                let phase = match to {
-                    JobStatus::Pending | JobStatus::Processing
-                        if item.phase == ItemPhase::Created =>
-                    {
-                        Some(ItemPhase::Running)
-                    }
-                    JobStatus::Failed
-                        if matches!(item.phase, ItemPhase::Created | ItemPhase::Running) =>
-                    {
-                        Some(ItemPhase::Failed)
-                    }
-                    _ => None,
-                };
+                // Only changes are kept: a wait's first read of a status the ledger already
+                // has is none. A terminal status is recorded with the wait's end, in one step
+                // with the phase it moves the item to (`completed`, `failed`).
+                if to.is_terminal() || item.job_status.as_deref() == Some(to.as_str()) {
+                    return Ok(());
+                }
+                let phase = (item.phase == ItemPhase::Created).then_some(ItemPhase::Running);
                 let record = TransitionRecord {
-                    from,
+                    // A wait's first read knows no "before"; the ledger does.
+                    from: from.or_else(|| item.job_status.as_deref().map(JobStatus::from)),
                     to,
                     progress: None,
                     at: now(),
@@ -750,9 +819,15 @@ impl Runner<'_> {
             Ok(accepted) => {
                 self.learn_keys()?;
                 self.ceiling.succeeded();
+                // A job made started is running from its first answer; a draft waits.
+                let phase = if accepted.status == JobStatus::Created {
+                    ItemPhase::Created
+                } else {
+                    ItemPhase::Running
+                };
                 let step = Step {
                     kind: "created",
-                    phase: Some(ItemPhase::Created),
+                    phase: Some(phase),
                     job_id: Some(accepted.id.clone()),
                     status_to: Some(accepted.status.as_str().to_owned()),
                     request_id: accepted.request_id.clone(),
@@ -766,13 +841,25 @@ impl Runner<'_> {
             Err(error) if error.kind() == ErrorKind::Cancelled => Ok(()),
             Err(error) if error.kind() == ErrorKind::OutcomeUnknown => {
                 self.learn_keys()?;
-                if self.policy.keys_honoured && self.may_resend(key) {
-                    self.record(key, &error_step("create_unanswered", None, &error))?;
-                    let item = self.ledger.item(self.batch, key)?;
-                    return self.send_create(&item);
+                let honoured = self.policy.keys_honoured;
+                match honoured {
+                    Some(true) if self.may_resend(key) => {
+                        self.record(key, &error_step("create_unanswered", None, &error))?;
+                        let item = self.ledger.item(self.batch, key)?;
+                        self.send_create(&item)
+                    }
+                    // Not known yet (no answer of this run echoed a key so far): it waits to
+                    // learn, and is parked at the end if nothing tells.
+                    None => {
+                        self.record(key, &error_step("create_unanswered", None, &error))?;
+                        self.undecided.push(key.to_owned());
+                        Ok(())
+                    }
+                    _ => self.record(
+                        key,
+                        &error_step("create_unknown", Some(ItemPhase::Unknown), &error),
+                    ),
                 }
-                let phase = (!self.policy.keys_honoured).then_some(ItemPhase::Unknown);
-                self.record(key, &error_step("create_unknown", phase, &error))
             }
             Err(error) if is_transient(&error) && self.may_resend(key) => {
                 // Not received (the client knows when a POST may have acted): the same key
@@ -790,9 +877,11 @@ impl Runner<'_> {
 
     /// Keeps in the ledger that the server honours keys, once the client has learned it.
     fn learn_keys(&mut self) -> Result<(), BatchError> {
-        if !self.policy.keys_honoured && self.client.keys_honoured() == Some(true) {
-            self.policy.keys_honoured = true;
+        if self.policy.keys_honoured != Some(true) && self.client.keys_honoured() == Some(true) {
+            self.policy.keys_honoured = Some(true);
             self.ledger.set_keys_honoured(self.batch, true)?;
+            // The unanswered creates of an earlier run can go again now, with their keys.
+            self.queue.extend(self.undecided.drain(..));
         }
         Ok(())
     }
@@ -849,7 +938,6 @@ impl Runner<'_> {
             ..Step::default()
         };
         self.record(key, &step)?;
-        crash::point("intent_committed");
         let item = self.ledger.item(self.batch, key)?;
         self.send_start(&item, item.generation)
     }
@@ -914,7 +1002,7 @@ impl Runner<'_> {
                 let job_id = item.job_id.clone().unwrap_or_default();
                 let call = self.call(key, None);
                 let done = self.reply(key, Reply::Confirmed);
-                self.client.submit_get_job(&job_id, &call, done);
+                self.defer(move |client| client.submit_get_job(&job_id, &call, done));
                 Ok(())
             }
         }
@@ -959,6 +1047,8 @@ impl Runner<'_> {
                 let step = Step {
                     kind: "completed",
                     phase: Some(ItemPhase::Downloading),
+                    status_from: item.job_status.clone(),
+                    status_to: Some(JobStatus::Completed.as_str().to_owned()),
                     credits_charged: charged,
                     credits_estimated: estimate(&item, &job)
                         .filter(|_| item.credits_estimated.is_none()),
@@ -978,6 +1068,8 @@ impl Runner<'_> {
                 }
                 let step = Step {
                     credits_charged: charged,
+                    status_from: item.job_status.clone(),
+                    status_to: Some(JobStatus::Failed.as_str().to_owned()),
                     detail: job.map(job_facts),
                     ..error_step("failed", Some(ItemPhase::Failed), &error)
                 };

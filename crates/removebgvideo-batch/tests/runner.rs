@@ -134,7 +134,7 @@ fn a_manifest_runs_to_outputs_and_results_keyed_by_key() {
     let events = ledger.events(&batch, "clip-0").unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds.first(), Some(&"planned"));
-    let order = ["intent", "created", "status", "completed", "output"];
+    let order = ["intent", "created", "completed", "output"];
     let mut at = 0;
     for kind in order {
         at += kinds[at..]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use removebgvideo::{Client, PollPolicy};
+use removebgvideo::Client;
 use removebgvideo_batch::{BatchOptions, Progress, load_manifest, now, run as run_batch};
 use removebgvideo_ledger::{Durability, Ledger};
 use serde_json::{Value, json};
@@ -85,19 +85,21 @@ pub fn run(
         "ledger_ms": cost.total_ms,
         "ledger_reads_per_job": cost.reads as f64 / items as f64,
         "ledger_reads_ms": cost.reads_ms,
-        "ledger_cpu_share": cost.total_ms / (cpu * 1000.0).max(1e-9),
+        "ledger_cpu_ms": cost.cpu_ms,
+        "ledger_groups": cost.groups,
+        "ledger_group_commit_max_us": cost.group_commit_max_us,
+        "ledger_cpu_share": cost.cpu_ms / (cpu * 1000.0).max(1e-9),
+        "ledger_wall_share": cost.total_ms / (cpu * 1000.0).max(1e-9),
         "done": summary.progress.done,
     }))
 }
 
 /// `batch-resume`: `items` jobs that never end (`scenario=stuck`), all in flight; the run is
-/// stopped once every job was created and polled, then resumed on a new client and ledger
-/// connection, as a new process would. Measures from the resume's start until the last job's
-/// first poll of the resume (from the ledger's status events, which record each job's first
-/// observation of a run).
+/// stopped once every job was created, then resumed on a new client and ledger connection, as
+/// a new process would. Measures from the resume's start (before the ledger is opened) until
+/// the sandbox has answered one read per job.
 pub fn resume(base_url: &str, key: &str, items: usize, out: &Path) -> Result<Value, String> {
     let manifest = write_manifest(out, "https://example.com/resume.mp4?scenario=stuck", items)?;
-    let policy = PollPolicy::default();
     // First run: every job created and polled once, then stopped.
     {
         let client = client(base_url, key)?;
@@ -118,45 +120,65 @@ pub fn resume(base_url: &str, key: &str, items: usize, out: &Path) -> Result<Val
             return Err("the first run ended by itself".into());
         }
     }
-    // The resume.
-    let resumed_at = now().unix_millis();
+    // The resume, timed by the sandbox: its request count, read every 2 ms on a helper
+    // thread (each read counts itself), until every job has been read again.
+    let counter = format!("{base_url}/sandbox/stats");
+    let answered = move || -> Result<u64, String> {
+        let body = ureq::get(&counter)
+            .call()
+            .map_err(|e| e.to_string())?
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let stats: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        stats["requests"]
+            .as_u64()
+            .ok_or_else(|| "stats without requests".to_owned())
+    };
+    let before = answered()?;
+    let started = Instant::now();
+    let watcher = std::thread::spawn(move || -> Result<(Option<f64>, f64), String> {
+        let mut reads = 1u64;
+        let mut first = None;
+        loop {
+            let now_answered = answered()?;
+            reads += 1;
+            let polls = now_answered.saturating_sub(before + reads - 1);
+            if polls > 0 && first.is_none() {
+                first = Some(started.elapsed().as_secs_f64());
+            }
+            if polls >= items as u64 {
+                return Ok((first, started.elapsed().as_secs_f64()));
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                return Err(format!(
+                    "only {polls} of {items} jobs read again within 60 s"
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    });
     let client = client(base_url, key)?;
     let mut ledger = open(out)?;
     let loaded = load_manifest(&mut ledger, &manifest, None, now()).map_err(|e| e.to_string())?;
     let mut options = BatchOptions::new(out);
     options.max_in_flight = items;
-    // Stopped a while after the resume: its polls of jobs that never end are silent (no
-    // status change), so nothing in the run itself would end it. The first poll of a wait goes
-    // out at once; the stop comes well after the first interval.
     let cancel = options.cancel.clone();
-    let stop_after = policy.initial_interval * 5;
+    // Polls of jobs that never end change nothing, so nothing in the run would end it: it is
+    // stopped once the watcher has seen every job read again.
     let stopper = std::thread::spawn(move || {
-        std::thread::sleep(stop_after);
+        let timing = watcher
+            .join()
+            .map_err(|_| "the watcher panicked".to_owned());
         cancel.cancel();
+        timing
     });
     run_batch(&client, &mut ledger, &loaded.batch, &options).map_err(|e| e.to_string())?;
-    stopper.join().map_err(|_| "the stopper panicked")?;
-    let events = ledger
-        .batch_events(&loaded.batch)
-        .map_err(|e| e.to_string())?;
-    let mut first_poll: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-    for (key, event) in &events {
-        if event.kind == "status" && event.at >= resumed_at {
-            first_poll.entry(key.as_str()).or_insert(event.at);
-        }
-    }
-    if first_poll.len() != items {
-        return Err(format!(
-            "only {} of {items} jobs were polled after the resume",
-            first_poll.len()
-        ));
-    }
-    let last = first_poll.values().max().copied().unwrap_or(resumed_at);
-    let first = first_poll.values().min().copied().unwrap_or(resumed_at);
+    let (first, every) = stopper.join().map_err(|_| "the stopper panicked")???;
     Ok(json!({
         "items": items,
-        "resume_to_first_poll_s": (first - resumed_at) as f64 / 1000.0,
-        "resume_to_every_poll_s": (last - resumed_at) as f64 / 1000.0,
+        "resume_to_first_poll_s": first,
+        "resume_to_every_poll_s": every,
         "peak_rss_mib": peak_rss_mib(),
     }))
 }

@@ -74,7 +74,7 @@ impl ItemPhase {
         use ItemPhase::*;
         match self {
             Planned => matches!(next, Creating | Error),
-            Creating => matches!(next, Creating | Created | Unknown | Error),
+            Creating => matches!(next, Creating | Created | Running | Unknown | Error),
             Created | Running => matches!(next, Running | Downloading | Done | Failed | Error),
             Downloading => matches!(next, Downloading | Done | Error),
             // An output that was removed or changed after it was recorded is fetched again.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use removebgvideo_core::Timestamp;
 use removebgvideo_core::state::{TransitionRecord, Verdict};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -80,6 +80,8 @@ pub struct Step {
 #[derive(Debug)]
 pub struct Ledger {
     conn: Connection,
+    /// A group is open (see [`Ledger::begin_group`]).
+    in_group: bool,
     /// Checkpoints the WAL off the commit path (file ledgers; see `checkpoint`). Declared
     /// after `conn`: dropped after it, so the connection closes first.
     _checkpointer: Option<Checkpointer>,
@@ -119,9 +121,11 @@ impl Ledger {
         };
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         schema::migrate(&mut conn)?;
         Ok(Ledger {
             conn,
+            in_group: false,
             _checkpointer: None,
         })
     }
@@ -176,40 +180,40 @@ impl Ledger {
         key: &str,
         now: Timestamp,
     ) -> Result<String, LedgerError> {
-        let tx = self.conn.transaction()?;
-        let (id, phase, generation) = locate(&tx, batch, key)?;
-        // An `unknown` item is created again only when the caller opted in (the runner asks):
-        // as a new generation, so its key differs from the one whose outcome is unknown.
-        let generation = match phase {
-            ItemPhase::Planned | ItemPhase::Creating => generation,
-            ItemPhase::Unknown => generation + 1,
-            _ => return Err(wrong_phase(key, phase, "begin_create")),
-        };
-        let idempotency_key = derive_idempotency_key(batch, key, generation);
-        tx.prepare_cached(
-            "UPDATE items SET phase = 'creating', idempotency_key = ?2, generation = ?3, \
+        self.step(|tx| {
+            let (id, phase, generation) = locate(tx, batch, key)?;
+            // An `unknown` item is created again only when the caller opted in (the runner asks):
+            // as a new generation, so its key differs from the one whose outcome is unknown.
+            let generation = match phase {
+                ItemPhase::Planned | ItemPhase::Creating => generation,
+                ItemPhase::Unknown => generation + 1,
+                _ => return Err(wrong_phase(key, phase, "begin_create")),
+            };
+            let idempotency_key = derive_idempotency_key(batch, key, generation);
+            tx.prepare_cached(
+                "UPDATE items SET phase = 'creating', idempotency_key = ?2, generation = ?3, \
              updated_at = ?4 WHERE id = ?1",
-        )?
-        .execute(params![id, idempotency_key, generation, millis(now)])?;
-        let detail = json!({
-            "idempotency_key": idempotency_key,
-            "resent": phase == ItemPhase::Creating,
-            "recreated": phase == ItemPhase::Unknown,
-        });
-        append_event(
-            &tx,
-            id,
-            now,
-            "intent",
-            Some(phase),
-            Some(ItemPhase::Creating),
-            &Step {
-                detail: Some(detail),
-                ..Step::default()
-            },
-        )?;
-        tx.commit()?;
-        Ok(idempotency_key)
+            )?
+            .execute(params![id, idempotency_key, generation, millis(now)])?;
+            let detail = json!({
+                "idempotency_key": idempotency_key,
+                "resent": phase == ItemPhase::Creating,
+                "recreated": phase == ItemPhase::Unknown,
+            });
+            append_event(
+                tx,
+                id,
+                now,
+                "intent",
+                Some(phase),
+                Some(ItemPhase::Creating),
+                &Step {
+                    detail: Some(detail),
+                    ..Step::default()
+                },
+            )?;
+            Ok(idempotency_key)
+        })
     }
 
     /// Records one step of an item with its event (see [`Step`]).
@@ -220,16 +224,15 @@ impl Ledger {
         step: &Step,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        let tx = self.conn.transaction()?;
-        let (id, phase, _) = locate(&tx, batch, key)?;
-        let next = step.phase.unwrap_or(phase);
-        if next != phase && !phase.may_go_to(next) {
-            return Err(wrong_phase(key, phase, step.kind));
-        }
-        apply(&tx, id, next, step, now)?;
-        append_event(&tx, id, now, step.kind, Some(phase), step.phase, step)?;
-        tx.commit()?;
-        Ok(())
+        self.step(|tx| {
+            let (id, phase, _) = locate(tx, batch, key)?;
+            let next = step.phase.unwrap_or(phase);
+            if next != phase && !phase.may_go_to(next) {
+                return Err(wrong_phase(key, phase, step.kind));
+            }
+            apply(tx, id, next, step, now)?;
+            append_event(tx, id, now, step.kind, Some(phase), step.phase, step)
+        })
     }
 
     /// Records a job status the core's tracker saw, unless it is no change (the log keeps
@@ -255,6 +258,48 @@ impl Ledger {
         };
         self.record(batch, key, &step, record.at)?;
         Ok(true)
+    }
+
+    /// Opens a group: the steps recorded until [`Ledger::commit_group`] commit together, in one
+    /// transaction (each still all or nothing on its own). A runner groups the answers that
+    /// arrived together, and sends the requests they lead to only after the group commits:
+    /// the write-ahead rules hold, at one commit for many steps.
+    pub fn begin_group(&mut self) -> Result<(), LedgerError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.in_group = true;
+        Ok(())
+    }
+
+    /// Commits the open group.
+    pub fn commit_group(&mut self) -> Result<(), LedgerError> {
+        self.conn.execute_batch("COMMIT")?;
+        self.in_group = false;
+        Ok(())
+    }
+
+    /// Drops the open group's steps (a step failed: none of the group's is kept).
+    pub fn rollback_group(&mut self) -> Result<(), LedgerError> {
+        if self.in_group {
+            self.in_group = false;
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
+    /// Runs one step all or nothing: in its own transaction, or inside the open group (whose
+    /// commit or rollback is then the step's; a failed step fails the whole group, so a step
+    /// never needs a savepoint of its own, nor the statement journal one would write).
+    fn step<T>(
+        &mut self,
+        work: impl FnOnce(&Connection) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        if self.in_group {
+            return work(&self.conn);
+        }
+        let tx = self.conn.transaction()?;
+        let value = work(&tx)?;
+        tx.commit()?;
+        Ok(value)
     }
 
     /// Whether the batch's server was seen to honour idempotency keys (`None`: not known yet).
@@ -417,11 +462,7 @@ fn parse_json(text: Option<String>, what: &str) -> Result<Option<Value>, LedgerE
         .transpose()
 }
 
-fn locate(
-    tx: &Transaction<'_>,
-    batch: &str,
-    key: &str,
-) -> Result<(i64, ItemPhase, u32), LedgerError> {
+fn locate(tx: &Connection, batch: &str, key: &str) -> Result<(i64, ItemPhase, u32), LedgerError> {
     // Cached statements: a runner makes several of these per item, and parsing the SQL each
     // time was a third of the ledger's cost.
     let row = tx
@@ -448,7 +489,7 @@ fn find_item(conn: &Connection, batch: &str, key: &str) -> Result<Option<Item>, 
 }
 
 fn insert_item(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     batch: &str,
     item: &NewItem,
     now: Timestamp,
@@ -487,7 +528,7 @@ fn insert_item(
 }
 
 fn apply(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: i64,
     phase: ItemPhase,
     step: &Step,
@@ -542,7 +583,7 @@ fn apply(
 }
 
 fn append_event(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: i64,
     now: Timestamp,
     kind: &str,

@@ -391,3 +391,49 @@ fn every_column_is_documented_in_docs_ledger_md() {
         );
     }
 }
+
+#[test]
+#[ignore]
+fn micro_cost_of_steps() {
+    use removebgvideo_ledger::{ItemInput, NewItem, Step};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(&dir.path().join("l.sqlite"), Durability::Normal).unwrap();
+    let items: Vec<NewItem> = (0..2000)
+        .map(|i| NewItem {
+            key: format!("k{i}"),
+            line: Some(i),
+            input: ItemInput {
+                video_url: Some(format!("https://e.com/{i}.mp4")),
+                ..ItemInput::default()
+            },
+            context: serde_json::json!({}),
+        })
+        .collect();
+    ledger.add_items("b", "s", &items, T0).unwrap();
+    for group in [1usize, 20] {
+        let started = std::time::Instant::now();
+        let mut n = 0;
+        for chunk in items.chunks(group) {
+            if group > 1 {
+                ledger.begin_group().unwrap();
+            }
+            for item in chunk {
+                let step = Step {
+                    kind: "status",
+                    status_to: Some(format!("s{n}")),
+                    ..Step::default()
+                };
+                ledger.record("b", &item.key, &step, T0).unwrap();
+                let _ = ledger.item("b", &item.key).unwrap();
+                n += 1;
+            }
+            if group > 1 {
+                ledger.commit_group().unwrap();
+            }
+        }
+        eprintln!(
+            "group {group}: {:.1} us per step+read",
+            started.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+    }
+}

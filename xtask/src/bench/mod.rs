@@ -9,6 +9,8 @@ mod many;
 mod many_report;
 mod measure;
 mod report;
+mod runner;
+mod runner_report;
 pub(crate) mod sandbox;
 mod tools;
 
@@ -35,6 +37,7 @@ pub struct Plan {
     download_mib: Vec<u64>,
     download_runs: usize,
     many: many::ManyPlan,
+    runner: runner::RunnerPlan,
 }
 
 impl Plan {
@@ -63,6 +66,11 @@ impl Plan {
                 limited_rate_per_second: 50.0,
                 limited_burst: 50,
             },
+            runner: runner::RunnerPlan {
+                items: 10_000,
+                in_flight: 256,
+                speed: 300.0,
+            },
         }
     }
 
@@ -89,6 +97,11 @@ impl Plan {
                 // Half the jobs at once, so the smoke run meets 429s too.
                 limited_rate_per_second: 20.0,
                 limited_burst: 10,
+            },
+            runner: runner::RunnerPlan {
+                items: 40,
+                in_flight: 16,
+                speed: 1000.0,
             },
         }
     }
@@ -173,7 +186,7 @@ fn meta(root: &Path, tools: &Tools, seconds: f64) -> Value {
 type Step = fn(&Path, &Tools, &Plan) -> Result<Value, String>;
 
 /// The steps (and result files) of a run, in order.
-fn steps() -> [(&'static str, Step); 6] {
+fn steps() -> [(&'static str, Step); 7] {
     [
         ("percall", measure::percall),
         ("coldstart", |_, tools, plan| {
@@ -183,6 +196,7 @@ fn steps() -> [(&'static str, Step); 6] {
         ("batch", measure::batch),
         ("download", measure::download),
         ("many", many::many_jobs),
+        ("runner", runner::runner),
     ]
 }
 
@@ -294,7 +308,7 @@ mod tests {
 
     #[test]
     fn only_names_existing_steps_in_the_runs_order() {
-        assert_eq!(chosen(&[]).unwrap().len(), 6);
+        assert_eq!(chosen(&[]).unwrap().len(), 7);
         assert_eq!(chosen(&["many".into()]).unwrap(), ["many"]);
         let unknown = chosen(&["manyjobs".into()]).unwrap_err();
         assert!(

@@ -152,6 +152,7 @@ fn goals(results: &Results) -> Result<Vec<Goal>, String> {
         met: sdk <= 0.25 * official,
     });
     goals.extend(super::many_report::goals(&results["many"]));
+    goals.extend(super::runner_report::goals(&results["runner"]));
     Ok(goals)
 }
 
@@ -353,6 +354,10 @@ pub fn sections(results: &Results) -> Result<Vec<(&'static str, String)>, String
         ("batch", batch_section(&results["batch"])),
         ("download", download_section(&results["download"])),
         ("many", super::many_report::section(&results["many"])),
+        (
+            "runner",
+            super::runner_report::section(&results["runner"], &results["batch"]),
+        ),
     ])
 }
 
