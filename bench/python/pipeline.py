@@ -38,7 +38,7 @@ async def pipeline(args: argparse.Namespace) -> dict:
     job_ids: dict = {}
     joiner = "&" if "?" in args.video_url else "?"
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    headers = {"Authorization": f"Bearer {args.key}"}
+    headers = {"X-Api-Key": args.key}
     gate = asyncio.Semaphore(args.concurrency)
     completed = 0
 

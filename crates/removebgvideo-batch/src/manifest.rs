@@ -275,12 +275,18 @@ fn checked_item(
 ) -> Option<NewItem> {
     let before = problems.len();
     for name in row.keys().filter(|name| !COLUMNS.contains(&name.as_str())) {
+        // A header cell left empty (a trailing comma) is a column without a name.
+        let (field, shown) = if name.trim().is_empty() {
+            ("(unnamed)", "a column without a name".to_owned())
+        } else {
+            (name.as_str(), name.clone())
+        };
         problems.push(row_problem(
             line,
-            name,
+            field,
             "unknown_column",
             format!(
-                "{name} is not a manifest column (columns: {})",
+                "{shown} is not a manifest column (columns: {})",
                 COLUMNS.join(", ")
             ),
         ));

@@ -306,6 +306,13 @@ fn error_step(kind: &'static str, phase: Option<ItemPhase>, error: &Error) -> St
     }
 }
 
+/// The credits a job says it was charged, when the figure is usable: a negative or absurd one
+/// (a broken or hostile server) would otherwise give credits back to the budget.
+fn charge_of(job: &Job) -> Option<f64> {
+    job.credits_used
+        .filter(|credits| credits.is_finite() && (0.0..=1e12).contains(credits))
+}
+
 /// What the report reads from a job that ended: its model, duration and billing.
 fn job_facts(job: &Job) -> serde_json::Value {
     json!({
@@ -1040,7 +1047,7 @@ impl Runner<'_> {
         match outcome {
             Ok(job) => {
                 crash::point("job_ended");
-                let charged = job.credits_used;
+                let charged = charge_of(&job);
                 if let Some(charged) = charged {
                     self.settle(&item, charged)?;
                 }
@@ -1062,7 +1069,7 @@ impl Runner<'_> {
             Err(error) if error.kind() == ErrorKind::JobFailed => {
                 crash::point("job_ended");
                 let job = error.job.as_deref();
-                let charged = job.and_then(|job| job.credits_used);
+                let charged = job.and_then(charge_of);
                 if let Some(charged) = charged {
                     self.settle(&item, charged)?;
                 }
@@ -1096,7 +1103,7 @@ impl Runner<'_> {
     fn on_fetched(&mut self, key: &str, job: Job) -> Result<(), BatchError> {
         let item = self.ledger.item(self.batch, key)?;
         if item.credits_charged.is_none()
-            && let Some(charged) = job.credits_used
+            && let Some(charged) = charge_of(&job)
         {
             self.settle(&item, charged)?;
             let step = Step {

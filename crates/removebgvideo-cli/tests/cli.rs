@@ -1297,3 +1297,66 @@ fn batch_run_status_export_and_report_read_one_ledger() {
     assert_eq!(code(&resumed), 4);
     assert_eq!(sandbox.created_jobs().len(), 6, "a re-run makes no job");
 }
+
+#[test]
+fn ctrl_c_stops_a_batch_with_exit_130_and_the_same_command_resumes_it() {
+    // Jobs of a second or two: the interrupt lands while the first ones run.
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 20.0,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let dir = fresh_dir("batch-interrupt");
+    let manifest = dir.join("videos.jsonl");
+    let rows: Vec<String> = (0..8)
+        .map(|i| {
+            format!(r#"{{"key":"i{i}","video_url":"https://example.com/{i}.mp4?duration=30"}}"#)
+        })
+        .collect();
+    std::fs::write(&manifest, rows.join("\n")).unwrap();
+    let out = dir.join("out");
+    let args = |binary: &mut Command| {
+        binary
+            .args([
+                "--base-url",
+                sandbox.base_url(),
+                "--api-key",
+                sandbox.demo_key(),
+            ])
+            .args(["--json", "batch", "run"])
+            .arg(&manifest)
+            .arg("--out")
+            .arg(&out)
+            .args(["--max-in-flight", "4"]);
+    };
+    let mut command = binary();
+    args(&mut command);
+    let child = command.stdout(Stdio::piped()).spawn().unwrap();
+    // Once the first jobs exist, as a user would press Ctrl-C.
+    wait_for("the first creates", Duration::from_secs(20), || {
+        sandbox.created_jobs().len() >= 2
+    });
+    interrupt(&child);
+    let output = finish_within(child, Duration::from_secs(15), "an interrupted batch");
+    assert_eq!(
+        code(&output),
+        130,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(json(&output)["error"]["code"], "cancelled");
+    let made = sandbox.created_jobs().len();
+    assert!(made <= 4, "no new work after Ctrl-C: {made} jobs");
+
+    let mut again = binary();
+    args(&mut again);
+    let resumed = again.output().unwrap();
+    assert_eq!(
+        code(&resumed),
+        0,
+        "{}",
+        String::from_utf8_lossy(&resumed.stdout)
+    );
+    assert_eq!(json(&resumed)["summary"]["progress"]["done"], 8);
+    assert_eq!(sandbox.created_jobs().len(), 8, "no job made twice");
+}

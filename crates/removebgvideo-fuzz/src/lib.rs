@@ -6,6 +6,7 @@
 mod download;
 mod http;
 mod machines;
+mod manifest;
 mod poll;
 mod retry;
 mod sandbox;
@@ -27,6 +28,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sandbox_range", sandbox::range),
     ("sandbox_fault_header", sandbox::fault_header),
     ("sandbox_mp4", sandbox::mp4),
+    ("manifest", manifest::manifest),
 ];
 
 /// Headers from arbitrary pairs, biased towards the names the code looks for.
