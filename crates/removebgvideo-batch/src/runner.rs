@@ -582,7 +582,9 @@ impl Runner<'_> {
                 return self.record(key, &error_step("error", Some(ItemPhase::Error), &error));
             }
         };
-        let idempotency_key = self.ledger.begin_create(self.batch, key, now())?;
+        let idempotency_key = self
+            .ledger
+            .begin_create(self.batch, key, item.phase, now())?;
         let call = self.call(key, Some(idempotency_key));
         let done = self.reply(key, Reply::Created);
         self.defer(move |client| client.submit_create_job(&request, &call, done));
@@ -748,7 +750,8 @@ impl Runner<'_> {
                     request_id,
                     verdict,
                 };
-                self.ledger.record_status(self.batch, key, &record, phase)?;
+                self.ledger
+                    .record_status(self.batch, key, &record, phase, item.phase)?;
             }
             Event::Retry {
                 operation,

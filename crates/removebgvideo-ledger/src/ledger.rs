@@ -216,14 +216,15 @@ impl Ledger {
         })
     }
 
-    /// Records one step of an item with its event (see [`Step`]).
+    /// Records one step of an item with its event (see [`Step`]); returns the phase the item
+    /// was in before it.
     pub fn record(
         &mut self,
         batch: &str,
         key: &str,
         step: &Step,
         now: Timestamp,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<ItemPhase, LedgerError> {
         self.step(|tx| {
             let (id, phase, _) = locate(tx, batch, key)?;
             let next = step.phase.unwrap_or(phase);
@@ -231,7 +232,8 @@ impl Ledger {
                 return Err(wrong_phase(key, phase, step.kind));
             }
             apply(tx, id, next, step, now)?;
-            append_event(tx, id, now, step.kind, Some(phase), step.phase, step)
+            append_event(tx, id, now, step.kind, Some(phase), step.phase, step)?;
+            Ok(phase)
         })
     }
 
