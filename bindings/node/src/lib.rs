@@ -6,7 +6,7 @@
 //! Errors are JS errors whose `code` is our stable code (see `errors`); `index.js` turns them
 //! into typed errors.
 
-mod batch;
+pub mod batch;
 mod errors;
 
 use std::sync::{Arc, Mutex};

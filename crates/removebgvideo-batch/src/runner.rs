@@ -167,6 +167,9 @@ impl From<LedgerError> for BatchError {
     }
 }
 
+/// A request held until the group that leads to it commits.
+type HeldRequest = Box<dyn FnOnce(&Client)>;
+
 /// What the engine hands back, with the item it belongs to.
 enum Reply {
     Uploaded(Result<UploadResult, Error>),
@@ -268,7 +271,7 @@ struct Runner<'a> {
     /// Items waiting for room under the ceiling.
     queue: VecDeque<String>,
     /// Requests held until the open group commits.
-    outbox: Vec<Box<dyn FnOnce(&Client)>>,
+    outbox: Vec<HeldRequest>,
     /// Unanswered creates of an earlier run, waiting to learn whether the server honours keys.
     undecided: Vec<String>,
     /// Items with a call under way, and how many calls (a wait's events come before it ends).

@@ -73,9 +73,9 @@ pub fn section(runner: &Value, batch: &Value) -> String {
             .find(|f| f["language"] == "python" && f["flow"] == "removebgvideo")
     }) {
         out += &format!(
-            "| python: 500-job thread flow (section 4) | {} | {} | {} | {} | - | - | - |\n",
+            "| python: 500-job thread flow (section 4) | {} | {:.2} | {} | {} | - | - | - |\n",
             cell(&threads["wall_s"], 1),
-            format!("{:.2}", num(&threads["cpu_s_per_job"]) * 1000.0),
+            num(&threads["cpu_s_per_job"]) * 1000.0,
             cell(&threads["requests_per_job"], 1),
             cell(&threads["peak_rss_mib"], 0),
         );
