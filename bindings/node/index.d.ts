@@ -581,6 +581,7 @@ export interface BatchProgress {
   held: number
   inFlight: number
   planned: number
+  creating: number
   creditsCommitted: number
   budgetCredits: number | null
   ceiling: number
