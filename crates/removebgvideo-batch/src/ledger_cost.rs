@@ -51,6 +51,10 @@ pub(crate) struct TimedLedger<'a> {
     /// Items per phase, read once and then kept up to date from each step's phase change
     /// (counting them in SQL scans the whole batch: milliseconds at 10,000 items).
     counts: Option<HashMap<ItemPhase, u64>>,
+    /// Items as the ledger has them, by key: each step's update returns its item, so the
+    /// runner's reads before its next steps need no query. Only this runner writes the batch
+    /// (a second process on one SQLite batch is not supported; PostgreSQL is for that).
+    cache: HashMap<String, Item>,
 }
 
 impl<'a> TimedLedger<'a> {
@@ -66,6 +70,7 @@ impl<'a> TimedLedger<'a> {
             reading: Duration::ZERO,
             cpu: Duration::ZERO,
             counts: None,
+            cache: HashMap::new(),
         }
     }
 
@@ -103,8 +108,9 @@ impl<'a> TimedLedger<'a> {
 
     pub(crate) fn rollback_group(&mut self) -> Result<(), LedgerError> {
         self.group.clear();
-        // The kept counts may include steps that are now undone.
+        // The kept counts and items may include steps that are now undone.
         self.counts = None;
+        self.cache.clear();
         self.ledger.rollback_group()
     }
 
@@ -128,7 +134,19 @@ impl<'a> TimedLedger<'a> {
     }
 
     pub(crate) fn item(&mut self, batch: &str, key: &str) -> Result<Item, LedgerError> {
-        self.read(|l| l.item(batch, key))
+        if let Some(item) = self.cache.get(key) {
+            return Ok(item.clone());
+        }
+        let item = self.read(|l| l.item(batch, key))?;
+        self.cache.insert(key.to_owned(), item.clone());
+        Ok(item)
+    }
+
+    /// Items just read by the caller, for the cache.
+    pub(crate) fn prime(&mut self, items: &[Item]) {
+        for item in items {
+            self.cache.insert(item.key.clone(), item.clone());
+        }
     }
 
     pub(crate) fn items(&mut self, batch: &str) -> Result<Vec<Item>, LedgerError> {
@@ -171,8 +189,9 @@ impl<'a> TimedLedger<'a> {
         step: &Step,
         now: Timestamp,
     ) -> Result<(), LedgerError> {
-        let from = self.commit(|l| l.record(batch, key, step, now))?;
-        self.moved(from, step.phase);
+        let recorded = self.commit(|l| l.record(batch, key, step, now))?;
+        self.moved(recorded.before, step.phase);
+        self.cache.insert(key.to_owned(), recorded.item);
         Ok(())
     }
 
@@ -186,6 +205,7 @@ impl<'a> TimedLedger<'a> {
     ) -> Result<String, LedgerError> {
         let idempotency_key = self.commit(|l| l.begin_create(batch, key, now))?;
         self.moved(from, Some(ItemPhase::Creating));
+        self.cache.remove(key);
         Ok(idempotency_key)
     }
 
@@ -201,6 +221,7 @@ impl<'a> TimedLedger<'a> {
         let recorded = self.commit(|l| l.record_status(batch, key, record, phase))?;
         if recorded {
             self.moved(from, phase);
+            self.cache.remove(key);
         }
         Ok(recorded)
     }

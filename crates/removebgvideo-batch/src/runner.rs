@@ -207,9 +207,11 @@ pub fn run(
         None => client.keys_honoured(),
     };
     let (sender, replies) = mpsc::channel();
+    let mut timed = TimedLedger::new(ledger);
+    timed.prime(&items);
     let mut runner = Runner {
         client,
-        ledger: TimedLedger::new(ledger),
+        ledger: timed,
         batch,
         options,
         policy: Policy {

@@ -76,6 +76,13 @@ pub struct Step {
     pub detail: Option<Value>,
 }
 
+/// What a step did: the phase the item was in, and the item as it now is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    pub before: ItemPhase,
+    pub item: Item,
+}
+
 /// The ledger (see the crate doc). One connection; a batch runner holds one.
 #[derive(Debug)]
 pub struct Ledger {
@@ -217,23 +224,26 @@ impl Ledger {
     }
 
     /// Records one step of an item with its event (see [`Step`]); returns the phase the item
-    /// was in before it.
+    /// was in before it, and the item as it now is.
     pub fn record(
         &mut self,
         batch: &str,
         key: &str,
         step: &Step,
         now: Timestamp,
-    ) -> Result<ItemPhase, LedgerError> {
+    ) -> Result<Recorded, LedgerError> {
         self.step(|tx| {
             let (id, phase, _) = locate(tx, batch, key)?;
             let next = step.phase.unwrap_or(phase);
             if next != phase && !phase.may_go_to(next) {
                 return Err(wrong_phase(key, phase, step.kind));
             }
-            apply(tx, id, next, step, now)?;
+            let item = apply(tx, id, next, step, now)?;
             append_event(tx, id, now, step.kind, Some(phase), step.phase, step)?;
-            Ok(phase)
+            Ok(Recorded {
+                before: phase,
+                item,
+            })
         })
     }
 
@@ -529,23 +539,11 @@ fn insert_item(
     )
 }
 
-fn apply(
-    tx: &Connection,
-    id: i64,
-    phase: ItemPhase,
-    step: &Step,
-    now: Timestamp,
-) -> Result<(), LedgerError> {
-    let (error_code, error_message) = match &step.error {
-        Some((code, message)) => (Some(code.as_str()), Some(message.as_str())),
-        None => (None, None),
-    };
-    let (output_path, output_size, output_sha256) = match &step.output {
-        Some((path, size, sha)) => (Some(path.as_str()), Some(*size), Some(sha.as_str())),
-        None => (None, None, None),
-    };
-    // COALESCE keeps what a step does not bring: an error, once recorded, stays until another.
-    tx.prepare_cached(
+/// A step's update of its item, returning the item as it now is (one statement: no second
+/// read). COALESCE keeps what a step does not bring: an error, once recorded, stays until
+/// another.
+static STEP_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
         "UPDATE items SET phase = ?2, \
          job_id = COALESCE(?3, job_id), \
          job_status = COALESCE(?4, job_status), \
@@ -561,27 +559,46 @@ fn apply(
          generation = generation + ?14, \
          updated_at = ?15, \
          uploaded_video_url = COALESCE(?16, uploaded_video_url) \
-         WHERE id = ?1",
+         WHERE id = ?1 RETURNING {ITEM_COLUMNS}"
+    )
+});
+
+fn apply(
+    tx: &Connection,
+    id: i64,
+    phase: ItemPhase,
+    step: &Step,
+    now: Timestamp,
+) -> Result<Item, LedgerError> {
+    let (error_code, error_message) = match &step.error {
+        Some((code, message)) => (Some(code.as_str()), Some(message.as_str())),
+        None => (None, None),
+    };
+    let (output_path, output_size, output_sha256) = match &step.output {
+        Some((path, size, sha)) => (Some(path.as_str()), Some(*size), Some(sha.as_str())),
+        None => (None, None, None),
+    };
+    tx.prepare_cached(&STEP_UPDATE)?.query_row(
+        params![
+            id,
+            phase.as_str(),
+            step.job_id,
+            step.status_to,
+            step.credits_estimated,
+            step.credits_reserved,
+            step.credits_charged,
+            output_path,
+            output_size,
+            output_sha256,
+            error_code,
+            error_message,
+            step.request_id,
+            i64::from(step.next_generation),
+            millis(now),
+            step.uploaded_video_url,
+        ],
+        read_item,
     )?
-    .execute(params![
-        id,
-        phase.as_str(),
-        step.job_id,
-        step.status_to,
-        step.credits_estimated,
-        step.credits_reserved,
-        step.credits_charged,
-        output_path,
-        output_size,
-        output_sha256,
-        error_code,
-        error_message,
-        step.request_id,
-        i64::from(step.next_generation),
-        millis(now),
-        step.uploaded_video_url,
-    ])?;
-    Ok(())
 }
 
 fn append_event(

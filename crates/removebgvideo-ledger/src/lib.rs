@@ -26,5 +26,5 @@ mod schema;
 
 pub use error::LedgerError;
 pub use item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
-pub use ledger::{Counts, Durability, Ledger, Step, derive_idempotency_key};
+pub use ledger::{Counts, Durability, Ledger, Recorded, Step, derive_idempotency_key};
 pub use schema::SCHEMA_VERSION;
