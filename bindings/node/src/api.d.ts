@@ -209,6 +209,8 @@ export interface BatchSummary {
   results: string
   errors: string
   seconds: number
+  /** What the ledger cost the run (commits, p50/p99 per commit in microseconds, CPU). */
+  ledger: Record<string, number>
 }
 
 export interface BatchStatus {

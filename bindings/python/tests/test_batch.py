@@ -47,6 +47,7 @@ def test_a_batch_yields_every_item_once_as_it_finishes_and_a_rerun_resumes(fresh
         assert r.context["metadata"]["user"] == "u" + r.key.split("-")[1]
     assert all(r.error is not None and r.error["code"] == "job_failed" for r in failed)
     assert batch.summary is not None and not batch.summary.complete
+    assert batch.summary.ledger["commits"] >= 12 * 3, "every item's steps are in the ledger"
     assert seen and seen[-1] == batch.summary.progress
     assert max(p.in_flight for p in seen) <= 4
 

@@ -111,6 +111,15 @@ class BatchSummary:
     results: str
     errors: str
     seconds: float
+    #: What the ledger cost the run: ``commits``, ``commit_p50_us``, ``commit_p99_us``,
+    #: ``groups``, ``reads``, ``total_ms``, ``cpu_ms`` and more.
+    ledger: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _known(cls: Any, data: Mapping[str, Any]) -> Dict[str, Any]:
+    """The fields of ``cls`` in ``data``: a newer native side may send more."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +251,7 @@ class Batch:
         user = self._on_progress
 
         def handle(raw: str) -> None:
-            progress = BatchProgress(**json.loads(raw))
+            progress = BatchProgress(**_known(BatchProgress, json.loads(raw)))
             if bar is not None:
                 bar.total = progress.total
                 bar.n = progress.finished
@@ -268,8 +277,8 @@ class Batch:
                 raw = native.batch_run(args, lambda line: put(BatchItemResult._from(json.loads(line))),
                                        progress, self._cancel._native)
                 data = json.loads(raw)
-                data["progress"] = BatchProgress(**data["progress"])
-                self.summary = BatchSummary(**data)
+                data["progress"] = BatchProgress(**_known(BatchProgress, data["progress"]))
+                self.summary = BatchSummary(**_known(BatchSummary, data))
                 put(_DONE)
             except BaseException as error:  # handed to the consumer, never lost on this thread
                 put(error)
@@ -334,11 +343,11 @@ class Batch:
 
     def status(self) -> BatchStatus:
         """Items per phase and the credits, from the ledger."""
-        return BatchStatus(**json.loads(_native.batch_status(self._json())))
+        return BatchStatus(**_known(BatchStatus, json.loads(_native.batch_status(self._json()))))
 
     def events(self, key: str) -> List[BatchEvent]:
         """The log of the item ``key``, oldest first."""
-        return [BatchEvent(**event) for event in json.loads(_native.batch_events(self._json(), key))]
+        return [BatchEvent(**_known(BatchEvent, event)) for event in json.loads(_native.batch_events(self._json(), key))]
 
     def report(self, *, usage: bool = True) -> BatchReport:
         """The SLA baseline per model; with ``usage``, the ledger's credits against the API's
