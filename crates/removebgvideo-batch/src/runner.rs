@@ -232,6 +232,7 @@ pub fn run(
         held: HashSet::new(),
         reported: HashSet::new(),
         last_progress: None,
+        unreported: false,
     };
     let driven = runner.start(&items).and_then(|()| runner.drive());
     if driven.is_err() {
@@ -285,6 +286,8 @@ struct Runner<'a> {
     /// Items whose result was handed to `on_item`.
     reported: HashSet<String>,
     last_progress: Option<Instant>,
+    /// A step was recorded since the last progress report.
+    unreported: bool,
 }
 
 /// The wall clock as the ledger records it.
@@ -398,10 +401,20 @@ impl Runner<'_> {
                 self.maybe_report()?;
                 return Ok(());
             }
-            let (key, reply) = self
-                .replies
-                .recv()
-                .expect("the runner holds a sender, so the channel stays open");
+            // Waits are silent while their jobs run: a change the last report missed (it came
+            // too soon after the one before) is reported once the answers stop coming.
+            let (key, reply) = match self.replies.recv_timeout(PROGRESS_EVERY) {
+                Ok(message) => message,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.unreported {
+                        self.maybe_report()?;
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    unreachable!("the runner holds a sender, so the channel stays open")
+                }
+            };
             self.ledger.begin_group()?;
             self.handle(&key, reply)?;
             // The answers that arrive within the window join the same commit: a commit costs
@@ -484,6 +497,7 @@ impl Runner<'_> {
     /// Commits a step; an item it leaves with nothing more to do is reported.
     fn record(&mut self, key: &str, step: &Step) -> Result<(), BatchError> {
         self.ledger.record(self.batch, key, step, now())?;
+        self.unreported = true;
         if self.options.on_item.is_some() && step.phase.is_some_and(ItemPhase::is_final) {
             let item = self.ledger.item(self.batch, key)?;
             // A done item's next step is only a check of its output, on a later run.
@@ -757,6 +771,7 @@ impl Runner<'_> {
                 };
                 self.ledger
                     .record_status(self.batch, key, &record, phase, item.phase)?;
+                self.unreported = true;
             }
             Event::Retry {
                 operation,
@@ -1170,6 +1185,7 @@ impl Runner<'_> {
             return Ok(());
         }
         self.last_progress = Some(Instant::now());
+        self.unreported = false;
         let progress = self.progress()?;
         self.report(&progress);
         Ok(())
