@@ -80,7 +80,8 @@ impl BatchArgs {
         Ok(args)
     }
 
-    fn check(&self) -> Result<(), Error> {
+    /// Checks every argument, each problem naming its field.
+    pub fn check(&self) -> Result<(), Error> {
         let mut problems = Vec::new();
         if self.manifest.is_some() == self.items.is_some() {
             problems.push(Problem::error(
@@ -214,7 +215,8 @@ impl BatchArgs {
         Ok((ledger, batch))
     }
 
-    fn options(&self, cancel: CancelToken) -> Result<BatchOptions, Error> {
+    /// The runner's options these arguments make.
+    pub fn options(&self, cancel: CancelToken) -> Result<BatchOptions, Error> {
         let mut options = BatchOptions::new(&self.out);
         if let Some(n) = self.max_in_flight {
             options.max_in_flight = usize::try_from(n).unwrap_or(usize::MAX);

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use removebgvideo::core::validate::ProblemCode;
-use removebgvideo::{CancelToken, Client, Error, ErrorCode, WaitLimit};
-use removebgvideo_batch::{BatchOptions, LoadError, Progress, load_manifest, now};
+use removebgvideo::{CancelToken, Client, Error, ErrorCode};
+use removebgvideo_batch::bridge::BatchArgs;
+use removebgvideo_batch::{Progress, now};
 use removebgvideo_ledger::{Durability, Ledger};
 use serde_json::{Value, json};
 
 use crate::args::{Batch, BatchRunArgs, LedgerArgs};
-use crate::commands::{limit, usage_error};
+use crate::commands::usage_error;
 use crate::output::{exit, print_result};
 
 /// Runs a `batch` subcommand; the client is made only for `run`.
@@ -131,57 +132,22 @@ fn open_existing(args: &LedgerArgs) -> Result<Ledger, Error> {
     Ledger::open(&path, Durability::Normal).map_err(ledger_error)
 }
 
-fn options(args: &BatchRunArgs, cancel: &CancelToken) -> Result<BatchOptions, Error> {
-    if args.max_in_flight == 0 {
-        return Err(usage_error(
-            "/max_in_flight",
-            ProblemCode::OutOfRange,
-            "--max-in-flight must be 1 or more".into(),
-        ));
+/// The runner's arguments, as every language gives them (checked and loaded by the bridge, so
+/// the CLI, Python and Node refuse the same things the same way).
+fn batch_args(args: &BatchRunArgs) -> BatchArgs {
+    BatchArgs {
+        manifest: Some(args.manifest.clone()),
+        items: None,
+        out: args.ledger.out.clone(),
+        ledger: args.ledger.ledger.clone(),
+        batch: args.ledger.batch.clone(),
+        max_in_flight: Some(args.max_in_flight as u64),
+        budget_credits: args.budget_credits,
+        restart_failed: Some(args.restart_failed),
+        recreate_unknown: args.recreate_unknown,
+        durability: args.durability_full.then(|| "full".to_owned()),
+        timeout: args.timeout,
     }
-    if let Some(budget) = args.budget_credits
-        && !(budget.is_finite() && budget >= 0.0)
-    {
-        return Err(usage_error(
-            "/budget_credits",
-            ProblemCode::OutOfRange,
-            format!("--budget-credits must be a number of credits, 0 or more (got {budget})"),
-        ));
-    }
-    let mut options = BatchOptions::new(&args.ledger.out);
-    options.max_in_flight = args.max_in_flight;
-    options.budget_credits = args.budget_credits;
-    options.restart_failed = args.restart_failed;
-    options.recreate_unknown = args.recreate_unknown;
-    options.cancel = cancel.clone();
-    options.wait_limit = match args.timeout {
-        None => WaitLimit::Unbounded,
-        some => limit(some)?,
-    };
-    Ok(options)
-}
-
-/// A refused manifest: every bad row, and exit 2 (nothing was sent).
-fn manifest_refused(error: LoadError, json_mode: bool) -> Result<u8, Error> {
-    let LoadError::Manifest(manifest) = error else {
-        return Err(ledger_error(error));
-    };
-    if json_mode {
-        let problems: Vec<Value> = manifest
-            .problems
-            .iter()
-            .map(|p| json!({ "line": p.line, "field": p.field, "code": p.code, "message": p.message }))
-            .collect();
-        let value = json!({ "error": {
-            "code": "validation_error",
-            "message": format!("the manifest has {} problem(s); nothing was sent", problems.len()),
-            "problems": problems,
-        }});
-        println!("{}", serde_json::to_string_pretty(&value).expect("JSON"));
-    } else {
-        eprint!("error: {manifest}");
-    }
-    Ok(exit::USAGE)
 }
 
 fn run(
@@ -190,33 +156,17 @@ fn run(
     cancel: &CancelToken,
     json_mode: bool,
 ) -> Result<u8, Error> {
-    let mut options = options(args, cancel)?;
-    std::fs::create_dir_all(&args.ledger.out).map_err(|e| {
-        Error::new(
-            ErrorCode::Unknown("io_error".into()),
-            format!("cannot make {}: {e}", args.ledger.out.display()),
-        )
-    })?;
-    let durability = if args.durability_full {
-        Durability::Full
-    } else {
-        Durability::Normal
-    };
-    let mut ledger = Ledger::open(&ledger_path(&args.ledger), durability).map_err(ledger_error)?;
-    let loaded = match load_manifest(
-        &mut ledger,
-        &args.manifest,
-        args.ledger.batch.as_deref(),
-        now(),
-    ) {
-        Ok(loaded) => loaded,
-        Err(error) => return manifest_refused(error, json_mode),
-    };
-    let bars = Arc::new(Bars::new(json_mode, loaded.total as u64));
+    let batch_args = batch_args(args);
+    batch_args.check()?;
+    let mut options = batch_args.options(cancel.clone())?;
+    // A bad manifest is a validation error naming every bad row (`/<line>/<column>`): exit 2,
+    // nothing sent.
+    let (mut ledger, batch) = batch_args.load()?;
+    let bars = Arc::new(Bars::new(json_mode));
     let sink = bars.clone();
     options.on_progress = Some(Arc::new(move |progress: &Progress| sink.show(progress)));
-    let summary = removebgvideo_batch::run(client, &mut ledger, &loaded.batch, &options)
-        .map_err(ledger_error)?;
+    let summary =
+        removebgvideo_batch::run(client, &mut ledger, &batch, &options).map_err(ledger_error)?;
     bars.finish();
     if summary.cancelled {
         return Err(Error::new(
@@ -242,7 +192,7 @@ fn run(
         summary.results.display(),
         summary.errors.display(),
     );
-    let value = json!({ "summary": summary, "added": loaded.added });
+    let value = json!({ "summary": summary });
     print_result(&value, &human, json_mode);
     Ok(if summary.complete {
         exit::OK
@@ -259,14 +209,15 @@ struct Bars {
 }
 
 impl Bars {
-    fn new(json_mode: bool, total: u64) -> Bars {
+    fn new(json_mode: bool) -> Bars {
         let draw = if json_mode {
             ProgressDrawTarget::hidden()
         } else {
             ProgressDrawTarget::stderr()
         };
         let multi = MultiProgress::with_draw_target(draw);
-        let items = multi.add(ProgressBar::new(total));
+        // Its length comes with the first report.
+        let items = multi.add(ProgressBar::new(0));
         items.set_style(
             ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} (ETA {eta})")
                 .expect("a valid template")

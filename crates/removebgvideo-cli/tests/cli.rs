@@ -1187,30 +1187,36 @@ fn a_bad_manifest_is_refused_whole_with_every_row_named_and_nothing_sent() {
         ],
     );
     assert_eq!(code(&output), 2);
-    let problems = json(&output)["error"]["problems"]
+    // The same error as Python's and Node's: a validation_error whose problems are
+    // `/<line>/<column>` with the core's codes.
+    let error = &json(&output)["error"];
+    assert_eq!(error["code"], "validation_error");
+    let named: Vec<String> = error["problems"]
         .as_array()
         .unwrap()
-        .clone();
-    let named: Vec<(u64, String)> = problems
         .iter()
         .map(|p| {
-            (
-                p["line"].as_u64().unwrap(),
-                p["field"].as_str().unwrap().to_owned(),
+            format!(
+                "{} {}",
+                p["path"].as_str().unwrap(),
+                p["code"].as_str().unwrap()
             )
         })
         .collect();
     for expected in [
-        (3, "video_url"),
-        (3, "model"),
-        (4, "background"),
-        (4, "key"),
+        "/3/video_url invalid_url",
+        "/3/model unknown_value",
+        "/4/key duplicate_key",
     ] {
         assert!(
-            named.contains(&(expected.0, expected.1.to_owned())),
+            named.iter().any(|n| n == expected),
             "{expected:?} not in {named:?}"
         );
     }
+    assert!(
+        named.iter().any(|n| n.starts_with("/4/background ")),
+        "{named:?}"
+    );
     assert_eq!(sandbox.request_counts().0, before, "nothing was sent");
 }
 
