@@ -1,6 +1,7 @@
 //! The batch's files: where each output goes, what a finished output weighs (size and
 //! SHA-256), the part files a crash left, and `results.jsonl` / `errors.jsonl`.
 
+use std::borrow::Borrow;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -153,11 +154,13 @@ pub fn result_line(item: &Item) -> Value {
 /// one line per item in manifest order. Each file is written beside and renamed into place,
 /// so a reader never sees half of one; both are derived from the ledger, so a crash before
 /// they are written loses nothing (the next run writes them).
-pub fn write_results(dir: &Path, items: &[Item]) -> io::Result<(PathBuf, PathBuf)> {
+pub fn write_results(dir: &Path, items: &[impl Borrow<Item>]) -> io::Result<(PathBuf, PathBuf)> {
     let results = dir.join("results.jsonl");
     let errors = dir.join("errors.jsonl");
-    let (done, other): (Vec<&Item>, Vec<&Item>) =
-        items.iter().partition(|item| item.phase == ItemPhase::Done);
+    let (done, other): (Vec<&Item>, Vec<&Item>) = items
+        .iter()
+        .map(Borrow::borrow)
+        .partition(|item| item.phase == ItemPhase::Done);
     write_lines(&results, &done)?;
     write_lines(&errors, &other)?;
     Ok((results, errors))

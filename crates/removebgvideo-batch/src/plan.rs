@@ -2,6 +2,8 @@
 //! flight, and whether a job fits the budget. No I/O here, so every rule of a resume is in one
 //! place and tested without a server; the runner only carries the decisions out.
 
+use std::borrow::Borrow;
+
 use removebgvideo_ledger::{Item, ItemPhase};
 
 /// What the caller allowed, and what is known about the server.
@@ -157,10 +159,10 @@ pub struct Budget {
 
 impl Budget {
     /// A budget of `limit` credits (none: no limit) with what the ledger already commits.
-    pub fn new(limit: Option<f64>, items: &[Item]) -> Budget {
+    pub fn new(limit: Option<f64>, items: &[impl Borrow<Item>]) -> Budget {
         Budget {
             limit,
-            committed: items.iter().map(committed_by).sum(),
+            committed: items.iter().map(|item| committed_by(item.borrow())).sum(),
         }
     }
 
@@ -213,6 +215,8 @@ mod tests {
 
     fn item(phase: ItemPhase) -> Item {
         Item {
+            id: 0,
+            revision: 0,
             key: "k".into(),
             line: Some(2),
             input: ItemInput {
@@ -353,6 +357,6 @@ mod tests {
         budget.settle(90.0, 0.0); // refunded
         assert!(budget.reserve(10.0));
         assert_eq!(budget.committed(), 115.0);
-        assert!(Budget::new(None, &[]).reserve(1e12));
+        assert!(Budget::new(None, &[] as &[Item]).reserve(1e12));
     }
 }

@@ -86,6 +86,7 @@ pub fn run(
         "ledger_reads_per_job": cost.reads as f64 / items as f64,
         "ledger_reads_ms": cost.reads_ms,
         "ledger_cpu_ms": cost.cpu_ms,
+        "ledger_checkpoints_ms": cost.checkpoints_ms,
         "ledger_groups": cost.groups,
         "ledger_group_commit_max_us": cost.group_commit_max_us,
         "ledger_cpu_share": cost.cpu_ms / (cpu * 1000.0).max(1e-9),

@@ -22,6 +22,9 @@ pub enum LedgerError {
         phase: String,
         step: &'static str,
     },
+    /// An item's row changed under this connection as it wrote a step, twice in a row: another
+    /// process is running the same batch.
+    Conflict(String),
     /// A stored value could not be read back (edited by hand, or written by a bug).
     Corrupt(String),
 }
@@ -45,6 +48,10 @@ impl fmt::Display for LedgerError {
             LedgerError::WrongPhase { key, phase, step } => write!(
                 f,
                 "ledger: item {key:?} is {phase}, where {step} does not apply"
+            ),
+            LedgerError::Conflict(key) => write!(
+                f,
+                "ledger: item {key:?} keeps changing under this run; is another run of the same batch going on?"
             ),
             LedgerError::Corrupt(what) => write!(f, "ledger: unreadable value: {what}"),
         }

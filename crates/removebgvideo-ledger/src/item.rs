@@ -126,6 +126,13 @@ pub struct NewItem {
 /// An item as the ledger holds it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Item {
+    /// Its row (`items.id`); 0 for an item that is not from a ledger.
+    #[serde(skip)]
+    pub id: i64,
+    /// How many steps its row has taken (`items.revision`): a step written from a copy of the
+    /// item lands only on the revision it was read at, so a stale copy is never written back.
+    #[serde(skip)]
+    pub revision: i64,
     pub key: String,
     pub line: Option<u64>,
     pub input: ItemInput,

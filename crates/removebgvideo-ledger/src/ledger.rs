@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use removebgvideo_core::Timestamp;
-use removebgvideo_core::state::{TransitionRecord, Verdict};
+use removebgvideo_core::state::TransitionRecord;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::Checkpointer;
 use crate::item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
+use crate::step::Step;
+use crate::writer::Writer;
 use crate::{LedgerError, schema};
 
 /// How long a writer waits for another's transaction before it gives up.
@@ -48,47 +50,10 @@ impl Counts {
     }
 }
 
-/// One step of an item: its new phase and the facts that came with it, written with its event
-/// in one transaction (an answer is never recorded apart from the phase change it causes).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Step {
-    /// The event's kind (`created`, `status`, `attempt`, `error`, `output`, ...).
-    pub kind: &'static str,
-    /// The phase it moves to (`None`: it stays).
-    pub phase: Option<ItemPhase>,
-    pub job_id: Option<String>,
-    pub status_from: Option<String>,
-    pub status_to: Option<String>,
-    pub request_id: Option<String>,
-    pub http_status: Option<u16>,
-    pub attempt: Option<u32>,
-    /// An error, kept as the item's last (never cleared by later steps).
-    pub error: Option<(String, String)>,
-    pub credits_estimated: Option<f64>,
-    pub credits_reserved: Option<f64>,
-    pub credits_charged: Option<f64>,
-    /// The output in place: its path, size and sha256.
-    pub output: Option<(String, u64, String)>,
-    /// Starts a new generation (a restart from the beginning).
-    pub next_generation: bool,
-    /// The `video_url` an upload gave the item's file.
-    pub uploaded_video_url: Option<String>,
-    pub detail: Option<Value>,
-}
-
-/// What a step did: the phase the item was in, and the item as it now is.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Recorded {
-    pub before: ItemPhase,
-    pub item: Item,
-}
-
 /// The ledger (see the crate doc). One connection; a batch runner holds one.
 #[derive(Debug)]
 pub struct Ledger {
     conn: Connection,
-    /// A group is open (see [`Ledger::begin_group`]).
-    in_group: bool,
     /// Checkpoints the WAL off the commit path (file ledgers; see `checkpoint`). Declared
     /// after `conn`: dropped after it, so the connection closes first.
     _checkpointer: Option<Checkpointer>,
@@ -132,9 +97,16 @@ impl Ledger {
         schema::migrate(&mut conn)?;
         Ok(Ledger {
             conn,
-            in_group: false,
             _checkpointer: None,
         })
+    }
+
+    /// The CPU time the helper thread's WAL checkpoints took so far (none for a ledger in
+    /// memory): part of what the ledger costs its runner.
+    pub fn checkpoint_cpu(&self) -> Duration {
+        self._checkpointer
+            .as_ref()
+            .map_or(Duration::ZERO, Checkpointer::cpu)
     }
 
     /// The schema version of the file.
@@ -180,71 +152,33 @@ impl Ledger {
 
     /// Records the intent to create the item's job, before the POST is sent, and returns the
     /// idempotency key to send. The key is derived from the batch, the item's key and its
-    /// generation, so a resumed item sends the same key again (its event says so).
+    /// generation, so a resumed item sends the same key again (its event says so). One step
+    /// on its own; a runner's many steps go through a [`Writer`].
     pub fn begin_create(
         &mut self,
         batch: &str,
         key: &str,
         now: Timestamp,
     ) -> Result<String, LedgerError> {
-        self.step(|tx| {
-            let (id, phase, generation) = locate(tx, batch, key)?;
-            // An `unknown` item is created again only when the caller opted in (the runner asks):
-            // as a new generation, so its key differs from the one whose outcome is unknown.
-            let generation = match phase {
-                ItemPhase::Planned | ItemPhase::Creating => generation,
-                ItemPhase::Unknown => generation + 1,
-                _ => return Err(wrong_phase(key, phase, "begin_create")),
-            };
-            let idempotency_key = derive_idempotency_key(batch, key, generation);
-            tx.prepare_cached(
-                "UPDATE items SET phase = 'creating', idempotency_key = ?2, generation = ?3, \
-             updated_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![id, idempotency_key, generation, millis(now)])?;
-            let detail = json!({
-                "idempotency_key": idempotency_key,
-                "resent": phase == ItemPhase::Creating,
-                "recreated": phase == ItemPhase::Unknown,
-            });
-            append_event(
-                tx,
-                id,
-                now,
-                "intent",
-                Some(phase),
-                Some(ItemPhase::Creating),
-                &Step {
-                    detail: Some(detail),
-                    ..Step::default()
-                },
-            )?;
-            Ok(idempotency_key)
-        })
+        let mut writer = Writer::new(batch);
+        let idempotency_key = writer.begin_create(self, key, now)?;
+        writer.commit(self)?;
+        Ok(idempotency_key)
     }
 
-    /// Records one step of an item with its event (see [`Step`]); returns the phase the item
-    /// was in before it, and the item as it now is.
+    /// Records one step of an item with its event (see [`Step`]), on its own; returns the
+    /// phase the item was in before it.
     pub fn record(
         &mut self,
         batch: &str,
         key: &str,
         step: &Step,
         now: Timestamp,
-    ) -> Result<Recorded, LedgerError> {
-        self.step(|tx| {
-            let (id, phase, _) = locate(tx, batch, key)?;
-            let next = step.phase.unwrap_or(phase);
-            if next != phase && !phase.may_go_to(next) {
-                return Err(wrong_phase(key, phase, step.kind));
-            }
-            let item = apply(tx, id, next, step, now)?;
-            append_event(tx, id, now, step.kind, Some(phase), step.phase, step)?;
-            Ok(Recorded {
-                before: phase,
-                item,
-            })
-        })
+    ) -> Result<ItemPhase, LedgerError> {
+        let mut writer = Writer::new(batch);
+        let before = writer.record(self, key, step.clone(), now)?;
+        writer.commit(self)?;
+        Ok(before)
     }
 
     /// Records a job status the core's tracker saw, unless it is no change (the log keeps
@@ -256,62 +190,31 @@ impl Ledger {
         record: &TransitionRecord,
         phase: Option<ItemPhase>,
     ) -> Result<bool, LedgerError> {
-        if record.verdict == Verdict::Unchanged {
-            return Ok(false);
-        }
-        let step = Step {
-            kind: "status",
-            phase,
-            status_from: record.from.as_ref().map(|s| s.as_str().to_owned()),
-            status_to: Some(record.to.as_str().to_owned()),
-            request_id: record.request_id.clone(),
-            detail: Some(json!({ "verdict": record.verdict, "progress": record.progress })),
-            ..Step::default()
-        };
-        self.record(batch, key, &step, record.at)?;
-        Ok(true)
+        let mut writer = Writer::new(batch);
+        let recorded = writer.record_status(self, key, record, phase)?;
+        writer.commit(self)?;
+        Ok(recorded)
     }
 
-    /// Opens a group: the steps recorded until [`Ledger::commit_group`] commit together, in one
-    /// transaction (each still all or nothing on its own). A runner groups the answers that
-    /// arrived together, and sends the requests they lead to only after the group commits:
-    /// the write-ahead rules hold, at one commit for many steps.
-    pub fn begin_group(&mut self) -> Result<(), LedgerError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        self.in_group = true;
-        Ok(())
-    }
-
-    /// Commits the open group.
-    pub fn commit_group(&mut self) -> Result<(), LedgerError> {
-        self.conn.execute_batch("COMMIT")?;
-        self.in_group = false;
-        Ok(())
-    }
-
-    /// Drops the open group's steps (a step failed: none of the group's is kept).
-    pub fn rollback_group(&mut self) -> Result<(), LedgerError> {
-        if self.in_group {
-            self.in_group = false;
-            self.conn.execute_batch("ROLLBACK")?;
-        }
-        Ok(())
-    }
-
-    /// Runs one step all or nothing: in its own transaction, or inside the open group (whose
-    /// commit or rollback is then the step's; a failed step fails the whole group, so a step
-    /// never needs a savepoint of its own, nor the statement journal one would write).
-    fn step<T>(
+    /// Runs `work` (a [`Writer`]'s commit) all or nothing, in a write transaction of
+    /// its own taken at once (`BEGIN IMMEDIATE`). Many steps that commit together are a
+    /// writer's job: it stages them and writes them here, in one.
+    pub(crate) fn write<T>(
         &mut self,
         work: impl FnOnce(&Connection) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
-        if self.in_group {
-            return work(&self.conn);
+        // Cached statements: parsing even "BEGIN" for each commit shows in a profile.
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let value = work(&self.conn).and_then(|value| {
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(value)
+        });
+        if value.is_err() && !self.conn.is_autocommit() {
+            // The error to report is the one above; a failed rollback leaves SQLite to roll
+            // back when the connection closes.
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
-        let tx = self.conn.transaction()?;
-        let value = work(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        value
     }
 
     /// Whether the batch's server was seen to honour idempotency keys (`None`: not known yet).
@@ -451,10 +354,14 @@ const ITEM_COLUMNS: &str = "key, line, video_url, file_path, file_size, model, o
      background, text_prompt, output_target, context, phase, generation, idempotency_key, job_id, \
      job_status, credits_estimated, credits_reserved, credits_charged, output_path, output_size, \
      output_sha256, last_error_code, last_error_message, last_error_request_id, updated_at, \
-     uploaded_video_url";
+     uploaded_video_url, id, revision";
 
 fn millis(at: Timestamp) -> i64 {
     i64::try_from(at.unix_millis()).unwrap_or(i64::MAX)
+}
+
+fn unix_millis(at: Timestamp) -> u64 {
+    millis(at).max(0) as u64
 }
 
 fn wrong_phase(key: &str, phase: ItemPhase, step: &'static str) -> LedgerError {
@@ -472,23 +379,6 @@ fn json_text(value: &Option<Value>) -> Option<String> {
 fn parse_json(text: Option<String>, what: &str) -> Result<Option<Value>, LedgerError> {
     text.map(|t| serde_json::from_str(&t).map_err(|e| LedgerError::Corrupt(format!("{what}: {e}"))))
         .transpose()
-}
-
-fn locate(tx: &Connection, batch: &str, key: &str) -> Result<(i64, ItemPhase, u32), LedgerError> {
-    // Cached statements: a runner makes several of these per item, and parsing the SQL each
-    // time was a third of the ledger's cost.
-    let row = tx
-        .prepare_cached("SELECT id, phase, generation FROM items WHERE batch_id = ?1 AND key = ?2")?
-        .query_row(params![batch, key], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, u32>(2)?,
-            ))
-        })
-        .optional()?
-        .ok_or_else(|| LedgerError::NoSuchItem(key.to_owned()))?;
-    Ok((row.0, ItemPhase::parse(&row.1)?, row.2))
 }
 
 fn find_item(conn: &Connection, batch: &str, key: &str) -> Result<Option<Item>, LedgerError> {
@@ -539,69 +429,111 @@ fn insert_item(
     )
 }
 
-/// A step's update of its item, returning the item as it now is (one statement: no second
-/// read). COALESCE keeps what a step does not bring: an error, once recorded, stays until
-/// another.
-static STEP_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "UPDATE items SET phase = ?2, \
-         job_id = COALESCE(?3, job_id), \
-         job_status = COALESCE(?4, job_status), \
-         credits_estimated = COALESCE(?5, credits_estimated), \
-         credits_reserved = COALESCE(?6, credits_reserved), \
-         credits_charged = COALESCE(?7, credits_charged), \
-         output_path = COALESCE(?8, output_path), \
-         output_size = COALESCE(?9, output_size), \
-         output_sha256 = COALESCE(?10, output_sha256), \
-         last_error_code = COALESCE(?11, last_error_code), \
-         last_error_message = COALESCE(?12, last_error_message), \
-         last_error_request_id = CASE WHEN ?11 IS NULL THEN last_error_request_id ELSE ?13 END, \
-         generation = generation + ?14, \
-         updated_at = ?15, \
-         uploaded_video_url = COALESCE(?16, uploaded_video_url) \
-         WHERE id = ?1 RETURNING {ITEM_COLUMNS}"
-    )
-});
-
-fn apply(
-    tx: &Connection,
-    id: i64,
-    phase: ItemPhase,
+/// Moves the item in memory by one step: checks that the lifecycle allows it, then applies it
+/// (one more revision). Returns the phase it was in.
+pub(crate) fn advance(
+    item: &mut Item,
     step: &Step,
     now: Timestamp,
-) -> Result<Item, LedgerError> {
-    let (error_code, error_message) = match &step.error {
-        Some((code, message)) => (Some(code.as_str()), Some(message.as_str())),
-        None => (None, None),
-    };
-    let (output_path, output_size, output_sha256) = match &step.output {
-        Some((path, size, sha)) => (Some(path.as_str()), Some(*size), Some(sha.as_str())),
-        None => (None, None, None),
-    };
-    tx.prepare_cached(&STEP_UPDATE)?.query_row(
-        params![
-            id,
-            phase.as_str(),
-            step.job_id,
-            step.status_to,
-            step.credits_estimated,
-            step.credits_reserved,
-            step.credits_charged,
-            output_path,
-            output_size,
-            output_sha256,
-            error_code,
-            error_message,
-            step.request_id,
-            i64::from(step.next_generation),
-            millis(now),
-            step.uploaded_video_url,
-        ],
-        read_item,
-    )?
+) -> Result<ItemPhase, LedgerError> {
+    let before = item.phase;
+    let next = step.phase.unwrap_or(before);
+    if next != before && !before.may_go_to(next) {
+        return Err(wrong_phase(&item.key, before, step.kind));
+    }
+    step.apply(item, next, unix_millis(now));
+    item.revision += 1;
+    Ok(before)
 }
 
-fn append_event(
+/// Moves the item in memory to `creating` with the idempotency key of its generation (one
+/// more revision). Returns the phase it was in and the key.
+pub(crate) fn intend(
+    batch: &str,
+    item: &mut Item,
+    now: Timestamp,
+) -> Result<(ItemPhase, String), LedgerError> {
+    let before = item.phase;
+    // An `unknown` item is created again only when the caller opted in (the runner asks): as a
+    // new generation, so its key differs from the one whose outcome is unknown.
+    let generation = match before {
+        ItemPhase::Planned | ItemPhase::Creating => item.generation,
+        ItemPhase::Unknown => item.generation + 1,
+        _ => return Err(wrong_phase(&item.key, before, "begin_create")),
+    };
+    let idempotency_key = derive_idempotency_key(batch, &item.key, generation);
+    item.phase = ItemPhase::Creating;
+    item.generation = generation;
+    item.idempotency_key = Some(idempotency_key.clone());
+    item.updated_at = unix_millis(now);
+    item.revision += 1;
+    Ok((before, idempotency_key))
+}
+
+/// The step of a job status change the core's tracker saw.
+pub(crate) fn status_step(record: &TransitionRecord, phase: Option<ItemPhase>) -> Step {
+    Step {
+        kind: "status",
+        phase,
+        status_from: record.from.as_ref().map(|s| s.as_str().to_owned()),
+        status_to: Some(record.to.as_str().to_owned()),
+        request_id: record.request_id.clone(),
+        detail: Some(json!({ "verdict": record.verdict, "progress": record.progress })),
+        ..Step::default()
+    }
+}
+
+/// The event of an intent: its key, and whether it is a resend or a new generation.
+pub(crate) fn intent_event(idempotency_key: &str, before: ItemPhase) -> Step {
+    Step {
+        kind: "intent",
+        phase: Some(ItemPhase::Creating),
+        detail: Some(json!({
+            "idempotency_key": idempotency_key,
+            "resent": before == ItemPhase::Creating,
+            "recreated": before == ItemPhase::Unknown,
+        })),
+        ..Step::default()
+    }
+}
+
+/// Writes the item's row whole, if the file still has it at revision `read_at`; returns
+/// whether it did.
+pub(crate) fn update_row(tx: &Connection, item: &Item, read_at: i64) -> Result<bool, LedgerError> {
+    let written = tx
+        .prepare_cached(
+            "UPDATE items SET phase = ?2, generation = ?3, idempotency_key = ?4, job_id = ?5, \
+                 job_status = ?6, credits_estimated = ?7, credits_reserved = ?8, \
+                 credits_charged = ?9, output_path = ?10, output_size = ?11, output_sha256 = ?12, \
+                 last_error_code = ?13, last_error_message = ?14, last_error_request_id = ?15, \
+                 uploaded_video_url = ?16, updated_at = ?17, revision = ?18 \
+                 WHERE id = ?1 AND revision = ?19",
+        )?
+        .execute(params![
+            item.id,
+            item.phase.as_str(),
+            item.generation,
+            item.idempotency_key,
+            item.job_id,
+            item.job_status,
+            item.credits_estimated,
+            item.credits_reserved,
+            item.credits_charged,
+            item.output_path,
+            item.output_size,
+            item.output_sha256,
+            item.last_error_code,
+            item.last_error_message,
+            item.last_error_request_id,
+            item.uploaded_video_url,
+            i64::try_from(item.updated_at).unwrap_or(i64::MAX),
+            item.revision,
+            read_at,
+        ])?;
+    Ok(written == 1)
+}
+
+pub(crate) fn append_event(
     tx: &Connection,
     id: i64,
     now: Timestamp,
@@ -610,35 +542,73 @@ fn append_event(
     to: Option<ItemPhase>,
     step: &Step,
 ) -> Result<(), LedgerError> {
-    let mut detail = step.detail.clone();
-    if let Some((code, message)) = &step.error {
-        let error = json!({ "code": code, "message": message });
-        match &mut detail {
-            Some(Value::Object(fields)) => {
-                fields.insert("error".into(), error);
-            }
-            _ => detail = Some(json!({ "error": error })),
-        }
-    }
-    tx.prepare_cached(
+    append_events(
+        tx,
+        &[NewEvent {
+            item_id: id,
+            at: now,
+            kind,
+            from,
+            to,
+            step,
+        }],
+    )
+}
+
+/// An event to append: its item, time, kind and phase change, the rest from its step.
+pub(crate) struct NewEvent<'a> {
+    pub item_id: i64,
+    pub at: Timestamp,
+    pub kind: &'a str,
+    pub from: Option<ItemPhase>,
+    pub to: Option<ItemPhase>,
+    pub step: &'a Step,
+}
+
+/// Appends events in order. (One INSERT of 16 rows instead of 16 of one was measured slower:
+/// the statements' own cost is not what a step pays for.)
+pub(crate) fn append_events(tx: &Connection, events: &[NewEvent<'_>]) -> Result<(), LedgerError> {
+    let mut insert = tx.prepare_cached(
         "INSERT INTO events (item_id, at, kind, phase_from, phase_to, status_from, status_to, \
          request_id, http_status, attempt, detail) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        id,
-        millis(now),
-        kind,
-        from.map(ItemPhase::as_str),
-        to.map(ItemPhase::as_str),
-        step.status_from,
-        step.status_to,
-        step.request_id,
-        step.http_status,
-        step.attempt,
-        json_text(&detail),
-    ])?;
+    )?;
+    for event in events {
+        let step = event.step;
+        insert.execute(params![
+            event.item_id,
+            millis(event.at),
+            event.kind,
+            event.from.map(ItemPhase::as_str),
+            event.to.map(ItemPhase::as_str),
+            step.status_from,
+            step.status_to,
+            step.request_id,
+            step.http_status,
+            step.attempt,
+            event_detail(step),
+        ])?;
+    }
     Ok(())
+}
+
+/// An event's detail as stored: the step's, with its error (if any) in it.
+fn event_detail(step: &Step) -> Option<String> {
+    // The step's own detail is only copied when there is an error to add to it.
+    match &step.error {
+        None => step.detail.as_ref().map(Value::to_string),
+        Some((code, message)) => {
+            let error = json!({ "code": code, "message": message });
+            let mut detail = step.detail.clone();
+            match &mut detail {
+                Some(Value::Object(fields)) => {
+                    fields.insert("error".into(), error);
+                }
+                _ => detail = Some(json!({ "error": error })),
+            }
+            detail.as_ref().map(Value::to_string)
+        }
+    }
 }
 
 fn read_item(row: &Row<'_>) -> rusqlite::Result<Result<Item, LedgerError>> {
@@ -646,6 +616,8 @@ fn read_item(row: &Row<'_>) -> rusqlite::Result<Result<Item, LedgerError>> {
     let context: String = row.get(10)?;
     let phase: String = row.get(11)?;
     let item = Item {
+        id: row.get(27)?,
+        revision: row.get(28)?,
         key: row.get(0)?,
         line: row.get(1)?,
         input: ItemInput {

@@ -23,8 +23,12 @@ mod error;
 mod item;
 mod ledger;
 mod schema;
+mod step;
+mod writer;
 
 pub use error::LedgerError;
 pub use item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
-pub use ledger::{Counts, Durability, Ledger, Recorded, Step, derive_idempotency_key};
+pub use ledger::{Counts, Durability, Ledger, derive_idempotency_key};
 pub use schema::SCHEMA_VERSION;
+pub use step::Step;
+pub use writer::Writer;

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::LedgerError;
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Each migration takes the schema from its index to the next version. Never edit one that
 /// has shipped: add the next.
@@ -85,6 +85,38 @@ ALTER TABLE batches ADD COLUMN idempotency TEXT;
     r#"
 DROP INDEX items_by_phase;
 "#,
+    // 4: each step writes the row whole from the runner's copy of the item, guarded by its
+    // revision (a stale copy is never written back); and the log's sequence needs
+    // no AUTOINCREMENT (its sqlite_sequence row was written with every event; events are never
+    // deleted, so the largest seq plus one is never a reused one).
+    r#"
+ALTER TABLE items ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE events_v4 (
+    seq          INTEGER PRIMARY KEY,
+    item_id      INTEGER NOT NULL REFERENCES items(id),
+    at           INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    phase_from   TEXT,
+    phase_to     TEXT,
+    status_from  TEXT,
+    status_to    TEXT,
+    request_id   TEXT,
+    http_status  INTEGER,
+    attempt      INTEGER,
+    detail       TEXT
+);
+INSERT INTO events_v4 SELECT seq, item_id, at, kind, phase_from, phase_to, status_from,
+    status_to, request_id, http_status, attempt, detail FROM events;
+DROP TABLE events;
+ALTER TABLE events_v4 RENAME TO events;
+CREATE INDEX events_by_item ON events (item_id, seq);
+
+CREATE TRIGGER events_are_not_updated BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER events_are_not_deleted BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+"#,
 ];
 
 /// Brings the file's schema to [`SCHEMA_VERSION`], each migration in its own transaction.
@@ -104,4 +136,70 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of schema 3 (events numbered by AUTOINCREMENT, no revisions) keeps its log, its
+    /// numbering and its append-only rule through migration 4.
+    #[test]
+    fn a_file_of_schema_3_keeps_its_log_through_migration_4() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO batches (id, created_at) VALUES ('b', 1);
+             INSERT INTO items (batch_id, key, phase, updated_at) VALUES ('b', 'k', 'running', 1);
+             INSERT INTO events (item_id, at, kind) VALUES (1, 1, 'planned');
+             INSERT INTO events (item_id, at, kind) VALUES (1, 2, 'intent');
+             INSERT INTO events (item_id, at, kind) VALUES (1, 3, 'created');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let kept: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, kind FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            [
+                (1, "planned".into()),
+                (2, "intent".into()),
+                (3, "created".into())
+            ]
+        );
+        conn.execute(
+            "INSERT INTO events (item_id, at, kind) VALUES (1, 4, 'status')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(conn.last_insert_rowid(), 4, "numbering goes on");
+        let revision: i64 = conn
+            .query_row("SELECT revision FROM items", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(revision, 0);
+        for rewrite in ["UPDATE events SET kind = 'x'", "DELETE FROM events"] {
+            let refused = conn.execute(rewrite, []).unwrap_err().to_string();
+            assert!(refused.contains("append-only"), "{rewrite}: {refused}");
+        }
+        let indexed: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'events_by_item'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 1);
+    }
 }

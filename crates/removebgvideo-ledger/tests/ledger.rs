@@ -6,11 +6,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use removebgvideo_core::state::{TransitionRecord, Verdict};
 use removebgvideo_core::{JobStatus, Timestamp};
 use removebgvideo_ledger::{
-    Durability, ItemInput, ItemPhase, Ledger, LedgerError, NewItem, SCHEMA_VERSION, Step,
+    Durability, ItemInput, ItemPhase, Ledger, LedgerError, NewItem, SCHEMA_VERSION, Step, Writer,
     derive_idempotency_key,
 };
 use serde_json::json;
@@ -140,6 +141,113 @@ fn the_intent_is_recorded_before_the_create_and_a_resume_sends_the_same_key() {
         derive_idempotency_key("a", "bc", 0)
     );
     assert!(key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()));
+}
+
+#[test]
+fn a_writer_commits_its_steps_all_at_once_and_never_over_another_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ledger_file(&dir);
+    let mut ledger = Ledger::open(&path, Durability::Normal).unwrap();
+    let items = [
+        item("a", "https://e.com/a.mp4"),
+        item("b", "https://e.com/b.mp4"),
+    ];
+    ledger.add_items(BATCH, "m.csv", &items, T0).unwrap();
+    let mut writer = Writer::new(BATCH);
+    writer.hold(ledger.items(BATCH).unwrap().into_iter().map(Arc::new));
+    let key = writer.begin_create(&ledger, "a", T0).unwrap();
+    let created = Step {
+        kind: "created",
+        phase: Some(ItemPhase::Running),
+        job_id: Some("job_1".into()),
+        ..Step::default()
+    };
+    assert_eq!(
+        writer.record(&ledger, "a", created.clone(), T0).unwrap(),
+        ItemPhase::Creating
+    );
+    // A step the lifecycle refuses is refused at once, and stages nothing.
+    let done = Step {
+        kind: "output",
+        phase: Some(ItemPhase::Done),
+        ..Step::default()
+    };
+    assert!(matches!(
+        writer.record(&ledger, "b", done, T0),
+        Err(LedgerError::WrongPhase { .. })
+    ));
+    assert_eq!(writer.pending(), 2);
+    assert_eq!(
+        writer.item(&ledger, "a").unwrap().job_id.as_deref(),
+        Some("job_1")
+    );
+    // Nothing is in the file before the commit (the runner sends nothing before it either).
+    assert_eq!(ledger.item(BATCH, "a").unwrap().phase, ItemPhase::Planned);
+    writer.commit(&mut ledger).unwrap();
+    assert_eq!(writer.pending(), 0);
+    let row = ledger.item(BATCH, "a").unwrap();
+    assert_eq!(&row, &**writer.item(&ledger, "a").unwrap());
+    assert_eq!(row.idempotency_key.as_deref(), Some(key.as_str()));
+    assert_eq!(row.revision, 2, "two steps");
+    let kinds: Vec<String> = ledger
+        .events(BATCH, "a")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["planned", "intent", "created"]);
+
+    // Another connection steps item b behind the writer's back: the writer's next commit
+    // is refused whole (item a's step included), and b is read again afterwards.
+    let mut other = Ledger::open(&path, Durability::Normal).unwrap();
+    other.begin_create(BATCH, "b", T0).unwrap();
+    let status = Step {
+        kind: "status",
+        status_to: Some("processing".into()),
+        ..Step::default()
+    };
+    writer.record(&ledger, "a", status, T0).unwrap();
+    writer.begin_create(&ledger, "b", T0).unwrap();
+    assert!(matches!(
+        writer.commit(&mut ledger),
+        Err(LedgerError::Conflict(key)) if key == "b"
+    ));
+    assert_eq!(ledger.item(BATCH, "a").unwrap().job_status, None);
+    assert_eq!(ledger.events(BATCH, "a").unwrap().len(), 3);
+    assert_eq!(
+        ledger.events(BATCH, "b").unwrap().len(),
+        2,
+        "planned, the other's intent"
+    );
+    assert_eq!(
+        &**writer.item(&ledger, "b").unwrap(),
+        &ledger.item(BATCH, "b").unwrap()
+    );
+
+    // A refused step stages nothing: the other connection moving that item on does not fail
+    // the writer's next commit.
+    let done = Step {
+        kind: "output",
+        phase: Some(ItemPhase::Done),
+        ..Step::default()
+    };
+    assert!(matches!(
+        writer.record(&ledger, "b", done, T0),
+        Err(LedgerError::WrongPhase { .. })
+    ));
+    other.record(BATCH, "b", &created, T0).unwrap();
+    let status = Step {
+        kind: "status",
+        status_to: Some("processing".into()),
+        ..Step::default()
+    };
+    writer.record(&ledger, "a", status, T0).unwrap();
+    writer.commit(&mut ledger).unwrap();
+    assert_eq!(
+        ledger.item(BATCH, "a").unwrap().job_status.as_deref(),
+        Some("processing")
+    );
+    assert_eq!(ledger.item(BATCH, "b").unwrap().phase, ItemPhase::Running);
 }
 
 #[test]
@@ -388,52 +496,6 @@ fn every_column_is_documented_in_docs_ledger_md() {
         assert!(
             docs.contains(&format!("`{}`", phase.as_str())),
             "phase {phase:?} undocumented"
-        );
-    }
-}
-
-#[test]
-#[ignore]
-fn micro_cost_of_steps() {
-    use removebgvideo_ledger::{ItemInput, NewItem, Step};
-    let dir = tempfile::tempdir().unwrap();
-    let mut ledger = Ledger::open(&dir.path().join("l.sqlite"), Durability::Normal).unwrap();
-    let items: Vec<NewItem> = (0..2000)
-        .map(|i| NewItem {
-            key: format!("k{i}"),
-            line: Some(i),
-            input: ItemInput {
-                video_url: Some(format!("https://e.com/{i}.mp4")),
-                ..ItemInput::default()
-            },
-            context: serde_json::json!({}),
-        })
-        .collect();
-    ledger.add_items("b", "s", &items, T0).unwrap();
-    for group in [1usize, 20] {
-        let started = std::time::Instant::now();
-        let mut n = 0;
-        for chunk in items.chunks(group) {
-            if group > 1 {
-                ledger.begin_group().unwrap();
-            }
-            for item in chunk {
-                let step = Step {
-                    kind: "status",
-                    status_to: Some(format!("s{n}")),
-                    ..Step::default()
-                };
-                ledger.record("b", &item.key, &step, T0).unwrap();
-                let _ = ledger.item("b", &item.key).unwrap();
-                n += 1;
-            }
-            if group > 1 {
-                ledger.commit_group().unwrap();
-            }
-        }
-        eprintln!(
-            "group {group}: {:.1} us per step+read",
-            started.elapsed().as_secs_f64() * 1e6 / n as f64
         );
     }
 }
