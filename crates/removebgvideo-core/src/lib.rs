@@ -14,6 +14,7 @@ pub mod error;
 pub mod eta;
 pub mod events;
 pub mod http;
+pub mod inbox;
 pub mod job;
 pub mod machine;
 mod open_enum;

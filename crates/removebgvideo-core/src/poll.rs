@@ -169,6 +169,11 @@ impl Poller {
         }
     }
 
+    /// The policy it polls by.
+    pub fn policy(&self) -> &PollPolicy {
+        &self.policy
+    }
+
     /// The deadline.
     pub fn deadline(&self) -> Option<Timestamp> {
         self.deadline
@@ -221,6 +226,14 @@ impl Poller {
             }
         };
         Observed { verdict, step }
+    }
+
+    /// The pause a read that saw nothing new would have set, taken without the read: the
+    /// growing interval advances as if it had been made. A hybrid wait skips the reads a
+    /// wait alone makes while the job is still queued this way, and its schedule from its
+    /// first read on is the one a wait alone would follow.
+    pub fn skip_read(&mut self, random: &mut dyn Random) -> Duration {
+        self.next_delay(None, None, random)
     }
 
     /// A poll failed at `now`. Transient errors (rate limits, server and connection errors)

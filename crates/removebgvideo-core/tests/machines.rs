@@ -128,6 +128,159 @@ fn a_terminal_update_from_elsewhere_ends_a_wait_and_the_poll_in_flight_is_ignore
     );
 }
 
+fn hybrid_wait(shared: &Shared, fallback: Duration) -> WaitMachine {
+    WaitMachine::new(
+        "job_1",
+        builder().get_job("job_1").unwrap(),
+        PollPolicy::default(),
+        shared,
+        None,
+        None,
+        Some(T0.plus(Duration::from_secs(600))),
+    )
+    .unwrap()
+    .with_deliveries(fallback)
+    .unwrap()
+}
+
+fn update(status: &str) -> Job {
+    serde_json::from_slice(&job_json(status, Some("https://cdn.example.com/o"))).unwrap()
+}
+
+#[test]
+fn a_hybrid_wait_polls_only_as_a_fallback_once_a_delivery_came_and_confirms_the_end_with_one_read()
+{
+    let shared = shared(IdempotencySupport::Detect);
+    let fallback = Duration::from_secs(30);
+    let mut wait = hybrid_wait(&shared, fallback);
+    // The first read skips the two a wait alone makes while the job is queued (at once, and
+    // one interval on: the first event is likely on its way), then reads go as a wait
+    // alone's would. The draws are 0.5: no jitter.
+    assert!(wait.poll_transmit(T0).is_none());
+    let policy = PollPolicy::default();
+    let first = T0.plus(policy.initial_interval + policy.initial_interval.mul_f64(policy.factor));
+    assert_eq!(wait.poll_timeout(), Some(first));
+    wait.poll_transmit(first).unwrap();
+    wait.handle_response(200, Headers::new(), &job_json("pending", None), first);
+    let alone = wait.poll_timeout().unwrap();
+    assert!(
+        alone < first.plus(fallback),
+        "no delivery yet: the schedule of polls alone"
+    );
+    // job.started arrives: the next poll moves out to the fallback.
+    let t1 = first.plus(Duration::from_millis(300));
+    wait.handle_job_update(update("processing"), t1);
+    assert_eq!(wait.poll_timeout(), Some(t1.plus(fallback)));
+    assert!(
+        wait.poll_transmit(alone).is_none(),
+        "nothing due at the old time"
+    );
+    // job.completed: one confirming read at once, and the wait ends on its answer.
+    let t2 = first.plus(Duration::from_secs(5));
+    wait.handle_job_update(update("completed"), t2);
+    assert!(
+        wait.poll_outcome().is_none(),
+        "a delivery alone does not end it"
+    );
+    assert_eq!(wait.poll_timeout(), Some(t2));
+    let confirm = wait.poll_transmit(t2).expect("the confirming read");
+    assert!(
+        matches!(&confirm, Transmit::Api { request, .. } if request.path.ends_with("/v1/jobs/job_1"))
+    );
+    // A redelivery while the read is out changes nothing.
+    wait.handle_job_update(update("completed"), t2);
+    assert!(wait.poll_transmit(t2).is_none(), "one read only");
+    wait.handle_response(
+        200,
+        Headers::new(),
+        &job_json("completed", Some("https://cdn.example.com/authoritative")),
+        t2,
+    );
+    let job = wait.poll_outcome().unwrap().unwrap();
+    assert_eq!(
+        job.output_url.as_deref(),
+        Some("https://cdn.example.com/authoritative"),
+        "the wait returns the job as the API reads it"
+    );
+    assert_eq!(wait.polls(), 3, "two reads and one delivery observed");
+}
+
+#[test]
+fn a_hybrid_wait_whose_confirming_read_lags_polls_on_until_a_read_sees_the_end() {
+    let shared = shared(IdempotencySupport::Detect);
+    let mut wait = hybrid_wait(&shared, Duration::from_secs(30));
+    wait.handle_job_update(update("processing"), T0);
+    // A failure delivered while a fallback poll is out.
+    let t1 = T0.plus(Duration::from_secs(30));
+    wait.poll_transmit(t1).expect("the fallback poll");
+    wait.handle_job_update(update("failed"), t1);
+    // The poll was sent before the event: its answer still says processing.
+    wait.handle_response(200, Headers::new(), &job_json("processing", None), t1);
+    assert!(wait.poll_outcome().is_none());
+    assert_eq!(
+        wait.poll_timeout(),
+        Some(t1),
+        "the confirming read goes at once"
+    );
+    wait.poll_transmit(t1).unwrap();
+    // That read lags too: the next follows the schedule of polls alone, not the fallback.
+    wait.handle_response(200, Headers::new(), &job_json("processing", None), t1);
+    let next = wait.poll_timeout().unwrap();
+    assert!(next > t1 && next < t1.plus(Duration::from_secs(30)));
+    wait.poll_transmit(next).unwrap();
+    wait.handle_response(200, Headers::new(), &job_json("failed", None), next);
+    let error = wait.poll_outcome().unwrap().unwrap_err();
+    assert_eq!(error.code, ErrorCode::JobFailed);
+}
+
+#[test]
+fn a_hybrid_wait_whose_deliveries_never_come_polls_as_if_alone_and_its_fallback_keeps_the_deadline()
+{
+    let shared = shared(IdempotencySupport::Detect);
+    let mut lonely = hybrid_wait(&shared, Duration::from_secs(30));
+    let mut alone = WaitMachine::new(
+        "job_1",
+        builder().get_job("job_1").unwrap(),
+        PollPolicy::default(),
+        &shared,
+        None,
+        None,
+        Some(T0.plus(Duration::from_secs(600))),
+    )
+    .unwrap();
+    assert!(lonely.poll_transmit(T0).is_none(), "the first read waits");
+    // A wait alone reads at once and one interval on while the job is queued; the hybrid
+    // one's first read comes when the alone one's third does.
+    let mut at = T0;
+    for _ in 0..2 {
+        alone.poll_transmit(at).unwrap();
+        alone.handle_response(200, Headers::new(), &job_json("pending", None), at);
+        at = alone.poll_timeout().unwrap();
+    }
+    assert_eq!(lonely.poll_timeout(), Some(at));
+    let mut now = at;
+    for _ in 0..5 {
+        lonely.poll_transmit(now).unwrap();
+        alone.poll_transmit(now).unwrap();
+        lonely.handle_response(200, Headers::new(), &job_json("processing", None), now);
+        alone.handle_response(200, Headers::new(), &job_json("processing", None), now);
+        assert_eq!(lonely.poll_timeout(), alone.poll_timeout());
+        now = lonely.poll_timeout().unwrap();
+    }
+    // Near the deadline, the fallback poll comes at the deadline, not after it.
+    let late = T0.plus(Duration::from_secs(590));
+    lonely.handle_job_update(update("processing"), late);
+    assert_eq!(
+        lonely.poll_timeout(),
+        Some(T0.plus(Duration::from_secs(600)))
+    );
+    assert!(
+        hybrid_wait(&shared, Duration::from_secs(1))
+            .with_deliveries(Duration::ZERO)
+            .is_err()
+    );
+}
+
 #[test]
 fn an_expired_output_url_is_refreshed_from_the_job_and_fetched_again() {
     let shared = shared(IdempotencySupport::Detect);
@@ -311,6 +464,7 @@ fn a_run_cancelled_while_its_create_is_out_starts_no_next_step_and_names_its_job
         max_retries: None,
         timeout: None,
         headers: Vec::new(),
+        webhook_fallback: None,
     };
     let mut run = RunMachine::new(
         spec,

@@ -194,6 +194,7 @@ fn transcript() -> Vec<Value> {
         max_retries: None,
         timeout: None,
         headers: Vec::new(),
+        webhook_fallback: None,
     };
     let now = Timestamp::from_unix_secs(1_795_000_000);
     let deadline = now.plus(Duration::from_secs(600));

@@ -333,6 +333,10 @@ pub trait Machine {
     }
     /// A job read elsewhere (a webhook delivery): waits take it as an observation.
     fn handle_job_update(&mut self, _job: Job, _now: Timestamp) {}
+    /// The job whose updates it takes, once known (a run learns it from its create).
+    fn updates_for(&self) -> Option<&str> {
+        None
+    }
     /// The caller cancelled.
     fn cancel(&mut self);
     /// The next progress event.
@@ -390,6 +394,9 @@ macro_rules! forward_machine {
     (@updates) => {
         fn handle_job_update(&mut self, job: Job, now: Timestamp) {
             Self::handle_job_update(self, job, now)
+        }
+        fn updates_for(&self) -> Option<&str> {
+            Self::updates_for(self)
         }
     };
     ($type:ty, $output:ty $(, $extra:ident)*) => {

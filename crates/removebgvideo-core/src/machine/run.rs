@@ -60,6 +60,9 @@ pub struct RunSpec {
     pub timeout: Option<Duration>,
     /// Headers of each request (and of downloads from the API's own host).
     pub headers: Vec<(String, String)>,
+    /// Set when the job's events also come by webhook: the wait is a hybrid one, polling
+    /// this far apart once a delivery came (see [`WaitMachine::with_deliveries`]).
+    pub webhook_fallback: Option<Duration>,
 }
 
 /// What a run produced.
@@ -102,6 +105,9 @@ pub struct RunMachine {
     cancel_requested: bool,
     events: VecDeque<Event>,
     outcome: Option<Result<RunOutput, Error>>,
+    /// The latest update of the job that came before its wait began (a delivery can beat the
+    /// start's answer), for the wait.
+    early_update: Option<Job>,
 }
 
 impl RunMachine {
@@ -136,6 +142,7 @@ impl RunMachine {
             cancel_requested: false,
             events: VecDeque::new(),
             outcome: None,
+            early_update: None,
             spec,
         };
         run.step = match run.spec.source.clone() {
@@ -153,6 +160,11 @@ impl RunMachine {
             }
         };
         Ok(run)
+    }
+
+    /// The job whose updates it takes, once its create was answered.
+    pub fn updates_for(&self) -> Option<&str> {
+        self.job_id()
     }
 
     /// The run key (for a caller to repeat the run with).
@@ -266,8 +278,11 @@ impl RunMachine {
 
     /// A job read elsewhere (a webhook delivery), for the wait.
     pub fn handle_job_update(&mut self, job: Job, now: Timestamp) {
-        if let Step::Wait(wait) = &mut self.step {
-            wait.handle_job_update(job, now);
+        match &mut self.step {
+            Step::Wait(wait) => wait.handle_job_update(job, now),
+            Step::Done | Step::Download(_) => {}
+            _ if self.job_id.as_deref() == Some(job.id.as_str()) => self.early_update = Some(job),
+            _ => {}
         }
         self.advance(now);
     }
@@ -439,10 +454,10 @@ impl RunMachine {
         }
     }
 
-    fn wait_step(&self) -> Result<Step, Error> {
+    fn wait_step(&mut self) -> Result<Step, Error> {
         let job_id = self.job_id.clone().unwrap_or_default();
         let request = self.builder.get_job(&job_id)?;
-        let wait = WaitMachine::new(
+        let mut wait = WaitMachine::new(
             &job_id,
             request,
             self.spec.poll.clone(),
@@ -451,6 +466,12 @@ impl RunMachine {
             self.spec.timeout,
             self.deadline,
         )?;
+        if let Some(fallback) = self.spec.webhook_fallback {
+            wait = wait.with_deliveries(fallback)?;
+        }
+        if let Some(job) = self.early_update.take() {
+            wait.handle_job_update(job, self.last_now);
+        }
         Ok(Step::Wait(Box::new(wait)))
     }
 

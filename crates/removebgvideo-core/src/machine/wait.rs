@@ -1,6 +1,7 @@
 //! A wait: polls a job on the [`Poller`]'s schedule, each poll a [`CallMachine`], until the job
 //! completes, fails or the deadline passes; job updates from elsewhere (a webhook) count as
-//! observations too.
+//! observations too. A wait told that the job's events come by webhook (a hybrid wait) polls
+//! only as a fallback once a delivery has come, and confirms a delivery's end with one read.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -37,6 +38,32 @@ pub struct WaitMachine {
     done: bool,
     /// Cancelled while a poll was out: the wait ends on its answer, whatever it says.
     cancel_requested: bool,
+    /// Set for a hybrid wait.
+    deliveries: Option<Deliveries>,
+}
+
+/// A hybrid wait's state: deliveries are expected, and polls are the fallback.
+#[derive(Debug)]
+struct Deliveries {
+    /// The pause between fallback polls once a delivery came for the job (deliveries can be
+    /// lost: the sender may give up, the receiver may be down).
+    fallback: Duration,
+    /// A delivery came: the job's deliveries reach this wait, so the schedule of polls alone
+    /// gives way to the fallback. Until then the wait polls as if alone, so that a receiver
+    /// nobody reaches costs nothing but the deliveries' absence.
+    seen: bool,
+    /// A delivery said the job ended: the wait ends on a read that confirms it (the API's
+    /// job object, not one signed earlier), sent at once.
+    ended: bool,
+    /// That confirming read was sent; if it still saw the job running (a read behind the
+    /// event), the next ones follow the schedule of polls alone.
+    confirm_sent: bool,
+    /// The first read is deferred past the two a wait alone would make while the job is
+    /// still queued (at once, and one interval on): the job's first event (`job.started`,
+    /// due when it leaves the queue) is likely on its way and would make them needless. The
+    /// poller's interval grows as if they had been made, so a wait whose deliveries never
+    /// come reads from then on when a wait alone would.
+    first_read_set: bool,
 }
 
 impl WaitMachine {
@@ -66,12 +93,43 @@ impl WaitMachine {
             outcome: None,
             done: false,
             cancel_requested: false,
+            deliveries: None,
         })
+    }
+
+    /// Makes it a hybrid wait (see the module doc): the job's events also come by webhook,
+    /// and once one has, polls are `fallback` apart. A fallback of zero is refused.
+    pub fn with_deliveries(mut self, fallback: Duration) -> Result<Self, Error> {
+        if fallback.is_zero() {
+            return Err(Error::validation(vec![crate::validate::Problem::error(
+                "/webhook_fallback",
+                crate::validate::ProblemCode::OutOfRange,
+                "webhook_fallback must be more than 0 s: it is the pause between polls while deliveries come",
+            )]));
+        }
+        self.deliveries = Some(Deliveries {
+            fallback,
+            seen: false,
+            ended: false,
+            confirm_sent: false,
+            first_read_set: false,
+        });
+        Ok(self)
+    }
+
+    /// Whether it is a hybrid wait.
+    pub fn expects_deliveries(&self) -> bool {
+        self.deliveries.is_some()
     }
 
     /// The job waited for.
     pub fn job_id(&self) -> &str {
         &self.job_id
+    }
+
+    /// The job whose updates it takes.
+    pub fn updates_for(&self) -> Option<&str> {
+        Some(&self.job_id)
     }
 
     /// The polls that got a job so far.
@@ -89,7 +147,28 @@ impl WaitMachine {
         if self.done {
             return None;
         }
+        if let Some(deliveries) = &mut self.deliveries
+            && !deliveries.first_read_set
+        {
+            deliveries.first_read_set = true;
+            if self.next_poll.is_none() && !deliveries.seen {
+                let skipped = self.shared.with_random(|random| {
+                    let first = self.poller.skip_read(random);
+                    first + self.poller.skip_read(random)
+                });
+                let first = now.plus(skipped);
+                self.next_poll = Some(match self.poller.deadline() {
+                    Some(deadline) => first.min(deadline),
+                    None => first,
+                });
+            }
+        }
         if self.poll.is_none() && self.next_poll.is_none_or(|at| now >= at) {
+            if let Some(deliveries) = &mut self.deliveries
+                && deliveries.ended
+            {
+                deliveries.confirm_sent = true;
+            }
             self.poll = Some(Box::new(CallMachine::new(
                 self.request.clone(),
                 TransmitBody::Json,
@@ -144,12 +223,28 @@ impl WaitMachine {
 
     /// A job read by someone else (a verified webhook delivery, another poller): it counts as an
     /// observation. A terminal one ends the wait; an answer to a poll still in flight is then
-    /// ignored.
+    /// ignored. In a hybrid wait a terminal one is confirmed by a read first, sent at once.
     pub fn handle_job_update(&mut self, job: Job, now: Timestamp) {
         if self.done || job.id != self.job_id {
             return;
         }
-        self.observe(job, None, now);
+        let Some(deliveries) = &mut self.deliveries else {
+            return self.observe(job, None, now);
+        };
+        deliveries.seen = true;
+        if !job.status.is_terminal() {
+            return self.observe(job, None, now);
+        }
+        if deliveries.ended {
+            // Told again (a redelivery, or both events): the confirming read is under way.
+            return;
+        }
+        deliveries.ended = true;
+        if self.poll.is_none() {
+            self.next_poll = Some(now);
+        }
+        // A poll in flight was sent before the delivery came: its answer sets the confirming
+        // read at once if it does not see the end itself (see `next_poll_at`).
     }
 
     /// The caller cancelled.
@@ -223,7 +318,7 @@ impl WaitMachine {
                     .shared
                     .with_random(|random| self.poller.on_error(error, now, random));
                 match step {
-                    Ok(step) => self.step(step),
+                    Ok(step) => self.step(step, now),
                     Err(error) => self.finish(Err(error)),
                 }
             }
@@ -254,12 +349,36 @@ impl WaitMachine {
                 progress,
             });
         }
-        self.step(observed.step);
+        self.step(observed.step, now);
     }
 
-    fn step(&mut self, step: PollStep) {
+    /// When to poll next, given the time the poller's schedule says.
+    fn next_poll_at(&self, scheduled: Timestamp, now: Timestamp) -> Timestamp {
+        let Some(deliveries) = &self.deliveries else {
+            return scheduled;
+        };
+        if deliveries.ended {
+            // The confirming read, once; then the poller's schedule until a read sees the end.
+            return if deliveries.confirm_sent {
+                scheduled
+            } else {
+                now
+            };
+        }
+        if !deliveries.seen {
+            return scheduled;
+        }
+        let fallback = now.plus(deliveries.fallback);
+        // Never past the deadline: the wait then ends on a read, with the job as it was.
+        match self.poller.deadline() {
+            Some(deadline) if deadline < fallback => deadline,
+            _ => fallback,
+        }
+    }
+
+    fn step(&mut self, step: PollStep, now: Timestamp) {
         match step {
-            PollStep::PollAt(at) => self.next_poll = Some(at),
+            PollStep::PollAt(at) => self.next_poll = Some(self.next_poll_at(at, now)),
             PollStep::Completed(job) => self.finish(Ok(job)),
             PollStep::Failed(job) => {
                 let reason = job
