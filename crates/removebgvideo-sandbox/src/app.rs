@@ -57,6 +57,8 @@ pub struct Shared {
     pub log: RequestLog,
     /// The webhook HTTP client.
     pub webhook_agent: ureq::Agent,
+    /// Keeps each job's deliveries in order.
+    pub delivery_order: webhooks::DeliveryOrder,
     /// One permit per connection served at once (`max_connections`).
     pub connections: Arc<tokio::sync::Semaphore>,
     /// Connections being served now.
@@ -79,6 +81,7 @@ impl Shared {
             idempotency: Mutex::new(IdempotencyStore::default()),
             log: RequestLog::new(config.log_to_stderr),
             webhook_agent: webhooks::agent(),
+            delivery_order: webhooks::DeliveryOrder::default(),
             connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             open_connections: std::sync::atomic::AtomicUsize::new(0),
             next_request: AtomicU64::new(1),
@@ -101,8 +104,12 @@ impl Shared {
 
     /// Advances jobs to now and sends the webhooks that triggers.
     pub fn advance(self: &Arc<Self>) {
-        let deliveries = self.store().materialize(self.clock.now());
+        let mut store = self.store();
+        let deliveries = store.materialize(self.clock.now());
+        // Queued before the state is unlocked: a concurrent advance's later events queue
+        // behind these.
         webhooks::send(self, deliveries);
+        drop(store);
     }
 
     /// An absolute URL for a sandbox path.

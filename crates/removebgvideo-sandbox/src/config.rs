@@ -51,6 +51,15 @@ pub struct FaultConfig {
     pub truncate_download_rate: f64,
     /// Delay every answer by this many milliseconds.
     pub latency_ms: u64,
+    /// Webhook deliveries lost on the way: never sent, recorded on the job as `dropped`.
+    pub webhook_drop_rate: f64,
+    /// Webhook deliveries held back `webhook_delay_ms` before their first attempt.
+    pub webhook_delay_rate: f64,
+    /// How long a delayed delivery is held back, in real milliseconds.
+    pub webhook_delay_ms: u64,
+    /// Webhook deliveries sent a second time once delivered, with the same delivery id (a
+    /// redelivery, as a sender does that missed the first answer).
+    pub webhook_redeliver_rate: f64,
     /// Seed of the fault dice, so a failing run can be replayed.
     pub seed: u64,
 }
@@ -219,10 +228,18 @@ impl SandboxConfig {
             ("status_after_rate", faults.status_after_rate),
             ("malformed_rate", faults.malformed_rate),
             ("truncate_download_rate", faults.truncate_download_rate),
+            ("webhook_drop_rate", faults.webhook_drop_rate),
+            ("webhook_delay_rate", faults.webhook_delay_rate),
+            ("webhook_redeliver_rate", faults.webhook_redeliver_rate),
         ] {
             keep(within(&format!("/faults/{name}"), rate, 0.0, 1.0));
         }
         keep(millis("/faults/latency_ms", faults.latency_ms, 0));
+        keep(millis(
+            "/faults/webhook_delay_ms",
+            faults.webhook_delay_ms,
+            0,
+        ));
         if self.webhook_secret.trim().is_empty() {
             // Deliveries signed with an empty secret would verify nowhere (verify refuses it).
             problems.push(Problem::error(

@@ -258,6 +258,41 @@ impl Faults {
     }
 }
 
+/// The faults of one webhook delivery.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DeliveryPlan {
+    /// Never sent.
+    pub drop: bool,
+    /// Held back this long first.
+    pub delay: Duration,
+    /// Sent again once delivered, with the same delivery id.
+    pub redeliver: bool,
+}
+
+impl Faults {
+    /// The faults of one webhook delivery (from the configured rates).
+    pub fn decide_delivery(&self) -> DeliveryPlan {
+        let config = &self.config;
+        let mut rng = self.rng.lock().expect("fault dice");
+        let mut roll = |rate: f64| rate > 0.0 && rng.f64() < rate;
+        if roll(config.webhook_drop_rate) {
+            return DeliveryPlan {
+                drop: true,
+                ..DeliveryPlan::default()
+            };
+        }
+        DeliveryPlan {
+            drop: false,
+            delay: if roll(config.webhook_delay_rate) {
+                Duration::from_millis(config.webhook_delay_ms)
+            } else {
+                Duration::ZERO
+            },
+            redeliver: roll(config.webhook_redeliver_rate),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,9 @@ pub struct CreatedJob {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// Its status when last materialized.
     pub status: removebgvideo_core::JobStatus,
+    /// When its current run ends (or ended), on the sandbox's clock (the wall clock at speed
+    /// 1): how late a client learned of the end is measured from here.
+    pub ends_at: Option<removebgvideo_core::Timestamp>,
 }
 
 /// A running sandbox. Dropping it stops the server and removes its uploads.

@@ -596,6 +596,7 @@ impl Store {
                 video_url: job.request.video_url.clone(),
                 metadata: job.request.metadata.clone(),
                 status: job.status.clone(),
+                ends_at: job.run.as_ref().and_then(Run::ends_at),
             })
             .collect()
     }

@@ -792,6 +792,55 @@ fn webhooks_are_signed_ordered_and_recorded() {
 }
 
 #[test]
+fn one_jobs_deliveries_keep_their_order_while_many_clients_poll() {
+    // Every poll advances the state; polls from several threads at once advance it
+    // concurrently, and a job's `job.completed` must still never overtake its `job.started`.
+    let sandbox = sandbox(1000.0);
+    let (url, received) = receiver(200);
+    let ids: Vec<String> = (0..30)
+        .map(|n| {
+            let api = Api::new(&sandbox, sandbox.demo_key());
+            let video = format!("{PLAYGROUND_VIDEO}?duration=1.{n:02}");
+            create_id(&api, json!({"video_url": video, "webhook_url": url}))
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let api = Api::new(&sandbox, sandbox.demo_key());
+                let started = Instant::now();
+                while received.lock().unwrap().len() < 2 * ids.len() {
+                    assert!(started.elapsed() < Duration::from_secs(20), "deliveries missing");
+                    for id in &ids {
+                        api.get(&format!("/v1/jobs/{id}"));
+                    }
+                }
+            });
+        }
+    });
+    let order: Vec<(String, String)> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| {
+            let payload: Value = serde_json::from_slice(body).unwrap();
+            (
+                payload["data"]["id"].as_str().unwrap().to_owned(),
+                payload["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for id in &ids {
+        let events: Vec<&str> = order
+            .iter()
+            .filter(|(job, _)| job == id)
+            .map(|(_, event)| event.as_str())
+            .collect();
+        assert_eq!(events, ["job.started", "job.completed"], "job {id}");
+    }
+}
+
+#[test]
 fn failing_webhook_receivers_are_retried_then_marked_failed() {
     let sandbox = Sandbox::start(SandboxConfig {
         speed: 1000.0,
@@ -826,6 +875,96 @@ fn failing_webhook_receivers_are_retried_then_marked_failed() {
         failed.iter().all(|d| *d == failed[0]),
         "retries keep the delivery id, so receivers can drop duplicates"
     );
+}
+
+fn faulty_deliveries(faults: FaultConfig) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        speed: 1000.0,
+        faults,
+        ..SandboxConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn delivery_faults_drop_delay_and_redeliver_as_configured() {
+    // Dropped: nothing arrives, and the job says so.
+    let sandbox = faulty_deliveries(FaultConfig {
+        webhook_drop_rate: 1.0,
+        ..FaultConfig::default()
+    });
+    let api = Api::new(&sandbox, sandbox.demo_key());
+    let (url, received) = receiver(200);
+    let id = create_id(
+        &api,
+        json!({"video_url": PLAYGROUND_VIDEO, "webhook_url": url}),
+    );
+    let path = format!("/v1/jobs/{id}");
+    wait_for(Duration::from_secs(10), || {
+        api.get(&path).json()["webhook_events"]["job.completed"]["status"] == "dropped"
+    });
+    assert_eq!(
+        api.get(&path).json()["webhook_events"]["job.started"]["status"],
+        "dropped"
+    );
+    assert!(received.lock().unwrap().is_empty(), "no delivery was sent");
+
+    // Redelivered: each event twice, with one delivery id.
+    let sandbox = faulty_deliveries(FaultConfig {
+        webhook_redeliver_rate: 1.0,
+        ..FaultConfig::default()
+    });
+    let api = Api::new(&sandbox, sandbox.demo_key());
+    let (url, received) = receiver(200);
+    let id = create_id(
+        &api,
+        json!({"video_url": PLAYGROUND_VIDEO, "webhook_url": url}),
+    );
+    wait_for(Duration::from_secs(10), || {
+        received.lock().unwrap().len() >= 4
+    });
+    let ids: Vec<(String, String)> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(headers, _)| {
+            (
+                headers.get(webhook::EVENT_HEADER).unwrap().to_owned(),
+                headers.get(webhook::DELIVERY_ID_HEADER).unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for event in ["job.started", "job.completed"] {
+        let of_event: Vec<&String> = ids
+            .iter()
+            .filter(|(e, _)| e == event)
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(of_event.len(), 2, "{event} sent twice: {ids:?}");
+        assert_eq!(of_event[0], of_event[1], "with one delivery id");
+    }
+    wait_for(Duration::from_secs(5), || {
+        api.get(&format!("/v1/jobs/{id}")).json()["webhook_events"]["job.completed"]["redelivered"]
+            == true
+    });
+
+    // Delayed: held back at least the configured time.
+    let sandbox = faulty_deliveries(FaultConfig {
+        webhook_delay_rate: 1.0,
+        webhook_delay_ms: 300,
+        ..FaultConfig::default()
+    });
+    let api = Api::new(&sandbox, sandbox.demo_key());
+    let (url, received) = receiver(200);
+    let created = Instant::now();
+    create_id(
+        &api,
+        json!({"video_url": PLAYGROUND_VIDEO, "webhook_url": url}),
+    );
+    wait_for(Duration::from_secs(10), || {
+        !received.lock().unwrap().is_empty()
+    });
+    assert!(created.elapsed() >= Duration::from_millis(300));
 }
 
 #[test]
