@@ -9,6 +9,7 @@
 //! (`/arguments/video_url`) is then known (serde reads arguments that come first without it).
 
 mod checks;
+mod client_webhooks;
 mod dispatch;
 mod errors;
 mod number;
@@ -21,6 +22,9 @@ mod settings;
 mod validate;
 mod webhook;
 
+pub use client_webhooks::{
+    ListenInput, UseWebhooksInput, handle_webhook, listen_for_webhooks, use_webhooks,
+};
 pub use dispatch::{call, call_operation, submit};
 pub use errors::{ERROR_KINDS, error_class, error_classes, error_payload, with_public_names};
 pub use number::Float;

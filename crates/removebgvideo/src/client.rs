@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) shared: Shared,
     /// The engine, started by the first call that needs it.
     engine: std::sync::OnceLock<Engine>,
+    /// Where its jobs' events go, and the inbox that checks them (see `use_webhooks`).
+    pub(crate) webhooks: std::sync::RwLock<Option<Arc<crate::webhooks::Webhooks>>>,
 }
 
 impl Client {
@@ -80,6 +82,7 @@ impl Client {
                 time,
                 shared,
                 engine: std::sync::OnceLock::new(),
+                webhooks: std::sync::RwLock::new(None),
                 settings,
             }),
         }
@@ -182,7 +185,8 @@ impl Client {
         options: &CallOptions,
     ) -> Result<JobAccepted, Error> {
         let key = Client::idempotency_key(options);
-        self.simple(self.inner.builder.create_job(request, &key), options)
+        let request = self.with_webhook_url(request);
+        self.simple(self.inner.builder.create_job(&request, &key), options)
     }
 
     /// `POST /v1/jobs/{job_id}/start`: start a draft, or restart a failed job.

@@ -28,6 +28,7 @@ mod engine;
 mod machine_view;
 mod options;
 mod output_file;
+mod receiver;
 mod resolver;
 mod run;
 mod submit;
@@ -36,6 +37,7 @@ mod transport;
 mod upload;
 mod wait;
 mod watch;
+mod webhooks;
 mod wire;
 mod writeback;
 
@@ -49,6 +51,7 @@ pub use options::{
     CallOptions, DownloadOptions, EventHandler, RunOptions, RunRequest, VideoSource, WaitLimit,
     WaitOptions,
 };
+pub use receiver::{DeliveryHandler, ReceiverOptions, ReceiverStats, WebhookReceiver};
 pub use removebgvideo_core as core;
 pub use removebgvideo_core::webhook::{self, VerifiedWebhook};
 pub use removebgvideo_core::{
@@ -59,6 +62,7 @@ pub use removebgvideo_core::{
 pub use run::RunResult;
 pub use submit::Callback;
 pub use watch::JobSet;
+pub use webhooks::{DEFAULT_WEBHOOK_FALLBACK, Delivery, WebhookSettings};
 
 impl ClientBuilder {
     /// Builds the client.

@@ -16,6 +16,7 @@ pub(crate) trait MachineView {
     fn handle_body_end(&mut self, end: Result<(), TransportError>, now: Timestamp);
     fn room(&self) -> Option<u64>;
     fn handle_job_update(&mut self, job: Job, now: Timestamp);
+    fn updates_for(&self) -> Option<&str>;
     fn cancel(&mut self);
     fn poll_event(&mut self) -> Option<Event>;
 }
@@ -50,6 +51,9 @@ impl<M: Machine> MachineView for M {
     }
     fn handle_job_update(&mut self, job: Job, now: Timestamp) {
         Machine::handle_job_update(self, job, now)
+    }
+    fn updates_for(&self) -> Option<&str> {
+        Machine::updates_for(self)
     }
     fn cancel(&mut self) {
         Machine::cancel(self)

@@ -27,6 +27,10 @@ impl Client {
     /// Runs the whole flow under one deadline (`options.limit`, 30 minutes by default): every
     /// request, pause and byte of it counts against the same limit.
     pub fn run(&self, request: &RunRequest, options: &RunOptions) -> Result<RunResult, Error> {
+        if self.webhooks().is_some() {
+            // Deliveries reach waits through the engine.
+            return self.through_engine(|done| self.submit_run(request, options, done));
+        }
         let (mut machine, mut output, run_key) = self.run_machine(request, options)?;
         let done = self.drive(&mut machine, &options.call, output.as_mut())?;
         finish_run(done, output, request.download_to.clone(), &options.call)
@@ -59,7 +63,7 @@ impl Client {
         };
         let spec = RunSpec {
             source,
-            job: request.job.clone(),
+            job: self.with_webhook_url(&request.job).into_owned(),
             start: request.start.clone(),
             download: request.download_to.is_some(),
             run_key: run_key.clone(),
@@ -70,6 +74,7 @@ impl Client {
             max_retries: call.max_retries,
             timeout: call.timeout,
             headers: call.headers.clone(),
+            webhook_fallback: self.webhook_fallback(),
         };
         let machine = RunMachine::new(
             spec,

@@ -48,7 +48,9 @@ impl Client {
         done: Callback<removebgvideo_core::JobAccepted>,
     ) {
         let key = Client::idempotency_key(call);
-        let request = self.builder_ref().create_job(request, &key);
+        let request = self
+            .builder_ref()
+            .create_job(&self.with_webhook_url(request), &key);
         self.submit_call(request, TransmitBody::Json, call, done);
     }
 

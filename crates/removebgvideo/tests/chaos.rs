@@ -203,14 +203,18 @@ fn chaos(keys: Keys) {
             truncate_download_rate: 0.15,
             latency_ms: 2,
             seed: 20261127,
+            ..FaultConfig::default()
         },
         ..SandboxConfig::default()
     })
     .unwrap();
     let client = chaos_client(&sandbox, keys);
-    let dir = std::env::temp_dir().join(format!("rbv-chaos-{}-{keys:?}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    // Removed when dropped, a failed run too: 240 outputs are a few hundred MiB.
+    let folder = tempfile::Builder::new()
+        .prefix(&format!("rbv-chaos-{keys:?}-"))
+        .tempdir()
+        .unwrap();
+    let dir = folder.path().to_path_buf();
     let unknown_recovered = Mutex::new(0);
     let started = Instant::now();
     let endings: Vec<(usize, Ending)> = std::thread::scope(|scope| {
@@ -363,5 +367,4 @@ fn chaos(keys: Keys) {
     let logs = common::logs_text();
     assert!(logs.contains("retry 1/6"), "retries were logged");
     assert!(!logs.contains(KEY), "the key is in no log line");
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -46,9 +46,16 @@ pub(crate) struct Scheduler {
     /// The entries of each job, for updates from outside, and the job of each such entry.
     by_job: HashMap<String, Vec<u64>>,
     job_of: HashMap<u64, String>,
+    /// The latest update of each job no entry took yet (a delivery can beat the wait it ends,
+    /// or a run's create answer), oldest first, for the entries that come for them.
+    unclaimed: HashMap<String, Job>,
+    unclaimed_order: VecDeque<String>,
     /// Entries ready to send, in the order they became ready.
     send_queue: VecDeque<u64>,
 }
+
+/// Updates kept for entries still to come: the deliveries of a large batch's jobs in flight.
+const UNCLAIMED_UPDATES: usize = 20_000;
 
 impl Scheduler {
     pub(crate) fn new(time: Arc<dyn Time>, workers: Sender<Work>, free: Arc<FreeWorkers>) -> Self {
@@ -61,6 +68,8 @@ impl Scheduler {
             timers: BinaryHeap::new(),
             by_job: HashMap::new(),
             job_of: HashMap::new(),
+            unclaimed: HashMap::new(),
+            unclaimed_order: VecDeque::new(),
             send_queue: VecDeque::new(),
         }
     }
@@ -133,7 +142,6 @@ impl Scheduler {
         match message {
             Message::Submit { entry, job_id } => {
                 let id = entry.id;
-                self.note_job(id, job_id);
                 self.home.insert(
                     id,
                     Home {
@@ -142,11 +150,12 @@ impl Scheduler {
                         queued: false,
                     },
                 );
+                self.note_job(id, job_id);
                 self.step(id);
             }
             Message::Away { id, job_id } => {
-                self.note_job(id, job_id);
                 self.away.insert(id, Vec::new());
+                self.note_job(id, job_id);
             }
             Message::Back(entry) => self.came_back(entry),
             Message::Ended(id) => {
@@ -188,6 +197,9 @@ impl Scheduler {
 
     fn job_update(&mut self, job: &Job) {
         let ids = self.by_job.get(&job.id).cloned().unwrap_or_default();
+        if ids.is_empty() {
+            return self.keep_unclaimed(job);
+        }
         let now = self.time.now();
         for id in ids {
             if let Some(updates) = self.away.get_mut(&id) {
@@ -202,10 +214,48 @@ impl Scheduler {
         }
     }
 
+    /// Notes the job an entry takes updates for, and hands it the update that came first.
     fn note_job(&mut self, id: u64, job_id: Option<String>) {
-        if let Some(job) = job_id {
-            self.by_job.entry(job.clone()).or_default().push(id);
-            self.job_of.insert(id, job);
+        let Some(job_id) = job_id else {
+            return;
+        };
+        self.by_job.entry(job_id.clone()).or_default().push(id);
+        self.job_of.insert(id, job_id.clone());
+        let Some(update) = self.unclaimed.remove(&job_id) else {
+            return;
+        };
+        self.unclaimed_order.retain(|other| *other != job_id);
+        if let Some(updates) = self.away.get_mut(&id) {
+            updates.push(update);
+        } else if let Some(home) = self.home.get_mut(&id) {
+            let now = self.time.now();
+            home.entry.task.machine().handle_job_update(update, now);
+        }
+    }
+
+    fn keep_unclaimed(&mut self, job: &Job) {
+        if self.unclaimed.insert(job.id.clone(), job.clone()).is_none() {
+            self.unclaimed_order.push_back(job.id.clone());
+        }
+        while self.unclaimed_order.len() > UNCLAIMED_UPDATES {
+            if let Some(oldest) = self.unclaimed_order.pop_front() {
+                self.unclaimed.remove(&oldest);
+            }
+        }
+    }
+
+    /// A machine that learned its job as it went (a run, from its create's answer) is noted
+    /// for that job's updates.
+    fn learn_job(&mut self, id: u64) {
+        if self.job_of.contains_key(&id) {
+            return;
+        }
+        let learned = self
+            .home
+            .get_mut(&id)
+            .and_then(|home| home.entry.task.machine().updates_for().map(str::to_owned));
+        if learned.is_some() {
+            self.note_job(id, learned);
         }
     }
 
@@ -252,6 +302,7 @@ impl Scheduler {
     /// Moves an entry on as far as it goes without waiting: its events out, its outcome
     /// delivered, its next transmit to a worker, or its next timer on the heap.
     fn step(&mut self, id: u64) {
+        self.learn_job(id);
         let now = self.time.now();
         let Some(home) = self.home.get_mut(&id) else {
             return;
