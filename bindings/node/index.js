@@ -545,6 +545,170 @@ class Client {
     }
     return this.#call('run', wire, callOptions)
   }
+
+  /** Sends this client's jobs' events to `url` (your route, or a tunnel's public URL) and makes
+   * its waits hybrid: a wait ends on a verified delivery, confirmed by one read of the job, and
+   * polls only every `fallback` seconds (30) once a delivery came. Hand deliveries to
+   * `handleWebhook` or `webhookHandler()`. */
+  useWebhooks(params) {
+    if (!isObject(params)) throw validationError('', 'useWebhooks takes a params object ({ url, secret })')
+    const { url, secret, tolerance, fallback, ...rest } = params
+    const input = {
+      url: check.string(url, 'url'),
+      secret: check.string(secret, 'secret'),
+      tolerance_ms: check.seconds(tolerance, 'tolerance'),
+      fallback_ms: check.seconds(fallback, 'fallback'),
+      ...snakeKeys(rest),
+    }
+    try {
+      this.#native.useWebhooks(toJson(input))
+    } catch (error) {
+      throw convertError(error)
+    }
+  }
+
+  /** Takes one delivery: `{ body, headers }` with the raw body exactly as received (a Buffer or
+   * string). Verified, dropped if a duplicate, else handed to the waits of its job; returns the
+   * typed event (`duplicate` true for a redelivery). Throws `WebhookVerificationError` for a
+   * forged, stale or malformed one: answer it 400. */
+  handleWebhook(params) {
+    if (!isObject(params)) throw validationError('', 'handleWebhook takes a params object ({ body, headers })')
+    const { body, headers } = params
+    if (!Buffer.isBuffer(body) && typeof body !== 'string') {
+      throw validationError('/body', 'body must be the raw body, a Buffer or a string (parse JSON only after verifying: use express.raw())')
+    }
+    const pairs = headerPairs(headers)
+    try {
+      return camelize(JSON.parse(this.#native.handleWebhook(Buffer.isBuffer(body) ? body : Buffer.from(body), toJson(pairs))))
+    } catch (error) {
+      throw convertError(error)
+    }
+  }
+
+  /** A `(req, res)` handler for `http.createServer` or an Express route: reads the raw body
+   * (or takes `req.body` when `express.raw()` read it), verifies it with `handleWebhook`, and
+   * answers 200, 400 (not verified), 405 (not a POST) or 413 (over 256 KiB). Resolves to the
+   * delivery, or null when it was refused; `onDelivery` is called with each one taken. */
+  webhookHandler(options = {}) {
+    check.object(options, 'options')
+    const { onDelivery } = options
+    if (onDelivery !== undefined && typeof onDelivery !== 'function') throw validationError('/onDelivery', 'onDelivery must be a function')
+    return async (req, res) => {
+      const answer = (status, payload) => {
+        res.statusCode = status
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify(payload))
+      }
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST')
+        answer(405, { error: 'method_not_allowed' })
+        return null
+      }
+      let body
+      if (Buffer.isBuffer(req.body) || typeof req.body === 'string') {
+        body = req.body
+      } else if (req.body !== undefined && req.readableEnded) {
+        // A body parser turned the bytes into an object: the signature cannot be checked.
+        answer(500, { error: 'body_already_parsed', message: 'the route parsed the body before verification: mount it with express.raw({ type: "application/json" })' })
+        return null
+      } else {
+        body = await readBody(req, MAX_WEBHOOK_BODY)
+        if (body === null) {
+          answer(413, { error: 'payload_too_large' })
+          return null
+        }
+      }
+      let delivery
+      try {
+        delivery = this.handleWebhook({ body, headers: req.headers })
+      } catch (error) {
+        if (!(error instanceof errorClasses.WebhookVerificationError)) throw error
+        answer(400, { error: error.code })
+        return null
+      }
+      answer(200, { received: true, duplicate: delivery.duplicate })
+      if (onDelivery) onDelivery(delivery)
+      return delivery
+    }
+  }
+
+  /** Starts a receiver of the SDK's own (an HTTP listener on the native side, `127.0.0.1` on a
+   * port the OS picks unless told) and sends this client's jobs' events to it, or to
+   * `publicUrl` (a tunnel or gateway forwarding to it). Close it with `close()`. */
+  listenForWebhooks(params) {
+    if (!isObject(params)) throw validationError('', 'listenForWebhooks takes a params object ({ secret })')
+    const { secret, host, port, path, publicUrl, tolerance, fallback, ...rest } = params
+    const input = {
+      secret: check.string(secret, 'secret'),
+      host: check.optionalString(host, 'host'),
+      port,
+      path: check.optionalString(path, 'path'),
+      public_url: check.optionalString(publicUrl, 'publicUrl'),
+      tolerance_ms: check.seconds(tolerance, 'tolerance'),
+      fallback_ms: check.seconds(fallback, 'fallback'),
+      ...snakeKeys(rest),
+    }
+    try {
+      return new WebhookReceiver(this.#native.listenForWebhooks(toJson(input)))
+    } catch (error) {
+      throw convertError(error)
+    }
+  }
+}
+
+/** The largest delivery `webhookHandler` reads (the receiver's bound, `inbox::MAX_BODY_BYTES`). */
+const MAX_WEBHOOK_BODY = 256 * 1024
+
+/** A request's body, or null once it passes `limit` bytes (the rest is drained, not kept). */
+function readBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const chunks = []
+    let size = 0
+    req.on('data', (chunk) => {
+      size += chunk.length
+      if (size <= limit) chunks.push(chunk)
+    })
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+}
+
+/** Header pairs from Node's `req.headers` (arrays joined), a plain object, a `Headers`, or pairs. */
+function headerPairs(headers) {
+  if (headers === undefined) return []
+  let entries = null
+  if (Array.isArray(headers)) entries = headers
+  else if (typeof headers?.entries === 'function' && Object.getPrototypeOf(headers) !== Object.prototype) entries = [...headers.entries()]
+  else if (isObject(headers)) entries = Object.entries(headers)
+  if (entries === null) throw validationError('/headers', 'headers must be an object, a Headers or an array of [name, value] pairs')
+  return entries
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => [String(k), Array.isArray(v) ? v.join(', ') : String(v)])
+}
+
+/** The caller's other keys, sent as snake_case so that the native side refuses a misspelt one by name. */
+function snakeKeys(rest) {
+  return Object.fromEntries(Object.entries(rest).map(([k, v]) => [toSnake(k), v]))
+}
+
+/** A receiver the SDK runs (`client.listenForWebhooks`). */
+class WebhookReceiver {
+  #native
+  constructor(nativeReceiver) {
+    this.#native = nativeReceiver
+    /** The URL deliveries are posted to. */
+    this.url = nativeReceiver.url
+  }
+
+  /** Deliveries `accepted`, `duplicates` and requests `rejected` so far. */
+  stats() {
+    return JSON.parse(this.#native.stats())
+  }
+
+  /** Stops listening; later calls do nothing. */
+  close() {
+    this.#native.stop()
+  }
 }
 
 /** Verifies a webhook delivery against the raw body bytes (constant time, timestamp tolerance). */
@@ -791,4 +955,4 @@ class Sandbox {
   }
 }
 
-module.exports = { Client, Batch, Sandbox, verifyWebhook, estimateCredits, validateRequest, checkManifest, ...errorClasses }
+module.exports = { Client, Batch, Sandbox, WebhookReceiver, verifyWebhook, estimateCredits, validateRequest, checkManifest, ...errorClasses }

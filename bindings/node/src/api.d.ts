@@ -2,6 +2,8 @@
 // Everywhere (methods, functions, constructors) a wrong argument is a `ValidationError` whose
 // problems name it as you wrote it; see `Client`.
 
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
 /** Receives progress events: status changes, progress, retries, bytes. */
 export type ProgressCallback = (event: Event) => void
 
@@ -46,6 +48,25 @@ export interface VerifiedWebhook {
   deliveryId: string | null
   timestamp: string
   data: Job
+}
+
+/** A verified delivery as a client took it. */
+export interface WebhookDelivery extends VerifiedWebhook {
+  /** Taken before (a redelivery): answered 2xx again, not handed to the waits again. */
+  duplicate: boolean
+}
+
+/** Headers as frameworks give them: Node's `req.headers`, a plain object, a `Headers`, or pairs. */
+export type WebhookHeaders = Record<string, string | string[] | undefined> | Headers | Array<[string, string]>
+
+/** A receiver the SDK runs (`client.listenForWebhooks`). */
+export declare class WebhookReceiver {
+  /** The URL deliveries are posted to. */
+  readonly url: string
+  /** Deliveries accepted, duplicates and requests rejected so far. */
+  stats(): { accepted: number; duplicates: number; rejected: number }
+  /** Stops listening; later calls do nothing. */
+  close(): void
 }
 
 /** How one job's wait ended, as `asCompleted` yields it. */
@@ -111,6 +132,19 @@ export declare class Client {
   /** The whole flow under one deadline: upload (`file`) or `videoUrl`, create, wait, and
    * download to `output` when given. */
   run(params: RunParams): Promise<RunResult>
+  /** Sends this client's jobs' events to `url` and makes its waits hybrid: a wait ends on a
+   * verified delivery (confirmed by one read) and polls only every `fallback` seconds once a
+   * delivery came. */
+  useWebhooks(params: { url: string; secret: string; tolerance?: number; fallback?: number }): void
+  /** Takes one delivery (the raw body exactly as received, and its headers): verified, dropped
+   * if a duplicate, else handed to its job's waits. Throws `WebhookVerificationError` (answer 400). */
+  handleWebhook(params: { body: Buffer | string; headers?: WebhookHeaders }): WebhookDelivery
+  /** A `(req, res)` handler for `http` or Express (mount it with `express.raw()`): resolves to
+   * the delivery, or null when it answered 400, 405, 413 or 500 (a body parsed before it). */
+  webhookHandler(options?: { onDelivery?: (delivery: WebhookDelivery) => void }): (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => Promise<WebhookDelivery | null>
+  /** Starts a receiver of the SDK's own and sends this client's jobs' events to it (or to
+   * `publicUrl`, a tunnel forwarding to it). */
+  listenForWebhooks(params: { secret: string; host?: string; port?: number; path?: string; publicUrl?: string; tolerance?: number; fallback?: number }): WebhookReceiver
   toJSON(): { baseUrl: string; maxRetries: number }
   /** A batch on this client (see `Batch`). */
   batch(params: Omit<BatchParams, 'client'>): Batch

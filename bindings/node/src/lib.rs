@@ -192,6 +192,75 @@ impl NativeClient {
     }
 }
 
+#[napi]
+impl NativeClient {
+    /// Sends the client's jobs' events to a URL and makes its waits hybrid
+    /// (`bridge::UseWebhooksInput` as JSON).
+    #[napi]
+    pub fn use_webhooks(&self, env: &Env, input_json: String) -> Result<()> {
+        bridge::use_webhooks(&self.client, &input_json).map_err(|e| thrown(env, e))
+    }
+
+    /// Takes one delivery: its raw body and `[name, value]` header pairs as JSON; the verified
+    /// event as JSON. No I/O, so it runs on the JS thread.
+    #[napi]
+    pub fn handle_webhook(&self, env: &Env, body: Buffer, headers_json: String) -> Result<String> {
+        bridge::handle_webhook(&self.client, &body, &headers_json).map_err(|e| thrown(env, e))
+    }
+
+    /// Starts a webhook receiver for the client (`bridge::ListenInput` as JSON): an HTTP
+    /// listener on threads of its own, never on libuv's.
+    #[napi]
+    pub fn listen_for_webhooks(&self, env: &Env, input_json: String) -> Result<NativeReceiver> {
+        let receiver =
+            bridge::listen_for_webhooks(&self.client, &input_json).map_err(|e| thrown(env, e))?;
+        Ok(NativeReceiver {
+            url: receiver.url().to_owned(),
+            receiver: Mutex::new(Some(receiver)),
+        })
+    }
+}
+
+/// A running webhook receiver; stopped by `stop` or when collected.
+#[derive(Debug)]
+#[napi]
+pub struct NativeReceiver {
+    url: String,
+    receiver: Mutex<Option<removebgvideo::WebhookReceiver>>,
+}
+
+#[napi]
+impl NativeReceiver {
+    /// The URL deliveries are posted to.
+    #[napi(getter)]
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// What it took and refused so far, as JSON.
+    #[napi]
+    pub fn stats(&self) -> String {
+        let stats = lock(&self.receiver)
+            .as_ref()
+            .map(|r| r.stats())
+            .unwrap_or_default();
+        serde_json::json!({
+            "accepted": stats.accepted,
+            "duplicates": stats.duplicates,
+            "rejected": stats.rejected,
+        })
+        .to_string()
+    }
+
+    /// Stops listening; later calls do nothing.
+    #[napi]
+    pub fn stop(&self) {
+        if let Some(receiver) = lock(&self.receiver).take() {
+            receiver.stop();
+        }
+    }
+}
+
 fn idle(messages: &mut MessageCallback, env: &Env) -> Result<()> {
     #[allow(deprecated)] // `napi_unref_threadsafe_function`, the counterpart of `busy`
     messages.unref(env)

@@ -219,6 +219,30 @@ impl NativeClient {
         .map_err(|e| to_py_err(py, e))
     }
 
+    /// Sends the client's jobs' events to a URL and makes its waits hybrid
+    /// (`bridge::UseWebhooksInput` as JSON).
+    fn use_webhooks(&self, py: Python<'_>, input_json: &str) -> PyResult<()> {
+        bridge::use_webhooks(&self.client, input_json).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Takes one delivery: its raw body and `[name, value]` header pairs as JSON; the verified
+    /// event as JSON, or the verification error raised. No I/O: the GIL is kept.
+    fn handle_webhook(&self, py: Python<'_>, body: &[u8], headers_json: &str) -> PyResult<String> {
+        bridge::handle_webhook(&self.client, body, headers_json).map_err(|e| to_py_err(py, e))
+    }
+
+    /// Starts a webhook receiver for the client (`bridge::ListenInput` as JSON).
+    fn listen_for_webhooks(&self, py: Python<'_>, input_json: &str) -> PyResult<NativeReceiver> {
+        let client = &self.client;
+        let receiver = py
+            .detach(|| bridge::listen_for_webhooks(client, input_json))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(NativeReceiver {
+            url: receiver.url().to_owned(),
+            receiver: std::sync::Mutex::new(Some(receiver)),
+        })
+    }
+
     /// Calls one operation: its JSON (`{"operation", "arguments"}`) and the options' JSON in,
     /// the result as JSON out. Long operations run on a helper thread so Ctrl-C can interrupt
     /// them.
@@ -248,5 +272,42 @@ impl NativeClient {
             py.detach(work)
         };
         result.map_err(|e| to_py_err(py, e))
+    }
+}
+
+/// A running webhook receiver; stopped by `stop` or when collected.
+#[derive(Debug)]
+#[pyclass(module = "removebgvideo._native", frozen)]
+pub struct NativeReceiver {
+    /// The URL deliveries are posted to.
+    #[pyo3(get)]
+    url: String,
+    receiver: std::sync::Mutex<Option<removebgvideo::WebhookReceiver>>,
+}
+
+#[pymethods]
+impl NativeReceiver {
+    /// What it took and refused so far, as JSON.
+    fn stats(&self) -> String {
+        let receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = receiver.as_ref().map(|r| r.stats()).unwrap_or_default();
+        serde_json::json!({
+            "accepted": stats.accepted,
+            "duplicates": stats.duplicates,
+            "rejected": stats.rejected,
+        })
+        .to_string()
+    }
+
+    /// Stops listening; later calls do nothing.
+    fn stop(&self, py: Python<'_>) {
+        let receiver = self
+            .receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(receiver) = receiver {
+            py.detach(|| receiver.stop());
+        }
     }
 }

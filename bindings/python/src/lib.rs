@@ -107,6 +107,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_class::<client::NativeClient>()?;
     module.add_class::<client::NativeCancel>()?;
+    module.add_class::<client::NativeReceiver>()?;
     module.add_class::<sandbox::NativeSandbox>()?;
     module.add_function(wrap_pyfunction!(verify_webhook, module)?)?;
     module.add_function(wrap_pyfunction!(estimate_credits, module)?)?;

@@ -67,7 +67,7 @@ from ._params import (
     UsageSummaryParams,
     WaitParams,
 )
-from ._webhooks import VerifiedWebhook, verify_webhook
+from ._webhooks import VerifiedWebhook, WebhookDelivery, WebhookReceiver, verify_webhook
 
 if TYPE_CHECKING:
     from ._aio import AsyncClient
@@ -77,7 +77,7 @@ __version__: str = _native.__version__
 __all__ = [
     "Client", "AsyncClient", "CancelToken", "PollPolicy", "RetryPolicy", "Background", "BackgroundLike",
     "ProgressCallback", "Job", "JobAccepted", "JobList", "UploadResult", "UsageSummary", "UsageEvent", "UsageEvents",
-    "LegacyDownload", "Health", "Problem", "Event", "Download", "RunResult", "WaitResult", "VerifiedWebhook", "verify_webhook",
+    "LegacyDownload", "Health", "Problem", "Event", "Download", "RunResult", "WaitResult", "VerifiedWebhook", "WebhookDelivery", "WebhookReceiver", "verify_webhook",
     "estimate_credits", "validate_request", "RemoveBGVideoError", "AuthenticationError", "InsufficientCreditsError",
     "NotFoundError", "RateLimitError", "InvalidRequestError", "ConflictError", "ServerError", "APIConnectionError",
     "OutcomeUnknownError", "ValidationError", "JobFailedError", "WaitTimeoutError", "CancelledError", "DownloadError",

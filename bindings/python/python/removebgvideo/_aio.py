@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Callable, Coroutine, Dict, Iterable, List
 
 from . import _native
 from ._client import CancelToken, Client, Download, PollPolicy, RunResult, WaitResult, _Request, _wait_operation, _wait_options, _wire
+from ._webhooks import HeadersLike, WebhookDelivery, WebhookReceiver
 from ._models import Health, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary
 
 __all__ = ["AsyncClient"]
@@ -235,6 +236,23 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return "Async" + repr(self._client)
+
+    def use_webhooks(self, url: str, *, secret: str, tolerance: Optional[float] = None,
+                     fallback: Optional[float] = None) -> None:
+        """As ``Client.use_webhooks`` (no I/O: not a coroutine)."""
+        self._client.use_webhooks(url, secret=secret, tolerance=tolerance, fallback=fallback)
+
+    def handle_webhook(self, body: bytes, headers: "HeadersLike") -> "WebhookDelivery":
+        """As ``Client.handle_webhook``: call it from an ``async def`` route (no I/O, never blocks
+        the loop; not a coroutine)."""
+        return self._client.handle_webhook(body, headers)
+
+    def listen_for_webhooks(self, *, secret: str, host: Optional[str] = None, port: Optional[int] = None,
+                            path: Optional[str] = None, public_url: Optional[str] = None,
+                            tolerance: Optional[float] = None, fallback: Optional[float] = None) -> "WebhookReceiver":
+        """As ``Client.listen_for_webhooks`` (the receiver runs on its own thread)."""
+        return self._client.listen_for_webhooks(secret=secret, host=host, port=port, path=path, public_url=public_url,
+                                                tolerance=tolerance, fallback=fallback)
 
     async def __aenter__(self) -> "AsyncClient":
         return self

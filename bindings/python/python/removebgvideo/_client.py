@@ -16,6 +16,7 @@ from . import _native
 from ._background import Background, BackgroundLike
 from ._models import Event, Health, Job, JobAccepted, JobList, LegacyDownload, UploadResult, UsageEvents, UsageSummary, _Model
 from ._units import to_ms as _ms
+from ._webhooks import HeadersLike, WebhookDelivery, WebhookReceiver, _delivery, _header_pairs
 
 __all__ = ["Client", "CancelToken", "Download", "RunResult", "WaitResult", "PollPolicy", "RetryPolicy", "ProgressCallback"]
 
@@ -230,6 +231,35 @@ class Client:
 
     def close(self) -> None:
         """Nothing to release explicitly (connections close with the client); for symmetry."""
+
+    def use_webhooks(self, url: str, *, secret: str, tolerance: Optional[float] = None,
+                     fallback: Optional[float] = None) -> None:
+        """Sends this client's jobs' events to ``url`` (your route, or a tunnel's public URL) and
+        makes its waits hybrid: a wait ends on a verified delivery, confirmed by one read of the
+        job, and polls only every ``fallback`` seconds (30 s) once a delivery came. Hand each
+        delivery to ``handle_webhook``. ``tolerance``: how far a delivery's signing time may be
+        from now, in seconds (300 s)."""
+        self._native.use_webhooks(json.dumps(_compact(dict(url=url, secret=secret, tolerance_ms=_ms(tolerance),
+                                                           fallback_ms=_ms(fallback)))))
+
+    def handle_webhook(self, body: bytes, headers: "HeadersLike") -> "WebhookDelivery":
+        """Takes one delivery from any framework (WSGI or ASGI): the raw ``body`` bytes exactly as
+        received, and its headers. Verified, dropped if a duplicate, else handed to the waits of
+        its job; returns the typed event. Answer 2xx when it returns, 400 when it raises
+        ``WebhookVerificationError`` (forged, stale, or not an event). No I/O: safe to call from
+        an ``async def`` route."""
+        pairs = _header_pairs(headers)
+        return _delivery(json.loads(self._native.handle_webhook(bytes(body), json.dumps(pairs))))
+
+    def listen_for_webhooks(self, *, secret: str, host: Optional[str] = None, port: Optional[int] = None,
+                            path: Optional[str] = None, public_url: Optional[str] = None,
+                            tolerance: Optional[float] = None, fallback: Optional[float] = None) -> "WebhookReceiver":
+        """Starts a receiver of the SDK's own (``127.0.0.1`` on a port the OS picks unless told)
+        and sends this client's jobs' events to it, or to ``public_url`` (a tunnel or gateway
+        forwarding to it); waits become hybrid as with ``use_webhooks``."""
+        wire = _compact(dict(secret=secret, host=host, port=port, path=path, public_url=public_url,
+                             tolerance_ms=_ms(tolerance), fallback_ms=_ms(fallback)))
+        return WebhookReceiver(self._native.listen_for_webhooks(json.dumps(wire)))
 
     def _call(self, operation: str, args: Dict[str, Any], convert: Callable[[Any], T], *,
               on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
