@@ -164,6 +164,27 @@ pub struct BatchRunArgs {
     /// Give up waiting for a job after this many seconds (the item stays resumable).
     #[arg(long)]
     pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    /// The public URL the API delivers to (a tunnel or gateway forwarding to the receiver);
+    /// starts the receiver too.
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+}
+
+/// Waits that end on webhook deliveries (polling only as a fallback).
+#[derive(Debug, Clone, Default, Args)]
+pub struct WebhookArgs {
+    /// Start a local webhook receiver: jobs send their events to it (or to --webhook-url, a
+    /// tunnel forwarding to it), and waits end on them.
+    #[arg(long)]
+    pub webhooks: bool,
+    /// The signing secret of the API key's webhooks.
+    #[arg(long, env = "REMOVEBGVIDEO_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// The receiver's port on 127.0.0.1 (0 lets the OS choose).
+    #[arg(long, default_value_t = 0)]
+    pub webhook_port: u16,
 }
 
 /// The processing options of a job.
@@ -292,6 +313,8 @@ pub struct RunArgs {
     /// 1800).
     #[arg(long)]
     pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +334,28 @@ pub enum Webhooks {
         #[arg(long, default_value_t = 300)]
         tolerance: u64,
     },
+    /// Receive deliveries: print every verified event as a line (JSON with --json), refuse
+    /// forged and stale ones (400), and forward each one re-signed. Runs until interrupted.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Port on the host (0 lets the OS choose).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// The signing secret.
+    #[arg(long, env = "REMOVEBGVIDEO_WEBHOOK_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Forward every verified delivery here, re-signed with the secret (a new timestamp).
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+    /// Accepted distance between the signing time and now, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub tolerance: u64,
 }
 
 #[derive(Debug, Args)]

@@ -162,6 +162,9 @@ fn run(
     // A bad manifest is a validation error naming every bad row (`/<line>/<column>`): exit 2,
     // nothing sent.
     let (mut ledger, batch) = batch_args.load()?;
+    // Kept until the run ends: its waits end on the receiver's deliveries.
+    let _receiver =
+        crate::webhooks::receiver_for(client, &args.webhooks, args.webhook_url.as_deref())?;
     let bars = Arc::new(Bars::new(json_mode));
     let sink = bars.clone();
     options.on_progress = Some(Arc::new(move |progress: &Progress| sink.show(progress)));

@@ -7,6 +7,7 @@ mod output;
 mod playground;
 mod run;
 mod signals;
+mod webhooks;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -93,6 +94,9 @@ fn run(cli: &Cli, cancel: &CancelToken, in_use: &OnceLock<Client>) -> Result<u8,
             tolerance,
         }) => commands::verify_webhook(secret, headers, body, *tolerance, global.json)
             .map(|_| exit::OK),
+        Command::Webhooks(Webhooks::Listen(args)) => {
+            webhooks::listen(args, cancel, global.json).map(|_| exit::OK)
+        }
         Command::Batch(batch) => batch::batch(
             batch,
             || {

@@ -110,6 +110,15 @@ pub fn run(
     cancel: &CancelToken,
     json_mode: bool,
 ) -> Result<(), Error> {
+    // Kept until the run ends: its waits end on the receiver's deliveries.
+    // With --webhooks, --webhook-url is the public URL forwarding to the receiver; without,
+    // only where the job's events go.
+    let public_url = args
+        .settings
+        .webhook_url
+        .as_deref()
+        .filter(|_| args.webhooks.webhooks);
+    let _receiver = crate::webhooks::receiver_for(client, &args.webhooks, public_url)?;
     let source = match (&args.video_url, &args.file) {
         (Some(url), _) => VideoSource::Url(url.clone()),
         (None, Some(file)) => VideoSource::File(file.clone()),

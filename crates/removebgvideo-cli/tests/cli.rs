@@ -1366,3 +1366,229 @@ fn ctrl_c_stops_a_batch_with_exit_130_and_the_same_command_resumes_it() {
     assert_eq!(json(&resumed)["summary"]["progress"]["done"], 8);
     assert_eq!(sandbox.created_jobs().len(), 8, "no job made twice");
 }
+
+/// Requests received: headers and raw body of each.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(removebgvideo::core::Headers, Vec<u8>)>>>;
+
+/// Records what reaches it: headers and raw body of each request; answers 200.
+fn forward_target() -> (String, Received) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/forwarded", listener.local_addr().unwrap());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = removebgvideo::core::Headers::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    headers.push(name.trim(), value.trim());
+                }
+            }
+            let mut body = vec![0; length];
+            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+            sink.lock().unwrap().push((headers, body));
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    (url, received)
+}
+
+#[test]
+fn webhooks_listen_prints_each_verified_delivery_refuses_forged_ones_and_forwards_re_signed() {
+    let sandbox = fast_sandbox();
+    let secret = sandbox.webhook_secret().to_owned();
+    let (target, forwarded) = forward_target();
+    let mut listen = binary()
+        .args([
+            "--json", "webhooks", "listen", "--port", "0", "--secret", &secret,
+        ])
+        .args(["--forward-to", &target])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(listen.stdout.take().unwrap()).lines();
+    let banner: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let url = banner["listening"].as_str().unwrap().to_owned();
+    // A forged delivery: 400, and no line.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let forged = agent
+        .post(&url)
+        .header(removebgvideo::core::webhook::EVENT_HEADER, "job.completed")
+        .header(
+            removebgvideo::core::webhook::TIMESTAMP_HEADER,
+            "2026-12-01T00:00:00Z",
+        )
+        .header(removebgvideo::core::webhook::SIGNATURE_HEADER, "sha256=00")
+        .send(&br#"{"event":"job.completed","data":{"id":"job_x","status":"completed"}}"#[..])
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 400);
+    let run = cli(
+        &sandbox,
+        &[
+            "--json",
+            "jobs",
+            "create",
+            "--video-url",
+            &format!("{VIDEO}?duration=3"),
+            "--webhook-url",
+            &url,
+        ],
+    );
+    assert_eq!(code(&run), 0, "{}", String::from_utf8_lossy(&run.stderr));
+    let job_id = json(&run)["id"].as_str().unwrap().to_owned();
+    let events: Vec<Value> = (0..2)
+        .map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap())
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["job.started", "job.completed"]);
+    assert!(events.iter().all(|e| e["job"]["id"] == job_id.as_str()));
+    assert!(events.iter().all(|e| e["delivery_id"].is_string()));
+    wait_for("both forwarded", Duration::from_secs(10), || {
+        forwarded.lock().unwrap().len() == 2
+    });
+    let now = removebgvideo::core::Timestamp::from(std::time::SystemTime::now());
+    for (headers, body) in forwarded.lock().unwrap().iter() {
+        let verified = removebgvideo::core::webhook::verify(
+            headers,
+            body,
+            &secret,
+            now,
+            Duration::from_secs(300),
+        )
+        .expect("re-signed with the secret");
+        assert_eq!(verified.data.id, job_id);
+    }
+    interrupt(&listen);
+    assert_eq!(
+        listen.wait().unwrap().code(),
+        Some(0),
+        "a clean stop on Ctrl-C"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut listen.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("refused a delivery (webhook_"), "{stderr}");
+    assert!(
+        !stderr.contains("job_x"),
+        "a refused body is never logged: {stderr}"
+    );
+}
+
+#[test]
+fn run_with_webhooks_ends_on_the_delivery_with_one_read_of_the_job() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 20.0,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.webm");
+    let run = cli(
+        &sandbox,
+        &[
+            "--json",
+            "run",
+            "--video-url",
+            &format!("{VIDEO}?duration=10"),
+            "--webhooks",
+            "--webhook-secret",
+            sandbox.webhook_secret(),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&run), 0, "{}", String::from_utf8_lossy(&run.stderr));
+    let job_id = json(&run)["job"]["id"].as_str().unwrap().to_owned();
+    assert_output_file(&job_id, &out);
+    let reads = sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with(&format!("/v1/jobs/{job_id}")))
+        .count();
+    assert_eq!(reads, 1, "the confirming read only");
+    let refused = cli(
+        &sandbox,
+        &["--json", "run", "--video-url", VIDEO, "--webhooks"],
+    );
+    assert_eq!(code(&refused), 2, "--webhooks needs a secret");
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("webhook_secret"));
+}
+
+#[test]
+fn batch_run_with_webhooks_ends_its_waits_on_deliveries() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 20.0,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("videos.jsonl");
+    let rows: Vec<String> = (0..8)
+        .map(|i| {
+            let fail = if i == 7 { "&scenario=fail" } else { "" };
+            format!(
+                r#"{{"key":"w{i}","video_url":"https://example.com/{i}.mp4?duration=6{fail}"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&manifest, rows.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let run = cli(
+        &sandbox,
+        &[
+            "--json",
+            "batch",
+            "run",
+            manifest.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--webhooks",
+            "--webhook-secret",
+            sandbox.webhook_secret(),
+        ],
+    );
+    assert_eq!(
+        code(&run),
+        4,
+        "one row fails by design: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary = json(&run);
+    assert_eq!(summary["summary"]["progress"]["done"], 7);
+    assert_eq!(summary["summary"]["progress"]["failed"], 1);
+    let log = sandbox.request_log();
+    let reads = log
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/v1/jobs/"))
+        .count();
+    assert_eq!(reads, 8, "one confirming read per job: {reads}");
+    // Every job's status in the ledger is the sandbox's.
+    let status = json(&cli(
+        &sandbox,
+        &["--json", "batch", "status", "--out", out.to_str().unwrap()],
+    ));
+    assert_eq!(status["phases"]["done"], 7);
+}
