@@ -11,6 +11,7 @@
 //! removebgvideo-bench many-wait --base-url URL --key KEY --jobs-file FILE --mode threads|engine --timeout SECONDS
 //! removebgvideo-bench batch-run --base-url URL --key KEY --video-url URL --items N --in-flight C --out DIR
 //! removebgvideo-bench batch-resume --base-url URL --key KEY --items N --out DIR
+//! removebgvideo-bench webhook-lag --jobs N --seed S
 //! ```
 
 mod batchrun;
@@ -22,6 +23,7 @@ mod polling;
 mod prepare;
 mod probe;
 mod stats;
+mod webhooklag;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -127,6 +129,7 @@ fn run() -> Result<serde_json::Value, String> {
             args.number("items")? as usize,
             std::path::Path::new(args.text("out")?),
         ),
+        "webhook-lag" => webhooklag::run(args.number("jobs")? as usize, args.number("seed")?),
         other => Err(format!("unknown command {other:?}")),
     }
 }

@@ -160,6 +160,18 @@ pub fn polling(tools: &Tools, plan: &Plan) -> Result<Value, String> {
     ]))
 }
 
+/// 3b. Webhooks next to polling alone: detection lag and requests per job, on a sandbox at
+/// real speed (in the bench process: the receiver and the sandbox's deliveries on loopback).
+pub fn webhooks(tools: &Tools, plan: &Plan) -> Result<Value, String> {
+    capture_json(Command::new(&tools.bench).args([
+        "webhook-lag",
+        "--jobs",
+        &plan.webhook_jobs.to_string(),
+        "--seed",
+        "12",
+    ]))
+}
+
 /// 4. A batch through create -> start -> wait, per language, next to the official SDKs' way.
 pub fn batch(root: &Path, tools: &Tools, plan: &Plan) -> Result<Value, String> {
     // A clock 30 times faster than real time: a two-minute clip takes about 4 s.

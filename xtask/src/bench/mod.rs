@@ -30,6 +30,7 @@ pub struct Plan {
     percall_rounds: usize,
     coldstart_runs: usize,
     polling_jobs: usize,
+    webhook_jobs: usize,
     batch_jobs: usize,
     batch_threads: usize,
     batch_video_seconds: u32,
@@ -48,6 +49,8 @@ impl Plan {
             percall_rounds: 7,
             coldstart_runs: 21,
             polling_jobs: 2000,
+            // At real speed every job takes 4 to 11 s; they run at once.
+            webhook_jobs: 200,
             batch_jobs: 500,
             batch_threads: 100,
             // Two-minute clips: about 4 s each on the batch sandbox's clock.
@@ -81,6 +84,7 @@ impl Plan {
             percall_rounds: 2,
             coldstart_runs: 1,
             polling_jobs: 40,
+            webhook_jobs: 6,
             batch_jobs: 6,
             batch_threads: 3,
             batch_video_seconds: 10,
@@ -186,13 +190,14 @@ fn meta(root: &Path, tools: &Tools, seconds: f64) -> Value {
 type Step = fn(&Path, &Tools, &Plan) -> Result<Value, String>;
 
 /// The steps (and result files) of a run, in order.
-fn steps() -> [(&'static str, Step); 7] {
+fn steps() -> [(&'static str, Step); 8] {
     [
         ("percall", measure::percall),
         ("coldstart", |_, tools, plan| {
             measure::coldstart(tools, plan)
         }),
         ("polling", |_, tools, plan| measure::polling(tools, plan)),
+        ("webhooks", |_, tools, plan| measure::webhooks(tools, plan)),
         ("batch", measure::batch),
         ("download", measure::download),
         ("many", many::many_jobs),
@@ -308,7 +313,7 @@ mod tests {
 
     #[test]
     fn only_names_existing_steps_in_the_runs_order() {
-        assert_eq!(chosen(&[]).unwrap().len(), 7);
+        assert_eq!(chosen(&[]).unwrap().len(), steps().len());
         assert_eq!(chosen(&["many".into()]).unwrap(), ["many"]);
         let unknown = chosen(&["manyjobs".into()]).unwrap_err();
         assert!(

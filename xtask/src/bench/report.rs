@@ -99,6 +99,64 @@ fn goals(results: &Results) -> Result<Vec<Goal>, String> {
         met: num(&first["polls_mean"]) < fewest
             && num(&first["lag_mean_s"]) <= num(&fixed_two["lag_mean_s"]),
     });
+    let webhook_flow = |mode: &str, outcome: &str| -> Result<&Value, String> {
+        results["webhooks"]["flows"]
+            .as_array()
+            .and_then(|f| {
+                f.iter()
+                    .find(|x| x["mode"] == mode && x["outcome"] == outcome)
+            })
+            .ok_or_else(|| format!("webhooks: no {mode} / {outcome}"))
+    };
+    let outcomes = ["completed", "failed"];
+    let mut lag = (String::new(), true);
+    let mut requests = (String::new(), true);
+    let mut dropped = (String::new(), true);
+    for outcome in outcomes {
+        let hooked = webhook_flow("webhooks", outcome)?;
+        let alone = webhook_flow("polling alone", outcome)?;
+        let lost = webhook_flow("webhooks, every delivery dropped", outcome)?;
+        let all_true = |f: &Value| f["true_state"] == f["jobs"];
+        let separator = if outcome == "completed" { "" } else { "; " };
+        lag.0 += &format!(
+            "{separator}{outcome}: p95 {:.0} ms",
+            num(&hooked["lag_p95_ms"])
+        );
+        lag.1 &= num(&hooked["lag_p95_ms"]) <= 100.0 && all_true(hooked);
+        requests.0 += &format!(
+            "{separator}{outcome}: {:.2}",
+            num(&hooked["requests_per_job"])
+        );
+        requests.1 &= num(&hooked["requests_per_job"]) <= 3.0;
+        dropped.0 += &format!(
+            "{separator}{outcome}: lag mean {:.0} vs {:.0} ms, p95 {:.0} vs {:.0} ms, {:.2} vs {:.2} requests/job",
+            num(&lost["lag_mean_ms"]),
+            num(&alone["lag_mean_ms"]),
+            num(&lost["lag_p95_ms"]),
+            num(&alone["lag_p95_ms"]),
+            num(&lost["requests_per_job"]),
+            num(&alone["requests_per_job"]),
+        );
+        dropped.1 &= num(&lost["lag_mean_ms"]) <= num(&alone["lag_mean_ms"])
+            && num(&lost["lag_p95_ms"]) <= num(&alone["lag_p95_ms"])
+            && num(&lost["requests_per_job"]) <= num(&alone["requests_per_job"])
+            && all_true(lost);
+    }
+    goals.push(Goal {
+        goal: "Webhooks: detection lag <= 100 ms at p95, success and failure",
+        measured: lag.0,
+        met: lag.1,
+    });
+    goals.push(Goal {
+        goal: "Webhooks: <= 3 HTTP requests per job",
+        measured: requests.0,
+        met: requests.1,
+    });
+    goals.push(Goal {
+        goal: "Webhooks, every delivery dropped: no worse than polling alone (lag mean and p95, requests)",
+        measured: dropped.0,
+        met: dropped.1,
+    });
     let download = &results["download"];
     let rust = num(&find(&download["contenders"], "removebgvideo (Rust)")?["throughput_mib_s"]);
     let curl = num(&find(&download["contenders"], "curl")?["throughput_mib_s"]);
@@ -259,6 +317,38 @@ fn polling_section(polling: &Value) -> String {
     out
 }
 
+fn webhooks_section(webhooks: &Value) -> String {
+    let rows = rows_of(&webhooks["flows"], |f| {
+        vec![
+            f["outcome"].as_str().unwrap_or_default().to_owned(),
+            f["mode"].as_str().unwrap_or_default().to_owned(),
+            format!("{} of {}", f["true_state"], f["jobs"]),
+            format!("{:.0}", num(&f["lag_mean_ms"])),
+            format!("{:.0}", num(&f["lag_p95_ms"])),
+            format!("{:.0}", num(&f["lag_max_ms"])),
+            format!("{:.2}", num(&f["requests_per_job"])),
+        ]
+    });
+    format!(
+        "{} jobs per row (seed {}), sandbox clock x{}.\n\n{}",
+        webhooks["jobs"],
+        webhooks["seed"],
+        webhooks["speed"],
+        table(
+            &[
+                "outcome",
+                "how the end is learnt",
+                "in the true state",
+                "lag mean ms",
+                "lag p95 ms",
+                "lag max ms",
+                "requests/job",
+            ],
+            rows
+        )
+    )
+}
+
 fn batch_section(batch: &Value) -> String {
     let rows = rows_of(&batch["flows"], |f| {
         vec![
@@ -351,6 +441,7 @@ pub fn sections(results: &Results) -> Result<Vec<(&'static str, String)>, String
         ("percall", percall_section(&results["percall"])),
         ("coldstart", coldstart_section(&results["coldstart"])),
         ("polling", polling_section(&results["polling"])),
+        ("webhooks", webhooks_section(&results["webhooks"])),
         ("batch", batch_section(&results["batch"])),
         ("download", download_section(&results["download"])),
         ("many", super::many_report::section(&results["many"])),
