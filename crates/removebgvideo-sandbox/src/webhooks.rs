@@ -49,7 +49,10 @@ impl DeliveryOrder {
     /// (dropped when it ends).
     fn queue(&self, jobs: &[&str]) -> (Vec<watch::Receiver<()>>, watch::Sender<()>) {
         let (done, handle) = watch::channel(());
-        let mut last = self.last.lock().expect("never poisoned: no panics while held");
+        let mut last = self
+            .last
+            .lock()
+            .expect("never poisoned: no panics while held");
         if last.len() > KEPT_HANDLES {
             // A closed handle's task has ended; waiting for it is instant, so it can go.
             last.retain(|_, earlier| earlier.has_changed().is_ok());

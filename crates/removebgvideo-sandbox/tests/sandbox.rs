@@ -810,7 +810,10 @@ fn one_jobs_deliveries_keep_their_order_while_many_clients_poll() {
                 let api = Api::new(&sandbox, sandbox.demo_key());
                 let started = Instant::now();
                 while received.lock().unwrap().len() < 2 * ids.len() {
-                    assert!(started.elapsed() < Duration::from_secs(20), "deliveries missing");
+                    assert!(
+                        started.elapsed() < Duration::from_secs(20),
+                        "deliveries missing"
+                    );
                     for id in &ids {
                         api.get(&format!("/v1/jobs/{id}"));
                     }
