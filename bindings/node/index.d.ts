@@ -652,6 +652,8 @@ export interface BatchEvent {
   httpStatus: number | null
   attempt: number | null
   detail: Record<string, unknown> | null
+  /** The worker that wrote it (`host:pid:tag`). */
+  worker: string | null
 }
 
 /** Many videos from a manifest or items, every transition in a ledger, resumable: iterate it

@@ -58,6 +58,8 @@ const STEPS: &[(&str, StepFn)] = &[
             )
         },
     ),
+    // The PostgreSQL ledger's tests start a real server of their own.
+    ("PostgreSQL server binaries", |_| postgres_binaries()),
     ("Rust tests", |root| rust_tests(root, "--all-targets")),
     ("Rust doc tests", |root| rust_tests(root, "--doc")),
     // The published contract against tools that are not ours: validators, a linter, and
@@ -75,8 +77,8 @@ const STEPS: &[(&str, StepFn)] = &[
     }),
 ];
 
-/// `cargo test` over the workspace. The Python binding crate is built by maturin, which
-/// links it against Python; `cargo test` cannot.
+/// `cargo test` over the workspace, the PostgreSQL ledger included. The Python binding crate
+/// is built by maturin, which links it against Python; `cargo test` cannot.
 fn rust_tests(root: &Path, targets: &str) -> Result<(), String> {
     cargo(
         root,
@@ -85,9 +87,50 @@ fn rust_tests(root: &Path, targets: &str) -> Result<(), String> {
             "--workspace",
             "--exclude",
             "removebgvideo-python",
+            "--features",
+            "removebgvideo-ledger/postgres",
             targets,
         ],
     )
+}
+
+/// Installs Debian's `postgresql` package when the server binaries are neither on PATH nor
+/// in `/usr/lib/postgresql/*/bin` (where that package puts them).
+fn postgres_binaries() -> Result<(), String> {
+    if removebgvideo_testpg::available() {
+        println!("    found pg_ctl");
+        return Ok(());
+    }
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|status| {
+            status
+                .lines()
+                .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut command = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg("apt-get");
+            sudo
+        };
+        run_command(command.args(args).env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    apt(&["update", "-q"])?;
+    apt(&[
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "postgresql",
+    ])?;
+    if removebgvideo_testpg::available() {
+        Ok(())
+    } else {
+        Err("installed postgresql, and still no pg_ctl".into())
+    }
 }
 
 pub fn run(root: &Path) -> Result<(), String> {

@@ -8,6 +8,10 @@ pub enum LedgerError {
     /// SQLite refused (the file cannot be opened or written, it is locked past the busy
     /// timeout, it is not a database).
     Sqlite(rusqlite::Error),
+    /// PostgreSQL refused, or the connection to it failed.
+    Postgres(Box<dyn std::error::Error + Send + Sync>),
+    /// This build cannot do what was asked (a ledger engine it was built without).
+    Unsupported(&'static str),
     /// The file was written by a newer version of this library.
     NewerSchema { found: i64, supported: i64 },
     /// An item key appears twice (in a manifest, or a manifest and the ledger disagree).
@@ -33,6 +37,17 @@ impl fmt::Display for LedgerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LedgerError::Sqlite(error) => write!(f, "ledger: {error}"),
+            LedgerError::Postgres(error) => {
+                // "db error" alone says nothing: the server's own words are in the source.
+                write!(f, "ledger (PostgreSQL): {error}")?;
+                let mut source = error.source();
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
+            LedgerError::Unsupported(what) => write!(f, "ledger: {what}"),
             LedgerError::NewerSchema { found, supported } => write!(
                 f,
                 "ledger: the file has schema version {found}, newer than this version supports ({supported}); upgrade removebgvideo"
@@ -62,6 +77,7 @@ impl std::error::Error for LedgerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             LedgerError::Sqlite(error) => Some(error),
+            LedgerError::Postgres(error) => Some(error.as_ref()),
             _ => None,
         }
     }

@@ -176,4 +176,6 @@ pub struct EventRecord {
     pub attempt: Option<u32>,
     /// Anything else the event carries (an error's code and message, a verdict, progress).
     pub detail: Option<Value>,
+    /// The worker that wrote it (`host:pid:tag`; none in a ledger older than schema 5).
+    pub worker: Option<String>,
 }

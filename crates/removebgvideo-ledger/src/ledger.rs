@@ -1,25 +1,21 @@
 //! The ledger file: opening it (pragmas, migrations), adding a batch's items, and recording
 //! each step of an item with its event in one transaction.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
 use removebgvideo_core::Timestamp;
 use removebgvideo_core::state::TransitionRecord;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::Checkpointer;
-use crate::item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
+use crate::LedgerError;
+use crate::backend::{Backend, Lease, millis};
+use crate::item::{EventRecord, Item, ItemPhase, NewItem};
+use crate::sqlite::Sqlite;
 use crate::step::Step;
 use crate::writer::Writer;
-use crate::{LedgerError, schema};
-
-/// How long a writer waits for another's transaction before it gives up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How much a commit survives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,70 +46,97 @@ impl Counts {
     }
 }
 
-/// The ledger (see the crate doc). One connection; a batch runner holds one.
+/// Where a ledger lives: a SQLite file, or a PostgreSQL database shared by many workers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file (created if missing).
+    File(std::path::PathBuf),
+    /// A `postgres://` or `postgresql://` connection URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads a `--ledger` value: a `postgres://` or `postgresql://` URL, or else a file path.
+    pub fn parse(value: &str) -> Location {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            Location::Postgres(value.to_owned())
+        } else {
+            Location::File(value.into())
+        }
+    }
+}
+
+/// The ledger (see the crate doc): one connection to its database, and the worker this
+/// process is in it (every event it writes and every lease it takes names it).
 #[derive(Debug)]
 pub struct Ledger {
-    conn: Connection,
-    /// Checkpoints the WAL off the commit path (file ledgers; see `checkpoint`). Declared
-    /// after `conn`: dropped after it, so the connection closes first.
-    _checkpointer: Option<Checkpointer>,
+    backend: Box<dyn Backend>,
+    worker: String,
 }
 
 impl Ledger {
     /// Opens (or creates) the ledger file at `path` and brings its schema up to date.
     pub fn open(path: &Path, durability: Durability) -> Result<Ledger, LedgerError> {
-        let conn = Connection::open(path)?;
-        let mut ledger = Ledger::configure(conn, durability)?;
-        if let Some(checkpointer) = Checkpointer::start(path) {
-            ledger.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-            ledger._checkpointer = Some(checkpointer);
-        }
-        Ok(ledger)
+        Ok(Ledger::with(Box::new(Sqlite::open(path, durability)?)))
     }
 
     /// A ledger in memory (tests, dry runs).
     pub fn open_in_memory() -> Result<Ledger, LedgerError> {
-        Ledger::configure(Connection::open_in_memory()?, Durability::Normal)
+        Ok(Ledger::with(Box::new(Sqlite::open_in_memory()?)))
     }
 
-    fn configure(mut conn: Connection, durability: Durability) -> Result<Ledger, LedgerError> {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-        // An in-memory database answers `memory`; a file that cannot do WAL (a network
-        // filesystem) keeps its old mode, and crash safety with it: refuse it.
-        if mode != "wal" && mode != "memory" {
-            return Err(LedgerError::Corrupt(format!(
-                "the ledger file cannot use WAL (journal mode {mode}); put it on a local filesystem"
-            )));
+    /// Opens the ledger at `location`; a PostgreSQL one needs the `postgres` feature.
+    pub fn open_at(location: &Location, durability: Durability) -> Result<Ledger, LedgerError> {
+        match location {
+            Location::File(path) => Ledger::open(path, durability),
+            Location::Postgres(url) => Ledger::open_postgres(url),
         }
-        let synchronous = match durability {
-            Durability::Normal => "NORMAL",
-            Durability::Full => "FULL",
-        };
-        conn.pragma_update(None, "synchronous", synchronous)?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        schema::migrate(&mut conn)?;
-        Ok(Ledger {
-            conn,
-            _checkpointer: None,
-        })
+    }
+
+    /// Connects to the PostgreSQL ledger at `url` and brings its schema up to date (workers
+    /// that start at once migrate one after another). Every commit is durable there.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(url: &str) -> Result<Ledger, LedgerError> {
+        Ok(Ledger::with(Box::new(
+            crate::postgresql::Postgres::connect(url)?,
+        )))
+    }
+
+    /// Without the `postgres` feature: refused, saying so.
+    #[cfg(not(feature = "postgres"))]
+    pub fn open_postgres(_url: &str) -> Result<Ledger, LedgerError> {
+        Err(LedgerError::Unsupported(
+            "this build has no PostgreSQL ledger (the `postgres` feature of removebgvideo-ledger)",
+        ))
+    }
+
+    fn with(backend: Box<dyn Backend>) -> Ledger {
+        Ledger {
+            backend,
+            worker: worker_name(),
+        }
+    }
+
+    /// The worker this ledger acts as: `host:pid:tag` (the tag tells apart two processes that
+    /// share a host name and a pid, as containers do).
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// Acts as another worker (tests, and callers that name their workers themselves).
+    pub fn set_worker(&mut self, worker: &str) {
+        worker.clone_into(&mut self.worker);
     }
 
     /// The CPU time the helper thread's WAL checkpoints took so far (none for a ledger in
-    /// memory): part of what the ledger costs its runner.
+    /// memory or on PostgreSQL): part of what the ledger costs its runner.
     pub fn checkpoint_cpu(&self) -> Duration {
-        self._checkpointer
-            .as_ref()
-            .map_or(Duration::ZERO, Checkpointer::cpu)
+        self.backend.helper_cpu()
     }
 
-    /// The schema version of the file.
+    /// The schema version of the database.
     pub fn schema_version(&self) -> Result<i64, LedgerError> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+        self.backend.schema_version()
     }
 
     /// Adds a batch's items, all or none. A key used twice is refused; a key already in the
@@ -126,28 +149,8 @@ impl Ledger {
         items: &[NewItem],
         now: Timestamp,
     ) -> Result<usize, LedgerError> {
-        let mut keys = HashSet::new();
-        if let Some(item) = items.iter().find(|item| !keys.insert(item.key.as_str())) {
-            return Err(LedgerError::DuplicateKey(item.key.clone()));
-        }
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO batches (id, created_at, source) VALUES (?1, ?2, ?3)",
-            params![batch, millis(now), source],
-        )?;
-        let mut added = 0;
-        for item in items {
-            if let Some(stored) = find_item(&tx, batch, &item.key)? {
-                if stored.input != item.input {
-                    return Err(LedgerError::InputChanged(item.key.clone()));
-                }
-                continue;
-            }
-            insert_item(&tx, batch, item, now)?;
-            added += 1;
-        }
-        tx.commit()?;
-        Ok(added)
+        self.backend
+            .add_items(batch, source, items, now, &self.worker)
     }
 
     /// Records the intent to create the item's job, before the POST is sent, and returns the
@@ -196,38 +199,18 @@ impl Ledger {
         Ok(recorded)
     }
 
-    /// Runs `work` (a [`Writer`]'s commit) all or nothing, in a write transaction of
-    /// its own taken at once (`BEGIN IMMEDIATE`). Many steps that commit together are a
-    /// writer's job: it stages them and writes them here, in one.
-    pub(crate) fn write<T>(
+    /// Writes a writer's staged rows and events, all or nothing, in one transaction.
+    pub(crate) fn write_steps(
         &mut self,
-        work: impl FnOnce(&Connection) -> Result<T, LedgerError>,
-    ) -> Result<T, LedgerError> {
-        // Cached statements: parsing even "BEGIN" for each commit shows in a profile.
-        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let value = work(&self.conn).and_then(|value| {
-            self.conn.prepare_cached("COMMIT")?.execute([])?;
-            Ok(value)
-        });
-        if value.is_err() && !self.conn.is_autocommit() {
-            // The error to report is the one above; a failed rollback leaves SQLite to roll
-            // back when the connection closes.
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        value
+        rows: &[(&Item, i64)],
+        events: &[NewEvent<'_>],
+    ) -> Result<(), LedgerError> {
+        self.backend.write_steps(rows, events, &self.worker)
     }
 
     /// Whether the batch's server was seen to honour idempotency keys (`None`: not known yet).
     pub fn keys_honoured(&self, batch: &str) -> Result<Option<bool>, LedgerError> {
-        let stored: Option<Option<String>> = self
-            .conn
-            .query_row(
-                "SELECT idempotency FROM batches WHERE id = ?1",
-                params![batch],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(match stored.flatten().as_deref() {
+        Ok(match self.backend.idempotency(batch)?.as_deref() {
             Some("honoured") => Some(true),
             Some("not_honoured") => Some(false),
             _ => None,
@@ -238,34 +221,29 @@ impl Ledger {
     /// process may send an unanswered create again before it has learned it anew.
     pub fn set_keys_honoured(&mut self, batch: &str, honoured: bool) -> Result<(), LedgerError> {
         let value = if honoured { "honoured" } else { "not_honoured" };
-        self.conn.execute(
-            "UPDATE batches SET idempotency = ?2 WHERE id = ?1",
-            params![batch, value],
-        )?;
-        Ok(())
+        self.backend.set_idempotency(batch, value)
     }
 
     /// An item by key.
     pub fn item(&self, batch: &str, key: &str) -> Result<Item, LedgerError> {
-        find_item(&self.conn, batch, key)?.ok_or_else(|| LedgerError::NoSuchItem(key.to_owned()))
+        self.backend
+            .find_item(batch, key)?
+            .ok_or_else(|| LedgerError::NoSuchItem(key.to_owned()))
     }
 
     /// Every item of a batch, in manifest order.
     pub fn items(&self, batch: &str) -> Result<Vec<Item>, LedgerError> {
-        let mut query = self.conn.prepare(&format!(
-            "SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = ?1 ORDER BY id"
-        ))?;
-        let rows = query.query_map(params![batch], read_item)?;
-        rows.map(|row| row?).collect()
+        self.backend.items(batch)
     }
 
     /// An item's log, oldest first.
     pub fn events(&self, batch: &str, key: &str) -> Result<Vec<EventRecord>, LedgerError> {
-        let mut query = self
-            .conn
-            .prepare(&format!("{EVENTS_OF_BATCH} AND i.key = ?2 ORDER BY e.seq"))?;
-        let rows = query.query_map(params![batch, key], read_event)?;
-        let events: Vec<EventRecord> = rows.map(|row| row?).collect::<Result<_, _>>()?;
+        let events: Vec<EventRecord> = self
+            .backend
+            .events(batch, Some(key))?
+            .into_iter()
+            .map(|(_, event)| event)
+            .collect();
         if events.is_empty() {
             // Distinguish "no events yet" from "no such item".
             self.item(batch, key)?;
@@ -275,60 +253,102 @@ impl Ledger {
 
     /// The newest batch read from `source` (a manifest's absolute path), if any.
     pub fn batch_of_source(&self, source: &str) -> Result<Option<String>, LedgerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id FROM batches WHERE source = ?1 ORDER BY created_at DESC, id LIMIT 1",
-                params![source],
-                |row| row.get(0),
-            )
-            .optional()?)
+        self.backend.batch_of_source(source)
     }
 
-    /// Every batch in the file, oldest first.
+    /// Every batch in the ledger, oldest first.
     pub fn batches(&self) -> Result<Vec<String>, LedgerError> {
-        let mut query = self
-            .conn
-            .prepare("SELECT id FROM batches ORDER BY created_at, id")?;
-        let rows = query.query_map([], |row| row.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.backend.batches()
     }
 
     /// The whole log of a batch, in order, each event with its item's key (the audit trail).
     pub fn batch_events(&self, batch: &str) -> Result<Vec<(String, EventRecord)>, LedgerError> {
-        let mut query = self
-            .conn
-            .prepare(&format!("{EVENTS_OF_BATCH} ORDER BY e.seq"))?;
-        let rows = query.query_map(params![batch], |row| {
-            Ok((row.get::<_, String>(11)?, read_event(row)?))
-        })?;
-        let mut events = Vec::new();
-        for row in rows {
-            let (key, event) = row?;
-            events.push((key, event?));
-        }
-        Ok(events)
+        self.backend.events(batch, None)
     }
 
     /// How many items of a batch are in each phase.
     pub fn counts(&self, batch: &str) -> Result<Counts, LedgerError> {
-        let mut query = self.conn.prepare_cached(
-            "SELECT phase, COUNT(*) FROM items WHERE batch_id = ?1 GROUP BY phase",
-        )?;
         let mut counts = Counts::default();
-        let rows = query.query_map(params![batch], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (phase, n) = row?;
-            counts.by_phase.push((ItemPhase::parse(&phase)?, n as u64));
-            counts.total += n as u64;
+        for (phase, n) in self.backend.phase_counts(batch)? {
+            counts.by_phase.push((ItemPhase::parse(&phase)?, n));
+            counts.total += n;
         }
         counts
             .by_phase
             .sort_by_key(|(phase, _)| ItemPhase::ALL.iter().position(|p| p == phase));
         Ok(counts)
     }
+
+    /// Leases up to `limit` items of the batch that need more work and that no live lease
+    /// holds, for `lease`, in manifest order; an item whose holder let its lease lapse is
+    /// taken over (logged as `claimed`, with the holder it replaced). One statement on
+    /// PostgreSQL (`FOR UPDATE SKIP LOCKED`): two workers never get the same item. Leases run
+    /// on the database's clock there, on `now` in a SQLite file.
+    pub fn claim(
+        &mut self,
+        batch: &str,
+        limit: usize,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<Item>, LedgerError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut items = self.backend.claim(batch, &self.worker, limit, lease, now)?;
+        items.sort_unstable_by_key(|item| item.id);
+        Ok(items)
+    }
+
+    /// The heartbeat: extends every lease this worker holds on the batch by `lease` from now;
+    /// returns how many it holds.
+    pub fn renew_leases(
+        &mut self,
+        batch: &str,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<u64, LedgerError> {
+        self.backend.renew(batch, &self.worker, lease, now)
+    }
+
+    /// Gives up this worker's leases on `keys` of the batch (all of them with `None`), so that
+    /// another worker may take the items at once. Returns how many it gave up.
+    pub fn release_leases(
+        &mut self,
+        batch: &str,
+        keys: Option<&[String]>,
+    ) -> Result<u64, LedgerError> {
+        self.backend.release(batch, &self.worker, keys)
+    }
+
+    /// The live leases on the batch, in manifest order.
+    pub fn leases(&self, batch: &str, now: Timestamp) -> Result<Vec<Lease>, LedgerError> {
+        self.backend.leases(batch, now)
+    }
+}
+
+/// This process as a worker: `host:pid:tag`.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    let tag: u16 = rand_tag();
+    format!("{host}:{}:{tag:04x}", std::process::id())
+}
+
+/// A few random bits, from the standard library's randomly seeded hasher.
+fn rand_tag() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish() as u16
 }
 
 /// The idempotency key of an item's create: `rbv-` and a hash of the batch and the item key,
@@ -345,21 +365,6 @@ pub fn derive_idempotency_key(batch: &str, key: &str, generation: u32) -> String
     format!("rbv-{hex}-g{generation}")
 }
 
-/// The events of a batch (`?1`), each with its item's key last.
-const EVENTS_OF_BATCH: &str = "SELECT e.seq, e.at, e.kind, e.phase_from, e.phase_to, \
-     e.status_from, e.status_to, e.request_id, e.http_status, e.attempt, e.detail, i.key \
-     FROM events e JOIN items i ON i.id = e.item_id WHERE i.batch_id = ?1";
-
-const ITEM_COLUMNS: &str = "key, line, video_url, file_path, file_size, model, output_format, \
-     background, text_prompt, output_target, context, phase, generation, idempotency_key, job_id, \
-     job_status, credits_estimated, credits_reserved, credits_charged, output_path, output_size, \
-     output_sha256, last_error_code, last_error_message, last_error_request_id, updated_at, \
-     uploaded_video_url, id, revision";
-
-fn millis(at: Timestamp) -> i64 {
-    i64::try_from(at.unix_millis()).unwrap_or(i64::MAX)
-}
-
 fn unix_millis(at: Timestamp) -> u64 {
     millis(at).max(0) as u64
 }
@@ -372,61 +377,9 @@ fn wrong_phase(key: &str, phase: ItemPhase, step: &'static str) -> LedgerError {
     }
 }
 
-fn json_text(value: &Option<Value>) -> Option<String> {
-    value.as_ref().map(Value::to_string)
-}
-
-fn parse_json(text: Option<String>, what: &str) -> Result<Option<Value>, LedgerError> {
+pub(crate) fn parse_json(text: Option<String>, what: &str) -> Result<Option<Value>, LedgerError> {
     text.map(|t| serde_json::from_str(&t).map_err(|e| LedgerError::Corrupt(format!("{what}: {e}"))))
         .transpose()
-}
-
-fn find_item(conn: &Connection, batch: &str, key: &str) -> Result<Option<Item>, LedgerError> {
-    conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = ?1 AND key = ?2"
-    ))?
-    .query_row(params![batch, key], read_item)
-    .optional()?
-    .transpose()
-}
-
-fn insert_item(
-    tx: &Connection,
-    batch: &str,
-    item: &NewItem,
-    now: Timestamp,
-) -> Result<(), LedgerError> {
-    let input = &item.input;
-    tx.execute(
-        "INSERT INTO items (batch_id, key, line, video_url, file_path, file_size, model, \
-         output_format, background, text_prompt, output_target, context, phase, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'planned', ?13)",
-        params![
-            batch,
-            item.key,
-            item.line,
-            input.video_url,
-            input.file_path,
-            input.file_size,
-            input.model,
-            input.output_format,
-            json_text(&input.background),
-            input.text_prompt,
-            input.output_target,
-            item.context.to_string(),
-            millis(now),
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    append_event(
-        tx,
-        id,
-        now,
-        "planned",
-        None,
-        Some(ItemPhase::Planned),
-        &Step::default(),
-    )
 }
 
 /// Moves the item in memory by one step: checks that the lifecycle allows it, then applies it
@@ -497,64 +450,6 @@ pub(crate) fn intent_event(idempotency_key: &str, before: ItemPhase) -> Step {
     }
 }
 
-/// Writes the item's row whole, if the file still has it at revision `read_at`; returns
-/// whether it did.
-pub(crate) fn update_row(tx: &Connection, item: &Item, read_at: i64) -> Result<bool, LedgerError> {
-    let written = tx
-        .prepare_cached(
-            "UPDATE items SET phase = ?2, generation = ?3, idempotency_key = ?4, job_id = ?5, \
-                 job_status = ?6, credits_estimated = ?7, credits_reserved = ?8, \
-                 credits_charged = ?9, output_path = ?10, output_size = ?11, output_sha256 = ?12, \
-                 last_error_code = ?13, last_error_message = ?14, last_error_request_id = ?15, \
-                 uploaded_video_url = ?16, updated_at = ?17, revision = ?18 \
-                 WHERE id = ?1 AND revision = ?19",
-        )?
-        .execute(params![
-            item.id,
-            item.phase.as_str(),
-            item.generation,
-            item.idempotency_key,
-            item.job_id,
-            item.job_status,
-            item.credits_estimated,
-            item.credits_reserved,
-            item.credits_charged,
-            item.output_path,
-            item.output_size,
-            item.output_sha256,
-            item.last_error_code,
-            item.last_error_message,
-            item.last_error_request_id,
-            item.uploaded_video_url,
-            i64::try_from(item.updated_at).unwrap_or(i64::MAX),
-            item.revision,
-            read_at,
-        ])?;
-    Ok(written == 1)
-}
-
-pub(crate) fn append_event(
-    tx: &Connection,
-    id: i64,
-    now: Timestamp,
-    kind: &str,
-    from: Option<ItemPhase>,
-    to: Option<ItemPhase>,
-    step: &Step,
-) -> Result<(), LedgerError> {
-    append_events(
-        tx,
-        &[NewEvent {
-            item_id: id,
-            at: now,
-            kind,
-            from,
-            to,
-            step,
-        }],
-    )
-}
-
 /// An event to append: its item, time, kind and phase change, the rest from its step.
 pub(crate) struct NewEvent<'a> {
     pub item_id: i64,
@@ -565,35 +460,51 @@ pub(crate) struct NewEvent<'a> {
     pub step: &'a Step,
 }
 
-/// Appends events in order. (One INSERT of 16 rows instead of 16 of one was measured slower:
-/// the statements' own cost is not what a step pays for.)
-pub(crate) fn append_events(tx: &Connection, events: &[NewEvent<'_>]) -> Result<(), LedgerError> {
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO events (item_id, at, kind, phase_from, phase_to, status_from, status_to, \
-         request_id, http_status, attempt, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
-    for event in events {
-        let step = event.step;
-        insert.execute(params![
-            event.item_id,
-            millis(event.at),
-            event.kind,
-            event.from.map(ItemPhase::as_str),
-            event.to.map(ItemPhase::as_str),
-            step.status_from,
-            step.status_to,
-            step.request_id,
-            step.http_status,
-            step.attempt,
-            event_detail(step),
-        ])?;
+impl<'a> NewEvent<'a> {
+    /// A new item's first event (`planned`).
+    pub(crate) fn first(item_id: i64, at: Timestamp, step: &'a Step) -> NewEvent<'a> {
+        NewEvent {
+            item_id,
+            at,
+            kind: step.kind,
+            from: None,
+            to: Some(ItemPhase::Planned),
+            step,
+        }
     }
-    Ok(())
+
+    /// An event that moves no phase (a takeover).
+    pub(crate) fn note(item_id: i64, at: Timestamp, step: &'a Step) -> NewEvent<'a> {
+        NewEvent {
+            item_id,
+            at,
+            kind: step.kind,
+            from: None,
+            to: None,
+            step,
+        }
+    }
+}
+
+/// The step of a new item.
+pub(crate) fn planned_event() -> Step {
+    Step {
+        kind: "planned",
+        ..Step::default()
+    }
+}
+
+/// The event of a worker taking over an item whose lease `previous` let lapse.
+pub(crate) fn takeover_event(previous: &str) -> Step {
+    Step {
+        kind: "claimed",
+        detail: Some(json!({ "previous_worker": previous })),
+        ..Step::default()
+    }
 }
 
 /// An event's detail as stored: the step's, with its error (if any) in it.
-fn event_detail(step: &Step) -> Option<String> {
+pub(crate) fn event_detail(step: &Step) -> Option<String> {
     // The step's own detail is only copied when there is an error to add to it.
     match &step.error {
         None => step.detail.as_ref().map(Value::to_string),
@@ -609,76 +520,4 @@ fn event_detail(step: &Step) -> Option<String> {
             detail.as_ref().map(Value::to_string)
         }
     }
-}
-
-fn read_item(row: &Row<'_>) -> rusqlite::Result<Result<Item, LedgerError>> {
-    let background: Option<String> = row.get(7)?;
-    let context: String = row.get(10)?;
-    let phase: String = row.get(11)?;
-    let item = Item {
-        id: row.get(27)?,
-        revision: row.get(28)?,
-        key: row.get(0)?,
-        line: row.get(1)?,
-        input: ItemInput {
-            video_url: row.get(2)?,
-            file_path: row.get(3)?,
-            file_size: row.get(4)?,
-            model: row.get(5)?,
-            output_format: row.get(6)?,
-            background: None,
-            text_prompt: row.get(8)?,
-            output_target: row.get(9)?,
-        },
-        context: Value::Null,
-        phase: ItemPhase::Planned,
-        generation: row.get(12)?,
-        idempotency_key: row.get(13)?,
-        uploaded_video_url: row.get(26)?,
-        job_id: row.get(14)?,
-        job_status: row.get(15)?,
-        credits_estimated: row.get(16)?,
-        credits_reserved: row.get(17)?,
-        credits_charged: row.get(18)?,
-        output_path: row.get(19)?,
-        output_size: row.get(20)?,
-        output_sha256: row.get(21)?,
-        last_error_code: row.get(22)?,
-        last_error_message: row.get(23)?,
-        last_error_request_id: row.get(24)?,
-        updated_at: row.get::<_, i64>(25)?.max(0) as u64,
-    };
-    Ok((|| {
-        let mut item = item;
-        item.input.background = parse_json(background, "background")?;
-        item.context = parse_json(Some(context), "context")?.unwrap_or(Value::Null);
-        item.phase = ItemPhase::parse(&phase)?;
-        Ok(item)
-    })())
-}
-
-fn read_event(row: &Row<'_>) -> rusqlite::Result<Result<EventRecord, LedgerError>> {
-    let phase_from: Option<String> = row.get(3)?;
-    let phase_to: Option<String> = row.get(4)?;
-    let detail: Option<String> = row.get(10)?;
-    let event = EventRecord {
-        seq: row.get(0)?,
-        at: row.get::<_, i64>(1)?.max(0) as u64,
-        kind: row.get(2)?,
-        phase_from: None,
-        phase_to: None,
-        status_from: row.get(5)?,
-        status_to: row.get(6)?,
-        request_id: row.get(7)?,
-        http_status: row.get(8)?,
-        attempt: row.get(9)?,
-        detail: None,
-    };
-    Ok((|| {
-        let mut event = event;
-        event.phase_from = phase_from.as_deref().map(ItemPhase::parse).transpose()?;
-        event.phase_to = phase_to.as_deref().map(ItemPhase::parse).transpose()?;
-        event.detail = parse_json(detail, "detail")?;
-        Ok(event)
-    })())
 }

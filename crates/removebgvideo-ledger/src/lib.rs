@@ -18,17 +18,25 @@
 //! commit, for machines where power loss matters. WAL needs a local filesystem: a ledger shared
 //! between machines is PostgreSQL's job.
 
+mod backend;
 mod checkpoint;
 mod error;
 mod item;
 mod ledger;
+#[cfg(feature = "postgres")]
+mod postgresql;
+#[cfg(feature = "postgres")]
+mod postgresql_schema;
 mod schema;
+mod sqlite;
 mod step;
 mod writer;
 
+pub use backend::Lease;
+
 pub use error::LedgerError;
 pub use item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
-pub use ledger::{Counts, Durability, Ledger, derive_idempotency_key};
+pub use ledger::{Counts, Durability, Ledger, Location, derive_idempotency_key};
 pub use schema::SCHEMA_VERSION;
 pub use step::Step;
 pub use writer::Writer;

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::LedgerError;
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Each migration takes the schema from its index to the next version. Never edit one that
 /// has shipped: add the next.
@@ -116,6 +116,13 @@ CREATE TRIGGER events_are_not_updated BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 CREATE TRIGGER events_are_not_deleted BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+"#,
+    // 5: leases (a worker's hold on an item, as on PostgreSQL, where many workers share a
+    // batch) and the worker that wrote each event.
+    r#"
+ALTER TABLE items ADD COLUMN lease_owner TEXT;
+ALTER TABLE items ADD COLUMN lease_until INTEGER;
+ALTER TABLE events ADD COLUMN worker TEXT;
 "#,
 ];
 

@@ -167,27 +167,20 @@ impl Writer {
             .collect();
         // In row order: neighbouring rows share pages.
         rows.sort_unstable_by_key(|(item, _)| item.id);
-        let written = ledger.write(|tx| {
-            for (item, read_at) in &rows {
-                if !ledger::update_row(tx, item, *read_at)? {
-                    return Err(LedgerError::Conflict(item.key.clone()));
-                }
-            }
-            let events: Vec<ledger::NewEvent<'_>> = self
-                .events
-                .iter()
-                .map(|event| ledger::NewEvent {
-                    item_id: event.item_id,
-                    at: event.at,
-                    kind: event.step.kind,
-                    from: Some(event.from),
-                    to: event.step.phase,
-                    step: &event.step,
-                })
-                .collect();
-            ledger::append_events(tx, &events)?;
-            Ok(())
-        });
+        let events: Vec<ledger::NewEvent<'_>> = self
+            .events
+            .iter()
+            .map(|event| ledger::NewEvent {
+                item_id: event.item_id,
+                at: event.at,
+                kind: event.step.kind,
+                from: Some(event.from),
+                to: event.step.phase,
+                step: &event.step,
+            })
+            .collect();
+        let written = ledger.write_steps(&rows, &events);
+        drop(events);
         match written {
             Ok(()) => {
                 self.changed.clear();

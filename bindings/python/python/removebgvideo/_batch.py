@@ -147,6 +147,8 @@ class BatchEvent:
     http_status: Optional[int]
     attempt: Optional[int]
     detail: Optional[Dict[str, Any]]
+    #: The worker that wrote it (``host:pid:tag``).
+    worker: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)

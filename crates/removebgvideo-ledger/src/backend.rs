@@ -1,0 +1,124 @@
+//! What a ledger needs of its database: the statements the ledger's rules are written in,
+//! once per engine. SQLite (a file, one process) and PostgreSQL (a server, any number of
+//! workers) answer the same calls with the same rows; the rules themselves (the lifecycle,
+//! intents, steps) live in `ledger` and `writer`, never here.
+
+use std::fmt;
+use std::time::Duration;
+
+use removebgvideo_core::Timestamp;
+
+use crate::LedgerError;
+use crate::item::{EventRecord, Item, NewItem};
+use crate::ledger::NewEvent;
+
+/// One worker's hold on an item, as `batch status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Lease {
+    pub key: String,
+    /// The worker that holds it (`host:pid:tag`).
+    pub worker: String,
+    /// Unix milliseconds (on the database's clock) when it lapses unless renewed.
+    pub until: u64,
+}
+
+/// The statements of a ledger (see the module doc). Reads take `&self`, writes `&mut self`;
+/// every write is one transaction, all or nothing.
+pub(crate) trait Backend: Send + fmt::Debug {
+    /// The schema version the database is at.
+    fn schema_version(&self) -> Result<i64, LedgerError>;
+
+    /// Adds a batch's items (see `Ledger::add_items`); returns how many were new.
+    fn add_items(
+        &mut self,
+        batch: &str,
+        source: &str,
+        items: &[NewItem],
+        now: Timestamp,
+        worker: &str,
+    ) -> Result<usize, LedgerError>;
+
+    /// Writes each row whole where the database still has it at the revision it was read at
+    /// (and no other worker holds its lease), then appends the events, in one transaction.
+    /// A row that moved on fails the whole write with `Conflict`.
+    fn write_steps(
+        &mut self,
+        rows: &[(&Item, i64)],
+        events: &[NewEvent<'_>],
+        worker: &str,
+    ) -> Result<(), LedgerError>;
+
+    fn find_item(&self, batch: &str, key: &str) -> Result<Option<Item>, LedgerError>;
+
+    /// Every item of a batch, in manifest order.
+    fn items(&self, batch: &str) -> Result<Vec<Item>, LedgerError>;
+
+    /// The log of a batch (of one item with `key`), in order, each event with its item's key.
+    fn events(
+        &self,
+        batch: &str,
+        key: Option<&str>,
+    ) -> Result<Vec<(String, EventRecord)>, LedgerError>;
+
+    /// Items per stored phase name.
+    fn phase_counts(&self, batch: &str) -> Result<Vec<(String, u64)>, LedgerError>;
+
+    /// Every batch, oldest first.
+    fn batches(&self) -> Result<Vec<String>, LedgerError>;
+
+    /// The newest batch read from `source`.
+    fn batch_of_source(&self, source: &str) -> Result<Option<String>, LedgerError>;
+
+    /// The batch's `idempotency` column.
+    fn idempotency(&self, batch: &str) -> Result<Option<String>, LedgerError>;
+
+    fn set_idempotency(&mut self, batch: &str, value: &str) -> Result<(), LedgerError>;
+
+    /// Leases up to `limit` items of the batch that are not final and that no other worker
+    /// holds (or whose holder's lease lapsed), in manifest order, for `lease`; items this
+    /// worker holds already are renewed and returned too. A takeover from a lapsed holder
+    /// is logged (`claimed`, with the holder it replaced). Returns the items as they are.
+    fn claim(
+        &mut self,
+        batch: &str,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<Item>, LedgerError>;
+
+    /// Extends every lease the worker holds on the batch; returns how many it holds.
+    fn renew(
+        &mut self,
+        batch: &str,
+        worker: &str,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<u64, LedgerError>;
+
+    /// Gives up the worker's leases on the batch's `keys` (every one of them with `None`).
+    fn release(
+        &mut self,
+        batch: &str,
+        worker: &str,
+        keys: Option<&[String]>,
+    ) -> Result<u64, LedgerError>;
+
+    /// The leases held on the batch now (lapsed ones left out).
+    fn leases(&self, batch: &str, now: Timestamp) -> Result<Vec<Lease>, LedgerError>;
+
+    /// CPU time of the backend's own helper threads so far (SQLite's WAL checkpoints).
+    fn helper_cpu(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Unix milliseconds as the databases store them.
+pub(crate) fn millis(at: Timestamp) -> i64 {
+    i64::try_from(at.unix_millis()).unwrap_or(i64::MAX)
+}
+
+/// A lease's length in milliseconds.
+pub(crate) fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}

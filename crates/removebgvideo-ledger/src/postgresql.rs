@@ -1,0 +1,709 @@
+//! The PostgreSQL ledger: the same tables and answers as the SQLite file, on a server that
+//! any number of workers share. A worker claims items with one statement (`FOR UPDATE SKIP
+//! LOCKED`, as River, Oban, procrastinate and pg-boss do), holds each on a lease it renews,
+//! and writes a group's rows and events in two statements (arrays unnested), so a commit costs
+//! a few round trips whatever its size. Leases run on the server's clock, so the workers'
+//! clocks may disagree. A connection that dropped (a server restart) is opened again on the
+//! next call; the call that saw it drop fails, and its transaction with it.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Row};
+use removebgvideo_core::Timestamp;
+use serde_json::Value;
+
+use crate::LedgerError;
+use crate::backend::{Backend, Lease, lease_millis, millis};
+use crate::item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
+use crate::ledger::{NewEvent, event_detail, parse_json, planned_event, takeover_event};
+use crate::postgresql_schema;
+
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server's clock in unix milliseconds, as SQL.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+pub(crate) struct Postgres {
+    url: String,
+    /// One connection; reads take `&self`, so it sits behind a lock (never contended: one
+    /// ledger serves one thread at a time).
+    client: Mutex<Option<Client>>,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("Postgres").finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn pg_error(error: postgres::Error) -> LedgerError {
+    LedgerError::Postgres(Box::new(error))
+}
+
+fn connect(url: &str) -> Result<Client, LedgerError> {
+    let mut config: postgres::Config = url.parse().map_err(pg_error)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("removebgvideo-ledger");
+    }
+    config.connect(NoTls).map_err(pg_error)
+}
+
+impl Postgres {
+    /// Connects and brings the schema up to date.
+    pub(crate) fn connect(url: &str) -> Result<Postgres, LedgerError> {
+        let mut client = connect(url)?;
+        postgresql_schema::migrate(&mut client)?;
+        Ok(Postgres {
+            url: url.to_owned(),
+            client: Mutex::new(Some(client)),
+        })
+    }
+
+    /// The connection, opened again if the last one dropped.
+    fn client(&self) -> Result<ClientGuard<'_>, LedgerError> {
+        let mut guard = self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = None;
+            *guard = Some(connect(&self.url)?);
+        }
+        Ok(ClientGuard(guard))
+    }
+}
+
+/// A locked, open connection.
+struct ClientGuard<'a>(MutexGuard<'a, Option<Client>>);
+
+impl std::ops::Deref for ClientGuard<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().expect("opened by Postgres::client")
+    }
+}
+
+impl std::ops::DerefMut for ClientGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().expect("opened by Postgres::client")
+    }
+}
+
+impl Backend for Postgres {
+    fn schema_version(&self) -> Result<i64, LedgerError> {
+        postgresql_schema::found_version(&mut *self.client()?)
+    }
+
+    fn add_items(
+        &mut self,
+        batch: &str,
+        source: &str,
+        items: &[NewItem],
+        now: Timestamp,
+        worker: &str,
+    ) -> Result<usize, LedgerError> {
+        let mut keys = std::collections::HashSet::new();
+        if let Some(item) = items.iter().find(|item| !keys.insert(item.key.as_str())) {
+            return Err(LedgerError::DuplicateKey(item.key.clone()));
+        }
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO batches (id, created_at, source) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO NOTHING",
+            &[&batch, &millis(now), &source],
+        )
+        .map_err(pg_error)?;
+        // The items already there: their inputs must match (a changed row needs a new key).
+        let stored: Vec<Item> = tx
+            .query(
+                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1"),
+                &[&batch],
+            )
+            .map_err(pg_error)?
+            .iter()
+            .map(read_item)
+            .collect::<Result<_, _>>()?;
+        let stored: std::collections::HashMap<&str, &Item> = stored
+            .iter()
+            .map(|item| (item.key.as_str(), item))
+            .collect();
+        let mut new = Vec::new();
+        for item in items {
+            match stored.get(item.key.as_str()) {
+                Some(known) if known.input != item.input => {
+                    return Err(LedgerError::InputChanged(item.key.clone()));
+                }
+                Some(_) => {}
+                None => new.push(item),
+            }
+        }
+        let insert = tx
+            .prepare(
+                "INSERT INTO items (batch_id, key, line, video_url, file_path, file_size, model, \
+                 output_format, background, text_prompt, output_target, context, phase, \
+                 updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'planned', $13) \
+                 ON CONFLICT (batch_id, key) DO NOTHING RETURNING id",
+            )
+            .map_err(pg_error)?;
+        let step = planned_event();
+        let mut events = Vec::with_capacity(new.len());
+        for item in &new {
+            let input = &item.input;
+            let row = tx
+                .query_opt(
+                    &insert,
+                    &[
+                        &batch,
+                        &item.key,
+                        &item.line.map(to_i64),
+                        &input.video_url,
+                        &input.file_path,
+                        &input.file_size.map(to_i64),
+                        &input.model,
+                        &input.output_format,
+                        &input.background.as_ref().map(Value::to_string),
+                        &input.text_prompt,
+                        &input.output_target,
+                        &item.context.to_string(),
+                        &millis(now),
+                    ],
+                )
+                .map_err(pg_error)?;
+            // None: another worker added the same batch at the same moment; its row stands
+            // (the same manifest row, or a conflict its own check reports).
+            if let Some(row) = row {
+                events.push(NewEvent::first(row.get(0), now, &step));
+            }
+        }
+        append_events(&mut tx, &events, worker)?;
+        tx.commit().map_err(pg_error)?;
+        Ok(events.len())
+    }
+
+    fn write_steps(
+        &mut self,
+        rows: &[(&Item, i64)],
+        events: &[NewEvent<'_>],
+        worker: &str,
+    ) -> Result<(), LedgerError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(pg_error)?;
+        if !rows.is_empty() {
+            let columns = RowColumns::of(rows);
+            let written: Vec<i64> = tx
+                .query(UPDATE_ROWS, &columns.params(&worker))
+                .map_err(pg_error)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            if written.len() != rows.len() {
+                let moved = rows
+                    .iter()
+                    .find(|(item, _)| !written.contains(&item.id))
+                    .map_or_else(String::new, |(item, _)| item.key.clone());
+                return Err(LedgerError::Conflict(moved));
+            }
+        }
+        append_events(&mut tx, events, worker)?;
+        tx.commit().map_err(pg_error)
+    }
+
+    fn find_item(&self, batch: &str, key: &str) -> Result<Option<Item>, LedgerError> {
+        self.client()?
+            .query_opt(
+                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1 AND key = $2"),
+                &[&batch, &key],
+            )
+            .map_err(pg_error)?
+            .as_ref()
+            .map(read_item)
+            .transpose()
+    }
+
+    fn items(&self, batch: &str) -> Result<Vec<Item>, LedgerError> {
+        self.client()?
+            .query(
+                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1 ORDER BY id"),
+                &[&batch],
+            )
+            .map_err(pg_error)?
+            .iter()
+            .map(read_item)
+            .collect()
+    }
+
+    fn events(
+        &self,
+        batch: &str,
+        key: Option<&str>,
+    ) -> Result<Vec<(String, EventRecord)>, LedgerError> {
+        let mut client = self.client()?;
+        let rows = match key {
+            Some(key) => client.query(
+                &format!("{EVENTS_OF_BATCH} AND i.key = $2 ORDER BY e.seq"),
+                &[&batch, &key],
+            ),
+            None => client.query(&format!("{EVENTS_OF_BATCH} ORDER BY e.seq"), &[&batch]),
+        }
+        .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| Ok((row.get("key"), read_event(row)?)))
+            .collect()
+    }
+
+    fn phase_counts(&self, batch: &str) -> Result<Vec<(String, u64)>, LedgerError> {
+        Ok(self
+            .client()?
+            .query(
+                "SELECT phase, COUNT(*) FROM items WHERE batch_id = $1 GROUP BY phase",
+                &[&batch],
+            )
+            .map_err(pg_error)?
+            .iter()
+            .map(|row| (row.get(0), row.get::<_, i64>(1).max(0) as u64))
+            .collect())
+    }
+
+    fn batches(&self) -> Result<Vec<String>, LedgerError> {
+        Ok(self
+            .client()?
+            .query("SELECT id FROM batches ORDER BY created_at, id", &[])
+            .map_err(pg_error)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    }
+
+    fn batch_of_source(&self, source: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .client()?
+            .query_opt(
+                "SELECT id FROM batches WHERE source = $1 ORDER BY created_at DESC, id LIMIT 1",
+                &[&source],
+            )
+            .map_err(pg_error)?
+            .map(|row| row.get(0)))
+    }
+
+    fn idempotency(&self, batch: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .client()?
+            .query_opt("SELECT idempotency FROM batches WHERE id = $1", &[&batch])
+            .map_err(pg_error)?
+            .and_then(|row| row.get(0)))
+    }
+
+    fn set_idempotency(&mut self, batch: &str, value: &str) -> Result<(), LedgerError> {
+        self.client()?
+            .execute(
+                "UPDATE batches SET idempotency = $2 WHERE id = $1",
+                &[&batch, &value],
+            )
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    fn claim(
+        &mut self,
+        batch: &str,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<Item>, LedgerError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(pg_error)?;
+        let rows = tx
+            .query(
+                &format!(
+                    "UPDATE items i SET lease_owner = $2, lease_until = {NOW_MS} + $4 \
+                     FROM (SELECT id, lease_owner AS previous FROM items \
+                           WHERE batch_id = $1 AND phase NOT IN ({FINAL_PHASES}) \
+                           AND (lease_owner IS NULL OR lease_until < {NOW_MS}) \
+                           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) picked \
+                     WHERE i.id = picked.id \
+                     RETURNING {ITEM_COLUMNS_OF_I}, picked.previous"
+                ),
+                &[&batch, &worker, &limit, &lease_millis(lease)],
+            )
+            .map_err(pg_error)?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        let mut takeovers = Vec::new();
+        for row in &rows {
+            let item = read_item(row)?;
+            let previous: Option<String> = row.get("previous");
+            if let Some(previous) = previous.filter(|p| p != worker) {
+                takeovers.push((item.id, takeover_event(&previous)));
+            }
+            claimed.push(item);
+        }
+        let events: Vec<NewEvent<'_>> = takeovers
+            .iter()
+            .map(|(id, step)| NewEvent::note(*id, now, step))
+            .collect();
+        append_events(&mut tx, &events, worker)?;
+        tx.commit().map_err(pg_error)?;
+        Ok(claimed)
+    }
+
+    fn renew(
+        &mut self,
+        batch: &str,
+        worker: &str,
+        lease: Duration,
+        _now: Timestamp,
+    ) -> Result<u64, LedgerError> {
+        self.client()?
+            .execute(
+                &format!(
+                    "UPDATE items SET lease_until = {NOW_MS} + $3 \
+                     WHERE batch_id = $1 AND lease_owner = $2"
+                ),
+                &[&batch, &worker, &lease_millis(lease)],
+            )
+            .map_err(pg_error)
+    }
+
+    fn release(
+        &mut self,
+        batch: &str,
+        worker: &str,
+        keys: Option<&[String]>,
+    ) -> Result<u64, LedgerError> {
+        let mut client = self.client()?;
+        match keys {
+            None => client.execute(
+                "UPDATE items SET lease_owner = NULL, lease_until = NULL \
+                 WHERE batch_id = $1 AND lease_owner = $2",
+                &[&batch, &worker],
+            ),
+            Some(keys) => client.execute(
+                "UPDATE items SET lease_owner = NULL, lease_until = NULL \
+                 WHERE batch_id = $1 AND lease_owner = $2 AND key = ANY($3)",
+                &[&batch, &worker, &keys],
+            ),
+        }
+        .map_err(pg_error)
+    }
+
+    fn leases(&self, batch: &str, _now: Timestamp) -> Result<Vec<Lease>, LedgerError> {
+        Ok(self
+            .client()?
+            .query(
+                &format!(
+                    "SELECT key, lease_owner, lease_until FROM items WHERE batch_id = $1 \
+                     AND lease_owner IS NOT NULL AND lease_until >= {NOW_MS} ORDER BY id"
+                ),
+                &[&batch],
+            )
+            .map_err(pg_error)?
+            .iter()
+            .map(|row| Lease {
+                key: row.get(0),
+                worker: row.get(1),
+                until: row.get::<_, i64>(2).max(0) as u64,
+            })
+            .collect())
+    }
+}
+
+/// The phases no claim takes (an item that needs nothing more), as SQL.
+const FINAL_PHASES: &str = "'done', 'failed', 'unknown', 'error'";
+
+const ITEM_COLUMNS: &str = "id, revision, key, line, video_url, file_path, file_size, model, \
+     output_format, background, text_prompt, output_target, context, phase, generation, \
+     idempotency_key, job_id, job_status, credits_estimated, credits_reserved, credits_charged, \
+     output_path, output_size, output_sha256, last_error_code, last_error_message, \
+     last_error_request_id, updated_at, uploaded_video_url";
+
+/// [`ITEM_COLUMNS`] of the table aliased `i` (an UPDATE ... FROM returns both tables').
+const ITEM_COLUMNS_OF_I: &str = "i.id, i.revision, i.key, i.line, i.video_url, i.file_path, \
+     i.file_size, i.model, i.output_format, i.background, i.text_prompt, i.output_target, \
+     i.context, i.phase, i.generation, i.idempotency_key, i.job_id, i.job_status, \
+     i.credits_estimated, i.credits_reserved, i.credits_charged, i.output_path, i.output_size, \
+     i.output_sha256, i.last_error_code, i.last_error_message, i.last_error_request_id, \
+     i.updated_at, i.uploaded_video_url";
+
+/// The events of a batch (`$1`), each with its item's key.
+const EVENTS_OF_BATCH: &str = "SELECT e.seq, e.at, e.kind, e.phase_from, e.phase_to, \
+     e.status_from, e.status_to, e.request_id, e.http_status, e.attempt, e.detail, e.worker, \
+     i.key FROM events e JOIN items i ON i.id = e.item_id WHERE i.batch_id = $1";
+
+/// Every changed row of a group in one statement, each guarded by the revision it was read
+/// at and by the lease: a row another worker holds or moved is not written, and the commit
+/// fails for it.
+const UPDATE_ROWS: &str = "UPDATE items i SET phase = u.phase, generation = u.generation, \
+     idempotency_key = u.idempotency_key, job_id = u.job_id, job_status = u.job_status, \
+     credits_estimated = u.credits_estimated, credits_reserved = u.credits_reserved, \
+     credits_charged = u.credits_charged, output_path = u.output_path, \
+     output_size = u.output_size, output_sha256 = u.output_sha256, \
+     last_error_code = u.last_error_code, last_error_message = u.last_error_message, \
+     last_error_request_id = u.last_error_request_id, \
+     uploaded_video_url = u.uploaded_video_url, updated_at = u.updated_at, \
+     revision = u.revision \
+     FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+          $7::float8[], $8::float8[], $9::float8[], $10::text[], $11::bigint[], $12::text[], \
+          $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bigint[], \
+          $19::bigint[]) \
+       AS u(id, phase, generation, idempotency_key, job_id, job_status, credits_estimated, \
+            credits_reserved, credits_charged, output_path, output_size, output_sha256, \
+            last_error_code, last_error_message, last_error_request_id, uploaded_video_url, \
+            updated_at, revision, read_at) \
+     WHERE i.id = u.id AND i.revision = u.read_at \
+       AND (i.lease_owner IS NULL OR i.lease_owner = $20) \
+     RETURNING i.id";
+
+/// A group's rows as columns, for [`UPDATE_ROWS`].
+struct RowColumns {
+    id: Vec<i64>,
+    phase: Vec<&'static str>,
+    generation: Vec<i64>,
+    idempotency_key: Vec<Option<String>>,
+    job_id: Vec<Option<String>>,
+    job_status: Vec<Option<String>>,
+    credits_estimated: Vec<Option<f64>>,
+    credits_reserved: Vec<Option<f64>>,
+    credits_charged: Vec<Option<f64>>,
+    output_path: Vec<Option<String>>,
+    output_size: Vec<Option<i64>>,
+    output_sha256: Vec<Option<String>>,
+    last_error_code: Vec<Option<String>>,
+    last_error_message: Vec<Option<String>>,
+    last_error_request_id: Vec<Option<String>>,
+    uploaded_video_url: Vec<Option<String>>,
+    updated_at: Vec<i64>,
+    revision: Vec<i64>,
+    read_at: Vec<i64>,
+}
+
+impl RowColumns {
+    fn of(rows: &[(&Item, i64)]) -> RowColumns {
+        RowColumns {
+            id: rows.iter().map(|(item, _)| item.id).collect(),
+            phase: rows.iter().map(|(item, _)| item.phase.as_str()).collect(),
+            generation: rows
+                .iter()
+                .map(|(item, _)| i64::from(item.generation))
+                .collect(),
+            idempotency_key: rows
+                .iter()
+                .map(|(item, _)| item.idempotency_key.clone())
+                .collect(),
+            job_id: rows.iter().map(|(item, _)| item.job_id.clone()).collect(),
+            job_status: rows
+                .iter()
+                .map(|(item, _)| item.job_status.clone())
+                .collect(),
+            credits_estimated: rows
+                .iter()
+                .map(|(item, _)| item.credits_estimated)
+                .collect(),
+            credits_reserved: rows.iter().map(|(item, _)| item.credits_reserved).collect(),
+            credits_charged: rows.iter().map(|(item, _)| item.credits_charged).collect(),
+            output_path: rows
+                .iter()
+                .map(|(item, _)| item.output_path.clone())
+                .collect(),
+            output_size: rows
+                .iter()
+                .map(|(item, _)| item.output_size.map(to_i64))
+                .collect(),
+            output_sha256: rows
+                .iter()
+                .map(|(item, _)| item.output_sha256.clone())
+                .collect(),
+            last_error_code: rows
+                .iter()
+                .map(|(item, _)| item.last_error_code.clone())
+                .collect(),
+            last_error_message: rows
+                .iter()
+                .map(|(item, _)| item.last_error_message.clone())
+                .collect(),
+            last_error_request_id: rows
+                .iter()
+                .map(|(item, _)| item.last_error_request_id.clone())
+                .collect(),
+            uploaded_video_url: rows
+                .iter()
+                .map(|(item, _)| item.uploaded_video_url.clone())
+                .collect(),
+            updated_at: rows
+                .iter()
+                .map(|(item, _)| to_i64(item.updated_at))
+                .collect(),
+            revision: rows.iter().map(|(item, _)| item.revision).collect(),
+            read_at: rows.iter().map(|(_, read_at)| *read_at).collect(),
+        }
+    }
+
+    fn params<'a>(&'a self, worker: &'a &'a str) -> [&'a (dyn postgres::types::ToSql + Sync); 20] {
+        [
+            &self.id,
+            &self.phase,
+            &self.generation,
+            &self.idempotency_key,
+            &self.job_id,
+            &self.job_status,
+            &self.credits_estimated,
+            &self.credits_reserved,
+            &self.credits_charged,
+            &self.output_path,
+            &self.output_size,
+            &self.output_sha256,
+            &self.last_error_code,
+            &self.last_error_message,
+            &self.last_error_request_id,
+            &self.uploaded_video_url,
+            &self.updated_at,
+            &self.revision,
+            &self.read_at,
+            worker,
+        ]
+    }
+}
+
+/// Appends a group's events in order, in one statement.
+fn append_events(
+    tx: &mut postgres::Transaction<'_>,
+    events: &[NewEvent<'_>],
+    worker: &str,
+) -> Result<(), LedgerError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let item_id: Vec<i64> = events.iter().map(|e| e.item_id).collect();
+    let at: Vec<i64> = events.iter().map(|e| millis(e.at)).collect();
+    let kind: Vec<&str> = events.iter().map(|e| e.kind).collect();
+    let from: Vec<Option<&str>> = events
+        .iter()
+        .map(|e| e.from.map(ItemPhase::as_str))
+        .collect();
+    let to: Vec<Option<&str>> = events.iter().map(|e| e.to.map(ItemPhase::as_str)).collect();
+    let status_from: Vec<Option<&str>> = events
+        .iter()
+        .map(|e| e.step.status_from.as_deref())
+        .collect();
+    let status_to: Vec<Option<&str>> = events.iter().map(|e| e.step.status_to.as_deref()).collect();
+    let request_id: Vec<Option<&str>> = events
+        .iter()
+        .map(|e| e.step.request_id.as_deref())
+        .collect();
+    let http_status: Vec<Option<i64>> = events
+        .iter()
+        .map(|e| e.step.http_status.map(i64::from))
+        .collect();
+    let attempt: Vec<Option<i64>> = events
+        .iter()
+        .map(|e| e.step.attempt.map(i64::from))
+        .collect();
+    let detail: Vec<Option<String>> = events.iter().map(|e| event_detail(e.step)).collect();
+    // WITH ORDINALITY keeps the group's order in the log's sequence.
+    tx.execute(
+        "INSERT INTO events (item_id, at, kind, phase_from, phase_to, status_from, status_to, \
+         request_id, http_status, attempt, detail, worker) \
+         SELECT item_id, at, kind, phase_from, phase_to, status_from, status_to, request_id, \
+                http_status, attempt, detail, $12 \
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], \
+                     $11::text[]) WITH ORDINALITY \
+           AS e(item_id, at, kind, phase_from, phase_to, status_from, status_to, request_id, \
+                http_status, attempt, detail, n) \
+         ORDER BY n",
+        &[
+            &item_id,
+            &at,
+            &kind,
+            &from,
+            &to,
+            &status_from,
+            &status_to,
+            &request_id,
+            &http_status,
+            &attempt,
+            &detail,
+            &worker,
+        ],
+    )
+    .map_err(pg_error)?;
+    Ok(())
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn read_item(row: &Row) -> Result<Item, LedgerError> {
+    let background: Option<String> = row.get("background");
+    let context: String = row.get("context");
+    let phase: String = row.get("phase");
+    let unsigned =
+        |name: &str| -> Option<u64> { row.get::<_, Option<i64>>(name).map(|n| n.max(0) as u64) };
+    Ok(Item {
+        id: row.get("id"),
+        revision: row.get("revision"),
+        key: row.get("key"),
+        line: unsigned("line"),
+        input: ItemInput {
+            video_url: row.get("video_url"),
+            file_path: row.get("file_path"),
+            file_size: unsigned("file_size"),
+            model: row.get("model"),
+            output_format: row.get("output_format"),
+            background: parse_json(background, "background")?,
+            text_prompt: row.get("text_prompt"),
+            output_target: row.get("output_target"),
+        },
+        context: parse_json(Some(context), "context")?.unwrap_or(Value::Null),
+        phase: ItemPhase::parse(&phase)?,
+        generation: u32::try_from(row.get::<_, i64>("generation"))
+            .map_err(|_| LedgerError::Corrupt("generation".into()))?,
+        idempotency_key: row.get("idempotency_key"),
+        uploaded_video_url: row.get("uploaded_video_url"),
+        job_id: row.get("job_id"),
+        job_status: row.get("job_status"),
+        credits_estimated: row.get("credits_estimated"),
+        credits_reserved: row.get("credits_reserved"),
+        credits_charged: row.get("credits_charged"),
+        output_path: row.get("output_path"),
+        output_size: unsigned("output_size"),
+        output_sha256: row.get("output_sha256"),
+        last_error_code: row.get("last_error_code"),
+        last_error_message: row.get("last_error_message"),
+        last_error_request_id: row.get("last_error_request_id"),
+        updated_at: row.get::<_, i64>("updated_at").max(0) as u64,
+    })
+}
+
+fn read_event(row: &Row) -> Result<EventRecord, LedgerError> {
+    let phase = |name: &str| -> Result<Option<ItemPhase>, LedgerError> {
+        row.get::<_, Option<String>>(name)
+            .as_deref()
+            .map(ItemPhase::parse)
+            .transpose()
+    };
+    let small = |name: &str| row.get::<_, Option<i64>>(name);
+    Ok(EventRecord {
+        seq: row.get("seq"),
+        at: row.get::<_, i64>("at").max(0) as u64,
+        kind: row.get("kind"),
+        phase_from: phase("phase_from")?,
+        phase_to: phase("phase_to")?,
+        status_from: row.get("status_from"),
+        status_to: row.get("status_to"),
+        request_id: row.get("request_id"),
+        http_status: small("http_status").and_then(|n| u16::try_from(n).ok()),
+        attempt: small("attempt").and_then(|n| u32::try_from(n).ok()),
+        detail: parse_json(row.get("detail"), "detail")?,
+        worker: row.get("worker"),
+    })
+}

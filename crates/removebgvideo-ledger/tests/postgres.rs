@@ -1,0 +1,330 @@
+//! The PostgreSQL ledger on a real server these tests start (initdb in a temp folder, a free
+//! loopback port): the same rules as the SQLite file, plus what many workers need: claims that
+//! never hand one item to two workers, leases that lapse and are taken over (on the log), a
+//! write from a worker that lost its lease refused, and a connection that comes back after a
+//! server restart.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use removebgvideo_core::Timestamp;
+use removebgvideo_ledger::{
+    Durability, ItemInput, ItemPhase, Ledger, LedgerError, Location, NewItem, SCHEMA_VERSION, Step,
+    Writer,
+};
+use removebgvideo_testpg::TestPostgres;
+use serde_json::json;
+
+const T0: Timestamp = Timestamp::from_unix_secs(1_795_000_000);
+const BATCH: &str = "batch-1";
+const LEASE: Duration = Duration::from_secs(30);
+
+fn item(key: &str) -> NewItem {
+    NewItem {
+        key: key.into(),
+        line: Some(2),
+        input: ItemInput {
+            video_url: Some(format!("https://e.com/{key}.mp4")),
+            model: Some("v1".into()),
+            background: Some(json!([0, 255, 0])),
+            file_size: Some(5_000_000_000),
+            ..ItemInput::default()
+        },
+        context: json!({ "user": "u1" }),
+    }
+}
+
+fn server() -> TestPostgres {
+    TestPostgres::start().expect("a PostgreSQL server for the test")
+}
+
+fn open(server: &TestPostgres) -> Ledger {
+    Ledger::open_at(&Location::parse(&server.url()), Durability::Normal).expect("connects")
+}
+
+fn created(job: &str) -> Step {
+    Step {
+        kind: "created",
+        phase: Some(ItemPhase::Running),
+        job_id: Some(job.into()),
+        http_status: Some(201),
+        attempt: Some(1),
+        ..Step::default()
+    }
+}
+
+/// Bounded polling: `done` within `bound`, checked every 20 ms.
+fn within(bound: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > bound {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+#[test]
+fn workers_starting_at_once_migrate_once_and_the_rules_match_sqlite() {
+    let server = server();
+    // Four workers open the new database at the same moment: the advisory lock makes them
+    // take turns, and every one ends at the current version.
+    let start = Arc::new(Barrier::new(4));
+    let url = server.url();
+    let opened: Vec<Result<i64, String>> = (0..4)
+        .map(|_| {
+            let (start, url) = (start.clone(), url.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let ledger = Ledger::open_postgres(&url).map_err(|e| e.to_string())?;
+                ledger.schema_version().map_err(|e| e.to_string())
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|worker| worker.join().unwrap())
+        .collect();
+    assert!(
+        opened.iter().all(|v| v == &Ok(SCHEMA_VERSION)),
+        "{opened:?}"
+    );
+
+    let mut ledger = open(&server);
+    let items = [item("a"), item("b")];
+    assert_eq!(ledger.add_items(BATCH, "m.csv", &items, T0).unwrap(), 2);
+    // A re-run keeps them; a changed row and a key used twice are refused, all or none.
+    assert_eq!(ledger.add_items(BATCH, "m.csv", &items, T0).unwrap(), 0);
+    let mut changed = item("a");
+    changed.input.model = Some("v2".into());
+    assert!(matches!(
+        ledger.add_items(BATCH, "m.csv", &[item("c"), changed], T0),
+        Err(LedgerError::InputChanged(key)) if key == "a"
+    ));
+    assert!(matches!(
+        ledger.add_items(BATCH, "m.csv", &[item("d"), item("d")], T0),
+        Err(LedgerError::DuplicateKey(key)) if key == "d"
+    ));
+    assert_eq!(
+        ledger.counts(BATCH).unwrap().total,
+        2,
+        "c and d were not added"
+    );
+    let stored = ledger.item(BATCH, "a").unwrap();
+    assert_eq!(
+        stored.input, items[0].input,
+        "every input column round-trips"
+    );
+    assert_eq!(stored.context, items[0].context);
+    assert_eq!(
+        ledger.batch_of_source("m.csv").unwrap().as_deref(),
+        Some(BATCH)
+    );
+    assert_eq!(ledger.batches().unwrap(), [BATCH]);
+
+    // The intent before the create, the same key on resume, steps along the lifecycle only.
+    let key = ledger.begin_create(BATCH, "a", T0).unwrap();
+    assert_eq!(ledger.begin_create(BATCH, "a", T0).unwrap(), key);
+    ledger.record(BATCH, "a", &created("job_1"), T0).unwrap();
+    let done = Step {
+        kind: "output",
+        phase: Some(ItemPhase::Done),
+        ..Step::default()
+    };
+    assert!(matches!(
+        ledger.record(BATCH, "b", &done, T0),
+        Err(LedgerError::WrongPhase { .. })
+    ));
+    let error = Step {
+        kind: "error",
+        error: Some(("rate_limited".into(), "slow down".into())),
+        request_id: Some("req_9".into()),
+        http_status: Some(429),
+        attempt: Some(2),
+        ..Step::default()
+    };
+    ledger.record(BATCH, "a", &error, T0).unwrap();
+    let a = ledger.item(BATCH, "a").unwrap();
+    assert_eq!(a.phase, ItemPhase::Running);
+    assert_eq!(a.job_id.as_deref(), Some("job_1"));
+    assert_eq!(a.last_error_code.as_deref(), Some("rate_limited"));
+    assert_eq!(a.last_error_request_id.as_deref(), Some("req_9"));
+    let events = ledger.events(BATCH, "a").unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["planned", "intent", "intent", "created", "error"]);
+    assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    assert_eq!(events[3].http_status, Some(201));
+    assert_eq!(
+        events[4].detail.as_ref().unwrap()["error"]["code"],
+        "rate_limited"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.worker.as_deref() == Some(ledger.worker())),
+        "each event names the worker that wrote it"
+    );
+    let pid = std::process::id().to_string();
+    assert!(ledger.worker().split(':').any(|part| part == pid));
+    assert_eq!(ledger.batch_events(BATCH).unwrap().len(), 6);
+    assert_eq!(ledger.keys_honoured(BATCH).unwrap(), None);
+    ledger.set_keys_honoured(BATCH, true).unwrap();
+    assert_eq!(ledger.keys_honoured(BATCH).unwrap(), Some(true));
+
+    // The log cannot be rewritten, even by hand.
+    let mut raw = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+    for sql in [
+        "UPDATE events SET kind = 'x'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let refused = raw.batch_execute(sql).unwrap_err();
+        let message = refused.as_db_error().map(|e| e.message().to_owned());
+        assert_eq!(
+            message.as_deref(),
+            Some("the event log is append-only"),
+            "{sql}"
+        );
+    }
+    // A database from a newer version is refused, not written to.
+    raw.batch_execute("INSERT INTO removebgvideo_schema (version) VALUES (99)")
+        .unwrap();
+    assert!(matches!(
+        Ledger::open_postgres(&server.url()),
+        Err(LedgerError::NewerSchema { found: 99, .. })
+    ));
+}
+
+#[test]
+fn four_workers_claim_a_thousand_items_and_none_gets_one_twice() {
+    let server = server();
+    let mut ledger = open(&server);
+    let items: Vec<NewItem> = (0..1_000).map(|n| item(&format!("k{n:04}"))).collect();
+    ledger.add_items(BATCH, "m.csv", &items, T0).unwrap();
+    let start = Arc::new(Barrier::new(4));
+    let claims: Vec<Vec<String>> = (0..4)
+        .map(|_| {
+            let (start, url) = (start.clone(), server.url());
+            std::thread::spawn(move || {
+                let mut ledger = Ledger::open_postgres(&url).unwrap();
+                let mut mine = Vec::new();
+                start.wait();
+                loop {
+                    let claimed = ledger.claim(BATCH, 25, LEASE, T0).unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    for item in claimed {
+                        // Each claimed item is stepped at once (it is this worker's now).
+                        ledger.begin_create(BATCH, &item.key, T0).unwrap();
+                        mine.push(item.key);
+                    }
+                }
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|worker| worker.join().unwrap())
+        .collect();
+    let all: Vec<&String> = claims.iter().flatten().collect();
+    let distinct: HashSet<&String> = all.iter().copied().collect();
+    assert_eq!(all.len(), 1_000, "every item claimed");
+    assert_eq!(distinct.len(), 1_000, "no item claimed twice");
+    assert!(
+        claims.iter().all(|mine| !mine.is_empty()),
+        "all four workers got work: {:?}",
+        claims.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    assert_eq!(ledger.counts(BATCH).unwrap().of(ItemPhase::Creating), 1_000);
+    let leases = ledger.leases(BATCH, T0).unwrap();
+    assert_eq!(leases.len(), 1_000);
+    let workers: HashSet<&str> = leases.iter().map(|l| l.worker.as_str()).collect();
+    assert_eq!(workers.len(), 4, "each lease names its worker");
+}
+
+#[test]
+fn a_lapsed_lease_is_taken_over_on_the_log_and_its_old_holder_can_no_longer_write() {
+    let server = server();
+    let mut first = open(&server);
+    first.set_worker("host-a:100:0001");
+    first
+        .add_items(BATCH, "m.csv", &[item("a"), item("b")], T0)
+        .unwrap();
+    let short = Duration::from_millis(300);
+    let claimed = first.claim(BATCH, 1, short, T0).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].key, "a");
+    let mut writer = Writer::new(BATCH);
+    writer.hold(claimed.into_iter().map(Arc::new));
+    writer.begin_create(&first, "a", T0).unwrap();
+    writer.commit(&mut first).unwrap();
+
+    let mut second = open(&server);
+    second.set_worker("host-b:200:0002");
+    // While the lease is live the second worker gets only b.
+    let got = second.claim(BATCH, 10, LEASE, T0).unwrap();
+    assert_eq!(
+        got.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
+    // The heartbeat keeps a lease alive: renewed, it does not lapse.
+    assert_eq!(first.renew_leases(BATCH, LEASE, T0).unwrap(), 1);
+    assert!(second.claim(BATCH, 10, LEASE, T0).unwrap().is_empty());
+    // Without it, it lapses and the second worker takes the item over, job state and all.
+    first.renew_leases(BATCH, short, T0).unwrap();
+    let mut taken = Vec::new();
+    assert!(
+        within(Duration::from_secs(10), || {
+            taken = second.claim(BATCH, 10, LEASE, T0).unwrap();
+            !taken.is_empty()
+        }),
+        "the lapsed lease was never taken over"
+    );
+    assert_eq!(taken[0].key, "a");
+    assert_eq!(taken[0].phase, ItemPhase::Creating);
+    let log = second.events(BATCH, "a").unwrap();
+    let takeover = log.last().unwrap();
+    assert_eq!(takeover.kind, "claimed");
+    assert_eq!(takeover.worker.as_deref(), Some("host-b:200:0002"));
+    assert_eq!(
+        takeover.detail.as_ref().unwrap()["previous_worker"],
+        "host-a:100:0001"
+    );
+    assert_eq!(log[1].worker.as_deref(), Some("host-a:100:0001"));
+
+    // The old holder wakes up and writes a step from its copy: refused, nothing written.
+    writer.record(&first, "a", created("job_1"), T0).unwrap();
+    assert!(matches!(
+        writer.commit(&mut first),
+        Err(LedgerError::Conflict(key)) if key == "a"
+    ));
+    assert_eq!(second.item(BATCH, "a").unwrap().job_id, None);
+    // Its new holder can; and released, the lease is gone.
+    second.record(BATCH, "a", &created("job_1"), T0).unwrap();
+    assert_eq!(second.release_leases(BATCH, None).unwrap(), 2);
+    assert!(second.leases(BATCH, T0).unwrap().is_empty());
+}
+
+#[test]
+fn a_ledger_reconnects_after_the_server_restarts() {
+    let server = server();
+    let mut ledger = open(&server);
+    ledger.add_items(BATCH, "m.csv", &[item("a")], T0).unwrap();
+    server.kill().unwrap();
+    // The call that finds the connection gone fails (its transaction is lost with it)...
+    assert!(ledger.begin_create(BATCH, "a", T0).is_err());
+    server.restart().unwrap();
+    // ... and the next one connects again, with everything committed before still there.
+    assert!(
+        within(Duration::from_secs(20), || ledger
+            .begin_create(BATCH, "a", T0)
+            .is_ok()),
+        "the ledger never reconnected"
+    );
+    let events = ledger.events(BATCH, "a").unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["planned", "intent"]
+    );
+}
