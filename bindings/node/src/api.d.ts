@@ -182,6 +182,7 @@ export interface BatchParams {
   items?: BatchItem[]
   /** Outputs, `results.jsonl`, `errors.jsonl` and (by default) the ledger go here ("out"). */
   out?: string
+  /** The ledger file (`out/ledger.sqlite`), or a `postgres://` URL that many workers share. */
   ledger?: string
   batch?: string
   client?: Client
@@ -196,6 +197,11 @@ export interface BatchParams {
   durability?: 'normal' | 'full'
   /** Seconds each job may take. */
   timeout?: number
+  /**
+   * A shared (`postgres://`) ledger: seconds a worker's claim on an item lasts unless its
+   * heartbeat renews it (30): how soon a dead worker's items go to the others.
+   */
+  lease?: number
   onProgress?: (progress: BatchProgress) => void
   signal?: AbortSignal
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use removebgvideo::core::validate::{Problem, ProblemCode};
 use removebgvideo::{CancelToken, Client, Error, ErrorCode, WaitLimit};
 use removebgvideo_core::units;
-use removebgvideo_ledger::{Durability, Ledger};
+use removebgvideo_ledger::{Durability, Ledger, Location};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -20,6 +20,10 @@ use crate::source::{LoadError, load_manifest, new_batch_id};
 /// The source a batch of items given in code is stored under: one such batch per ledger,
 /// resumed by the same call again.
 const ITEMS_SOURCE: &str = "items";
+
+/// The shortest lease: its heartbeat comes every third of it, and a pause of the worker (a
+/// full collection, a slow disk) must not let it lapse.
+const MIN_LEASE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What `Batch(...)` takes in every language.
 #[derive(Clone, Debug, Deserialize)]
@@ -34,7 +38,8 @@ pub struct BatchArgs {
     /// The out folder (outputs, results, the ledger by default).
     #[serde(default = "default_out")]
     pub out: PathBuf,
-    /// The ledger file, instead of `out/ledger.sqlite`.
+    /// The ledger file, instead of `out/ledger.sqlite`; or a `postgres://` URL, a ledger that
+    /// workers on many machines share (each works on the items it claims).
     #[serde(default)]
     pub ledger: Option<PathBuf>,
     /// The batch id, instead of the one the ledger holds for this manifest (or items).
@@ -54,6 +59,10 @@ pub struct BatchArgs {
     /// Seconds each job may take.
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// Seconds a worker's claim on an item lasts unless its heartbeat renews it (a shared
+    /// ledger; default 30): how soon another worker takes over a dead one's items.
+    #[serde(default)]
+    pub lease: Option<f64>,
 }
 
 fn default_out() -> PathBuf {
@@ -127,10 +136,12 @@ impl BatchArgs {
         }
     }
 
-    fn ledger_path(&self) -> PathBuf {
-        self.ledger
-            .clone()
-            .unwrap_or_else(|| self.out.join("ledger.sqlite"))
+    /// Where the ledger is: `ledger` (a file or a `postgres://` URL), else `out/ledger.sqlite`.
+    pub fn ledger_location(&self) -> Location {
+        match &self.ledger {
+            Some(ledger) => Location::parse(&ledger.to_string_lossy()),
+            None => Location::File(self.out.join("ledger.sqlite")),
+        }
     }
 
     fn open_ledger(&self) -> Result<Ledger, Error> {
@@ -144,7 +155,7 @@ impl BatchArgs {
             Some("full") => Durability::Full,
             _ => Durability::Normal,
         };
-        Ledger::open(&self.ledger_path(), durability).map_err(ledger_error)
+        Ledger::open_at(&self.ledger_location(), durability).map_err(ledger_error)
     }
 
     /// Loads the manifest (or items) into the ledger, all or nothing: a bad row anywhere is a
@@ -167,9 +178,8 @@ impl BatchArgs {
                 let batch = match &self.batch {
                     Some(batch) => batch.clone(),
                     None => ledger
-                        .batch_of_source(ITEMS_SOURCE)
-                        .map_err(ledger_error)?
-                        .unwrap_or_else(|| new_batch_id(Path::new(ITEMS_SOURCE))),
+                        .adopt_batch(ITEMS_SOURCE, &new_batch_id(Path::new(ITEMS_SOURCE)), now)
+                        .map_err(ledger_error)?,
                 };
                 ledger
                     .add_items(&batch, ITEMS_SOURCE, &items, now)
@@ -183,14 +193,13 @@ impl BatchArgs {
 
     /// The ledger and batch of a batch that was run before (status, events, report).
     pub fn existing(&self) -> Result<(Ledger, String), Error> {
-        if !self.ledger_path().exists() {
+        if let Location::File(path) = self.ledger_location()
+            && !path.exists()
+        {
             return Err(invalid(
                 "/out",
                 ProblemCode::NotApplicable,
-                format!(
-                    "no ledger at {} (run the batch first)",
-                    self.ledger_path().display()
-                ),
+                format!("no ledger at {} (run the batch first)", path.display()),
             ));
         }
         let ledger = self.open_ledger()?;
@@ -228,6 +237,20 @@ impl BatchArgs {
         if let Some(seconds) = self.timeout {
             let limit = units::positive_seconds("/timeout", seconds).map_err(Error::from)?;
             options.wait_limit = WaitLimit::After(limit);
+        }
+        if let Some(seconds) = self.lease {
+            let lease = units::positive_seconds("/lease", seconds).map_err(Error::from)?;
+            if lease < MIN_LEASE {
+                return Err(invalid(
+                    "/lease",
+                    ProblemCode::OutOfRange,
+                    format!(
+                        "lease must be at least {} s (its heartbeat renews it every third of it)",
+                        MIN_LEASE.as_secs()
+                    ),
+                ));
+            }
+            options.lease = lease;
         }
         Ok(options)
     }

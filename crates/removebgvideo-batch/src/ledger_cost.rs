@@ -66,6 +66,8 @@ pub(crate) struct TimedLedger<'a> {
     /// from each step's phase change (counting them in SQL scans the whole batch:
     /// milliseconds at 10,000 items).
     counts: Option<HashMap<ItemPhase, u64>>,
+    /// Other workers write the batch too (a shared ledger): counts are read, not kept.
+    shared: bool,
 }
 
 impl<'a> TimedLedger<'a> {
@@ -73,7 +75,6 @@ impl<'a> TimedLedger<'a> {
         TimedLedger {
             holds_all: false,
             checkpoints_before: ledger.checkpoint_cpu(),
-            ledger,
             writer: Writer::new(batch),
             commits: Vec::new(),
             group: Vec::new(),
@@ -84,7 +85,65 @@ impl<'a> TimedLedger<'a> {
             reading: Duration::ZERO,
             cpu: Duration::ZERO,
             counts: None,
+            shared: ledger.is_shared(),
+            ledger,
         }
+    }
+
+    /// Whether other workers share the batch (see [`Ledger::is_shared`]).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// A write of the ledger's own (a claim, a heartbeat), timed like a read.
+    fn own_write<T>(&mut self, work: impl FnOnce(&mut Ledger, &str) -> T) -> T {
+        let cpu = ThreadTime::now();
+        let started = Instant::now();
+        let value = work(self.ledger, self.writer.batch());
+        let took = started.elapsed();
+        self.cpu += cpu.elapsed();
+        self.total += took;
+        self.reading += took;
+        self.reads += 1;
+        value
+    }
+
+    /// Claims up to `limit` items of the batch for this worker, for `lease`, and holds them
+    /// for the steps to come. Call between groups (nothing staged): a claimed copy replaces
+    /// the one held.
+    pub(crate) fn claim(
+        &mut self,
+        limit: usize,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Vec<Arc<Item>>, LedgerError> {
+        debug_assert_eq!(self.writer.pending(), 0, "a claim between groups");
+        let claimed: Vec<Arc<Item>> = self
+            .own_write(|ledger, batch| ledger.claim(batch, limit, lease, now))?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        self.writer.hold(claimed.iter().cloned());
+        Ok(claimed)
+    }
+
+    /// The heartbeat: renews this worker's leases.
+    pub(crate) fn renew_leases(
+        &mut self,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<u64, LedgerError> {
+        self.own_write(|ledger, batch| ledger.renew_leases(batch, lease, now))
+    }
+
+    /// Items that need more work and are not this worker's.
+    pub(crate) fn unfinished_elsewhere(&mut self) -> Result<u64, LedgerError> {
+        self.read(|writer, ledger| ledger.unfinished_elsewhere(writer.batch()))
+    }
+
+    /// Gives up this worker's leases, so that others may take the items at once.
+    pub(crate) fn release_leases(&mut self) -> Result<u64, LedgerError> {
+        self.own_write(|ledger, batch| ledger.release_leases(batch, None))
     }
 
     fn read<T>(&mut self, work: impl FnOnce(&mut Writer, &Ledger) -> T) -> T {
@@ -186,6 +245,10 @@ impl<'a> TimedLedger<'a> {
     }
 
     pub(crate) fn counts(&mut self) -> Result<Counts, LedgerError> {
+        if self.shared {
+            // Other workers move items too: only the database knows.
+            return self.read(|writer, ledger| ledger.counts(writer.batch()));
+        }
         if self.counts.is_none() {
             let counts = self.read(|writer, ledger| ledger.counts(writer.batch()))?;
             self.counts = Some(counts.by_phase.into_iter().collect());

@@ -43,6 +43,16 @@ const GROUP_WINDOW: Duration = Duration::from_millis(40);
 /// How often progress is reported at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
+/// A shared ledger: how long a worker's claim on an item lasts unless renewed (its heartbeat
+/// renews it every third of that). A dead worker's items are taken over this long after its
+/// last heartbeat, and a takeover only resumes the polling of a job already made.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// A shared ledger: how often a worker with room asks for more items, and how often one with
+/// nothing left looks for items whose worker died.
+const CLAIM_EVERY: Duration = Duration::from_millis(250);
+const IDLE_CLAIM_EVERY: Duration = Duration::from_secs(1);
+
 /// Receives the batch's progress.
 pub type ProgressHandler = Arc<dyn Fn(&Progress) + Send + Sync>;
 
@@ -72,6 +82,8 @@ pub struct BatchOptions {
     pub on_progress: Option<ProgressHandler>,
     /// Each item's result, once.
     pub on_item: Option<ItemHandler>,
+    /// A shared ledger: how long a claim lasts unless renewed ([`DEFAULT_LEASE`]).
+    pub lease: Duration,
 }
 
 impl BatchOptions {
@@ -87,6 +99,7 @@ impl BatchOptions {
             cancel: CancelToken::new(),
             on_progress: None,
             on_item: None,
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -211,7 +224,17 @@ pub fn run(
     };
     let (sender, replies) = mpsc::channel();
     let mut timed = TimedLedger::new(ledger, batch);
-    let items = timed.load()?;
+    // A shared ledger: this worker takes up only the items it claims, a ceiling's worth at a
+    // time; the others are other workers'.
+    let leases = timed.is_shared().then(|| Leases::new(options.lease));
+    let items = match &leases {
+        Some(leases) => timed.claim(options.max_in_flight.max(1), leases.lease, now())?,
+        None => timed.load()?,
+    };
+    let every_item = match &leases {
+        Some(_) => timed.items()?,
+        None => items.clone(),
+    };
     let mut runner = Runner {
         client,
         ledger: timed,
@@ -224,7 +247,7 @@ pub fn run(
             recreate_unknown: options.recreate_unknown,
         },
         ceiling: Ceiling::new(options.max_in_flight),
-        budget: Budget::new(options.budget_credits, &items),
+        budget: Budget::new(options.budget_credits, &every_item),
         sender,
         replies,
         queue: VecDeque::new(),
@@ -238,12 +261,19 @@ pub fn run(
         reported: HashSet::new(),
         last_progress: None,
         unreported: false,
+        leases,
     };
+    drop(every_item);
     let driven = runner.start(&items).and_then(|()| runner.drive());
     if driven.is_err() {
         // A step failed inside a group: none of the group is kept (its requests were never
         // sent), and the ledger is left without an open transaction.
         let _ = runner.ledger.rollback_group();
+    }
+    if runner.leases.is_some() {
+        // Done, stopped or failed: what this worker still holds goes to the others at once,
+        // not a lease later. (A failure to say so leaves the leases to lapse.)
+        let _ = runner.ledger.release_leases();
     }
     driven?;
     let items = runner.ledger.items()?;
@@ -297,6 +327,27 @@ struct Runner<'a> {
     last_progress: Option<Instant>,
     /// A step was recorded since the last progress report.
     unreported: bool,
+    /// A shared ledger: this worker's claims.
+    leases: Option<Leases>,
+}
+
+/// A worker's hold on its share of a batch in a shared ledger: the lease it claims items for,
+/// and when it next renews its leases and next asks for more items.
+struct Leases {
+    lease: Duration,
+    next_heartbeat: Instant,
+    next_claim: Instant,
+}
+
+impl Leases {
+    fn new(lease: Duration) -> Leases {
+        let now = Instant::now();
+        Leases {
+            lease,
+            next_heartbeat: now + lease / 3,
+            next_claim: now,
+        }
+    }
 }
 
 /// The wall clock as the ledger records it.
@@ -393,10 +444,20 @@ impl Runner<'_> {
         self.commit_and_send()
     }
 
-    /// Handles answers, each arrival's in one group, until nothing is under way.
+    /// Handles answers, each arrival's in one group, until nothing is under way (and, on a
+    /// shared ledger, no other worker holds an unfinished item that could fall to this one).
     fn drive(&mut self) -> Result<(), BatchError> {
         loop {
+            self.heartbeat()?;
+            if self.leases.is_some() && self.queue.is_empty() && self.claim_more()? {
+                continue;
+            }
             if self.active.is_empty() && self.outbox.is_empty() {
+                if self.others_hold_work()? {
+                    // Their workers may die: look again for items whose lease lapsed.
+                    let _ = self.replies.recv_timeout(IDLE_CLAIM_EVERY);
+                    continue;
+                }
                 // Nothing this run did told whether the server honours keys: the unanswered
                 // creates of an earlier run are parked, never sent blindly.
                 if !self.undecided.is_empty()
@@ -446,6 +507,58 @@ impl Runner<'_> {
             self.commit_and_send()?;
             self.maybe_report()?;
         }
+    }
+
+    /// A shared ledger: renews this worker's leases every third of a lease.
+    fn heartbeat(&mut self) -> Result<(), BatchError> {
+        let Some(leases) = &mut self.leases else {
+            return Ok(());
+        };
+        if Instant::now() < leases.next_heartbeat {
+            return Ok(());
+        }
+        leases.next_heartbeat = Instant::now() + leases.lease / 3;
+        let lease = leases.lease;
+        self.ledger.renew_leases(lease, now())?;
+        Ok(())
+    }
+
+    /// A shared ledger: claims items while there is room under the ceiling (at most every
+    /// 250 ms, every second once nothing is under way), and takes them up; whether it got any.
+    fn claim_more(&mut self) -> Result<bool, BatchError> {
+        let room = self
+            .ceiling
+            .current()
+            .saturating_sub(self.active.len() + self.queue.len());
+        let idle = self.active.is_empty();
+        let Some(leases) = &mut self.leases else {
+            return Ok(false);
+        };
+        if room == 0 || self.options.cancel.is_cancelled() || Instant::now() < leases.next_claim {
+            return Ok(false);
+        }
+        leases.next_claim = Instant::now() + if idle { IDLE_CLAIM_EVERY } else { CLAIM_EVERY };
+        let lease = leases.lease;
+        let claimed = self.ledger.claim(room, lease, now())?;
+        if claimed.is_empty() {
+            return Ok(false);
+        }
+        for item in &claimed {
+            self.begin(item)?;
+        }
+        self.commit_and_send()?;
+        Ok(true)
+    }
+
+    /// A shared ledger, nothing under way here: whether items of the batch that are not this
+    /// worker's still need work (other workers hold them, or will let them fall to this one
+    /// when their leases lapse). Items this worker holds back (the budget, an undecided
+    /// create) are its own and do not keep it.
+    fn others_hold_work(&mut self) -> Result<bool, BatchError> {
+        if self.leases.is_none() || self.options.cancel.is_cancelled() {
+            return Ok(false);
+        }
+        Ok(self.ledger.unfinished_elsewhere()? > 0)
     }
 
     /// Starts queued work while there is room under the ceiling.

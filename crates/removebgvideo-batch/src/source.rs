@@ -79,10 +79,9 @@ pub fn load_manifest(
     weigh_files(&mut items, base).map_err(LoadError::Manifest)?;
     let batch = match batch {
         Some(batch) => batch.to_owned(),
-        None => match ledger.batch_of_source(&name).map_err(LoadError::Ledger)? {
-            Some(batch) => batch,
-            None => new_batch_id(path),
-        },
+        None => ledger
+            .adopt_batch(&name, &new_batch_id(path), now)
+            .map_err(LoadError::Ledger)?,
     };
     let added = ledger
         .add_items(&batch, &name, &items, now)

@@ -130,8 +130,9 @@ pub struct LedgerArgs {
     /// The out folder of the run (its ledger is OUT/ledger.sqlite).
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
-    /// The ledger file, instead of OUT/ledger.sqlite.
-    #[arg(long)]
+    /// The ledger file, instead of OUT/ledger.sqlite; or a postgres:// URL, one ledger that
+    /// workers on many hosts share (each runs the items it claims).
+    #[arg(long, value_name = "FILE|URL")]
     pub ledger: Option<PathBuf>,
     /// The batch, when the ledger holds several.
     #[arg(long)]
@@ -164,6 +165,10 @@ pub struct BatchRunArgs {
     /// Give up waiting for a job after this many seconds (the item stays resumable).
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// A shared (postgres://) ledger: seconds a claim on an item lasts unless renewed; a dead
+    /// worker's items go to the others this long after its last heartbeat.
+    #[arg(long, value_name = "SECONDS")]
+    pub lease: Option<f64>,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     /// The public URL the API delivers to (a tunnel or gateway forwarding to the receiver);

@@ -10,7 +10,7 @@ use removebgvideo::core::validate::ProblemCode;
 use removebgvideo::{CancelToken, Client, Error, ErrorCode};
 use removebgvideo_batch::bridge::BatchArgs;
 use removebgvideo_batch::{Progress, now};
-use removebgvideo_ledger::{Durability, Ledger};
+use removebgvideo_ledger::{Durability, Ledger, Location};
 use serde_json::{Value, json};
 
 use crate::args::{Batch, BatchRunArgs, LedgerArgs};
@@ -71,10 +71,14 @@ fn report(
             removebgvideo_batch::ReportError::Api(error) => error,
             removebgvideo_batch::ReportError::Ledger(error) => ledger_error(error),
         })?;
-    let dir = ledger_path(args)
-        .parent()
-        .map(std::path::Path::to_owned)
-        .unwrap_or_default();
+    // Next to a ledger file; in the out folder for a shared ledger.
+    let dir = match ledger_location(args) {
+        Location::File(path) => path
+            .parent()
+            .map(std::path::Path::to_owned)
+            .unwrap_or_default(),
+        Location::Postgres(_) => args.out.clone(),
+    };
     let md_path = markdown.cloned().unwrap_or_else(|| dir.join("report.md"));
     let html_path = html.cloned().unwrap_or_else(|| dir.join("report.html"));
     let md = report.markdown();
@@ -89,10 +93,19 @@ fn ledger_error(error: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::Unknown("ledger_error".into()), error.to_string())
 }
 
-fn ledger_path(args: &LedgerArgs) -> PathBuf {
-    args.ledger
-        .clone()
-        .unwrap_or_else(|| args.out.join("ledger.sqlite"))
+fn ledger_location(args: &LedgerArgs) -> Location {
+    match &args.ledger {
+        Some(ledger) => Location::parse(&ledger.to_string_lossy()),
+        None => Location::File(args.out.join("ledger.sqlite")),
+    }
+}
+
+/// The ledger as a message names it (a URL's password left out).
+fn ledger_name(args: &LedgerArgs) -> String {
+    match ledger_location(args) {
+        Location::File(path) => path.display().to_string(),
+        Location::Postgres(_) => "the PostgreSQL ledger".to_owned(),
+    }
 }
 
 /// The batch a read-only command is about: `--batch`, or the ledger's only one.
@@ -106,7 +119,7 @@ fn chosen_batch(ledger: &Ledger, args: &LedgerArgs) -> Result<String, Error> {
         [] => Err(usage_error(
             "/ledger",
             ProblemCode::NotApplicable,
-            format!("{} holds no batch", ledger_path(args).display()),
+            format!("{} holds no batch", ledger_name(args)),
         )),
         many => Err(usage_error(
             "/batch",
@@ -121,15 +134,17 @@ fn chosen_batch(ledger: &Ledger, args: &LedgerArgs) -> Result<String, Error> {
 }
 
 fn open_existing(args: &LedgerArgs) -> Result<Ledger, Error> {
-    let path = ledger_path(args);
-    if !path.exists() {
+    let location = ledger_location(args);
+    if let Location::File(path) = &location
+        && !path.exists()
+    {
         return Err(usage_error(
             "/ledger",
             ProblemCode::NotApplicable,
             format!("no ledger at {} (run `batch run` first)", path.display()),
         ));
     }
-    Ledger::open(&path, Durability::Normal).map_err(ledger_error)
+    Ledger::open_at(&location, Durability::Normal).map_err(ledger_error)
 }
 
 /// The runner's arguments, as every language gives them (checked and loaded by the bridge, so
@@ -147,6 +162,7 @@ fn batch_args(args: &BatchRunArgs) -> BatchArgs {
         recreate_unknown: args.recreate_unknown,
         durability: args.durability_full.then(|| "full".to_owned()),
         timeout: args.timeout,
+        lease: args.lease,
     }
 }
 

@@ -69,6 +69,20 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// The newest batch read from `source`.
     fn batch_of_source(&self, source: &str) -> Result<Option<String>, LedgerError>;
 
+    /// The batch read from `source`, or else `proposed`, recorded for it now: one atomic step,
+    /// so that workers loading the same manifest at once agree on one batch.
+    fn adopt_batch(
+        &mut self,
+        source: &str,
+        proposed: &str,
+        now: Timestamp,
+    ) -> Result<String, LedgerError>;
+
+    /// Whether other processes may work on the same batches at once (a server ledger).
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// The batch's `idempotency` column.
     fn idempotency(&self, batch: &str) -> Result<Option<String>, LedgerError>;
 
@@ -103,6 +117,10 @@ pub(crate) trait Backend: Send + fmt::Debug {
         worker: &str,
         keys: Option<&[String]>,
     ) -> Result<u64, LedgerError>;
+
+    /// How many items of the batch need more work and are not `worker`'s: held by another
+    /// worker (a lapsed lease included) or by none.
+    fn unfinished_elsewhere(&self, batch: &str, worker: &str) -> Result<u64, LedgerError>;
 
     /// The leases held on the batch now (lapsed ones left out).
     fn leases(&self, batch: &str, now: Timestamp) -> Result<Vec<Lease>, LedgerError>;

@@ -256,6 +256,23 @@ impl Ledger {
         self.backend.batch_of_source(source)
     }
 
+    /// The batch read from `source` before, or else `proposed`, recorded for it now (one
+    /// atomic step: workers that load the same manifest at once agree on one batch).
+    pub fn adopt_batch(
+        &mut self,
+        source: &str,
+        proposed: &str,
+        now: Timestamp,
+    ) -> Result<String, LedgerError> {
+        self.backend.adopt_batch(source, proposed, now)
+    }
+
+    /// Whether other processes may work on this ledger's batches at the same time (a
+    /// PostgreSQL ledger): a runner then works on claimed items only.
+    pub fn is_shared(&self) -> bool {
+        self.backend.shared()
+    }
+
     /// Every batch in the ledger, oldest first.
     pub fn batches(&self) -> Result<Vec<String>, LedgerError> {
         self.backend.batches()
@@ -318,6 +335,13 @@ impl Ledger {
         keys: Option<&[String]>,
     ) -> Result<u64, LedgerError> {
         self.backend.release(batch, &self.worker, keys)
+    }
+
+    /// How many items of the batch need more work and are not this worker's (held by another
+    /// worker, a lapsed lease included, or by none): whether a worker with nothing left to do
+    /// should stay to take over a dead one's items.
+    pub fn unfinished_elsewhere(&self, batch: &str) -> Result<u64, LedgerError> {
+        self.backend.unfinished_elsewhere(batch, &self.worker)
     }
 
     /// The live leases on the batch, in manifest order.

@@ -22,6 +22,9 @@ use crate::postgresql_schema;
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The advisory lock under which a manifest's batch is chosen ("rbv-adop").
+const ADOPT_LOCK: i64 = 0x7262_762d_6164_6f70;
+
 /// The server's clock in unix milliseconds, as SQL.
 const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
@@ -293,6 +296,44 @@ impl Backend for Postgres {
             .map(|row| row.get(0)))
     }
 
+    fn adopt_batch(
+        &mut self,
+        source: &str,
+        proposed: &str,
+        now: Timestamp,
+    ) -> Result<String, LedgerError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(pg_error)?;
+        // Workers that load one manifest at once take turns here, and the first one's id
+        // stands for all of them.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADOPT_LOCK])
+            .map_err(pg_error)?;
+        let known = tx
+            .query_opt(
+                "SELECT id FROM batches WHERE source = $1 ORDER BY created_at DESC, id LIMIT 1",
+                &[&source],
+            )
+            .map_err(pg_error)?;
+        let batch = match known {
+            Some(row) => row.get(0),
+            None => {
+                tx.execute(
+                    "INSERT INTO batches (id, created_at, source) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&proposed, &millis(now), &source],
+                )
+                .map_err(pg_error)?;
+                proposed.to_owned()
+            }
+        };
+        tx.commit().map_err(pg_error)?;
+        Ok(batch)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn idempotency(&self, batch: &str) -> Result<Option<String>, LedgerError> {
         Ok(self
             .client()?
@@ -393,6 +434,22 @@ impl Backend for Postgres {
             ),
         }
         .map_err(pg_error)
+    }
+
+    fn unfinished_elsewhere(&self, batch: &str, worker: &str) -> Result<u64, LedgerError> {
+        let n: i64 = self
+            .client()?
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*) FROM items WHERE batch_id = $1 \
+                     AND phase NOT IN ({FINAL_PHASES}) \
+                     AND (lease_owner IS NULL OR lease_owner <> $2)"
+                ),
+                &[&batch, &worker],
+            )
+            .map_err(pg_error)?
+            .get(0);
+        Ok(n.max(0) as u64)
     }
 
     fn leases(&self, batch: &str, _now: Timestamp) -> Result<Vec<Lease>, LedgerError> {

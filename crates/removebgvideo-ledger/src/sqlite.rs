@@ -211,6 +211,31 @@ impl Backend for Sqlite {
             .optional()?)
     }
 
+    fn adopt_batch(
+        &mut self,
+        source: &str,
+        proposed: &str,
+        now: Timestamp,
+    ) -> Result<String, LedgerError> {
+        self.write(|tx| {
+            let known: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM batches WHERE source = ?1 ORDER BY created_at DESC, id LIMIT 1",
+                    params![source],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(known) = known {
+                return Ok(known);
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO batches (id, created_at, source) VALUES (?1, ?2, ?3)",
+                params![proposed, millis(now), source],
+            )?;
+            Ok(proposed.to_owned())
+        })
+    }
+
     fn idempotency(&self, batch: &str) -> Result<Option<String>, LedgerError> {
         let stored: Option<Option<String>> = self
             .conn
@@ -325,6 +350,19 @@ impl Backend for Sqlite {
             }
             Ok(released as u64)
         })
+    }
+
+    fn unfinished_elsewhere(&self, batch: &str, worker: &str) -> Result<u64, LedgerError> {
+        let n: i64 = self.conn.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM items WHERE batch_id = ?1 \
+                 AND phase NOT IN ({FINAL_PHASES}) \
+                 AND (lease_owner IS NULL OR lease_owner <> ?2)"
+            ),
+            params![batch, worker],
+            |row| row.get(0),
+        )?;
+        Ok(n.max(0) as u64)
     }
 
     fn leases(&self, batch: &str, now: Timestamp) -> Result<Vec<Lease>, LedgerError> {

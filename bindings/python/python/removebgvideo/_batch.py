@@ -181,6 +181,10 @@ class Batch:
     batch again (same manifest or items, same ``out``) resumes it: no job is made twice. Leaving
     the loop early, Ctrl-C or :meth:`cancel` stops new work and leaves everything resumable.
 
+    ``ledger``: the ledger file (``out/ledger.sqlite``), or a ``postgresql://`` URL: one ledger
+    that workers on many machines share, each running the items it claims (``lease``: seconds
+    a claim lasts unless its heartbeat renews it, 30).
+
     ``on_progress`` receives :class:`BatchProgress`. ``progress_bar``: a tqdm bar (``None``: when
     tqdm is installed and stderr is a terminal).
     """
@@ -200,6 +204,7 @@ class Batch:
         recreate_unknown: bool = False,
         durability: Optional[str] = None,
         timeout: Optional[float] = None,
+        lease: Optional[float] = None,
         on_progress: Optional[Callable[[BatchProgress], None]] = None,
         progress_bar: Optional[bool] = None,
     ) -> None:
@@ -215,6 +220,7 @@ class Batch:
             "recreate_unknown": recreate_unknown,
             "durability": durability,
             "timeout": timeout,
+            "lease": lease,
         }
         self._client = client
         self._on_progress = on_progress

@@ -1,0 +1,206 @@
+//! Several `batch run` processes on one batch in one PostgreSQL ledger (a real server the test
+//! starts), against one sandbox with faults on: they split the work, two of them are killed
+//! (SIGKILL) mid-run, and the survivors take over the dead ones' items and finish the batch,
+//! with every job made once, counted from the sandbox's own state.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use removebgvideo_core::Timestamp;
+use removebgvideo_ledger::{ItemPhase, Ledger};
+use removebgvideo_sandbox::{FaultConfig, Sandbox, SandboxConfig};
+use removebgvideo_testpg::TestPostgres;
+
+const ITEMS: usize = 1_000;
+const WORKERS: usize = 4;
+/// Short leases, so that the test sees takeovers within seconds (the default is 30 s).
+const LEASE_SECONDS: &str = "4";
+
+fn worker(sandbox: &Sandbox, manifest: &Path, ledger: &str, dir: &Path, n: usize) -> Child {
+    let log =
+        |suffix: &str| std::fs::File::create(dir.join(format!("worker-{n}.{suffix}"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_removebgvideo"))
+        .env_remove("REMOVEBGVIDEO_API_KEY")
+        .args([
+            "--base-url",
+            sandbox.base_url(),
+            "--api-key",
+            sandbox.demo_key(),
+        ])
+        .args(["--json", "batch", "run"])
+        .arg(manifest)
+        .args([
+            "--ledger",
+            ledger,
+            "--lease",
+            LEASE_SECONDS,
+            "--max-in-flight",
+            "32",
+        ])
+        .arg("--out")
+        .arg(dir.join(format!("out-{n}")))
+        .stdin(Stdio::null())
+        .stdout(log("out"))
+        .stderr(log("err"))
+        .spawn()
+        .expect("the binary runs")
+}
+
+/// Bounded polling of the ledger.
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn done_count(ledger: &Ledger, batch: &str) -> u64 {
+    ledger.counts(batch).map_or(0, |c| c.of(ItemPhase::Done))
+}
+
+fn unix_millis_now() -> u64 {
+    Timestamp::from(std::time::SystemTime::now()).unix_millis()
+}
+
+#[test]
+fn four_workers_share_one_batch_survive_two_kills_and_make_every_job_once() {
+    let postgres = TestPostgres::start().expect("a PostgreSQL server for the test");
+    let url = postgres.url();
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 100.0,
+        faults: FaultConfig {
+            // Answers lost after the server acted (a create must not become two jobs), and
+            // plain server errors (retried).
+            error_rate: 0.02,
+            drop_after_rate: 0.01,
+            seed: 16,
+            ..FaultConfig::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest: PathBuf = dir.path().join("videos.jsonl");
+    let rows: Vec<String> = (0..ITEMS)
+        .map(|i| {
+            format!(
+                r#"{{"key":"v{i:04}","video_url":"https://example.com/{i}.mp4?duration=2.{:02}","model":"light"}}"#,
+                i % 100
+            )
+        })
+        .collect();
+    std::fs::write(&manifest, rows.join("\n")).unwrap();
+
+    let mut workers: Vec<Child> = (0..WORKERS)
+        .map(|n| worker(&sandbox, &manifest, &url, dir.path(), n))
+        .collect();
+    let ledger = {
+        let mut opened = None;
+        wait_until("the batch is loaded", Duration::from_secs(60), || {
+            opened = Ledger::open_postgres(&url)
+                .ok()
+                .filter(|l| l.batches().is_ok_and(|b| b.len() == 1));
+            opened.is_some()
+        });
+        opened.unwrap()
+    };
+    let batches = ledger.batches().unwrap();
+    assert_eq!(
+        batches.len(),
+        1,
+        "workers loading one manifest at once agree on one batch"
+    );
+    let batch = &batches[0];
+
+    // Kill one worker once a tenth is done, a second once 40 % is.
+    let mut killed: Vec<(u32, u64)> = Vec::new();
+    for (victim, share) in [(0usize, ITEMS as u64 / 10), (1, ITEMS as u64 * 4 / 10)] {
+        wait_until("progress", Duration::from_secs(120), || {
+            done_count(&ledger, batch) >= share
+        });
+        let pid = workers[victim].id();
+        workers[victim].kill().unwrap(); // SIGKILL: no lease released, nothing flushed
+        workers[victim].wait().unwrap();
+        killed.push((pid, unix_millis_now()));
+    }
+
+    // The survivors finish everything, the dead ones' items included.
+    for (n, child) in workers.iter_mut().enumerate().skip(2) {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "worker {n} never ended"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = std::fs::read_to_string(dir.path().join(format!("worker-{n}.err"))).unwrap();
+        assert!(status.success(), "worker {n}: {status}\n{stderr}");
+    }
+    let counts = ledger.counts(batch).unwrap();
+    assert_eq!(
+        counts.of(ItemPhase::Done),
+        ITEMS as u64,
+        "nothing lost: {counts:?}"
+    );
+
+    // Every job made once, from the sandbox's own state: one per item, and each item's job
+    // is the one the ledger holds.
+    let created = sandbox.created_jobs();
+    let per_video: HashMap<&str, usize> = created.iter().fold(HashMap::new(), |mut seen, job| {
+        *seen.entry(job.video_url.as_str()).or_default() += 1;
+        seen
+    });
+    let twice: Vec<_> = per_video.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "duplicate jobs: {twice:?}");
+    assert_eq!(created.len(), ITEMS, "one job per item");
+    let job_ids: HashSet<&str> = created.iter().map(|job| job.id.as_str()).collect();
+    let items = ledger.items(batch).unwrap();
+    assert!(
+        items.iter().all(|item| item
+            .job_id
+            .as_deref()
+            .is_some_and(|id| job_ids.contains(id))),
+        "each item holds the job made for it"
+    );
+
+    // The dead workers' items were taken over, on the log, within 40 s of each kill; every
+    // event names the worker that wrote it.
+    let events = ledger.batch_events(batch).unwrap();
+    for (pid, at) in &killed {
+        let mark = format!(":{pid}:");
+        let takeovers: Vec<u64> = events
+            .iter()
+            .filter(|(_, e)| e.kind == "claimed")
+            .filter(|(_, e)| {
+                e.detail
+                    .as_ref()
+                    .and_then(|d| d["previous_worker"].as_str())
+                    .is_some_and(|w| w.contains(&mark))
+            })
+            .map(|(_, e)| e.at)
+            .collect();
+        assert!(
+            !takeovers.is_empty(),
+            "nothing of worker {pid} was taken over"
+        );
+        let latest = takeovers.iter().max().unwrap();
+        assert!(
+            latest.saturating_sub(*at) <= 40_000,
+            "worker {pid}'s items were taken over {} ms after its death",
+            latest - at
+        );
+    }
+    assert!(events.iter().all(|(_, e)| e.worker.is_some()));
+    let writers: HashSet<&str> = events
+        .iter()
+        .filter_map(|(_, e)| e.worker.as_deref())
+        .collect();
+    assert!(writers.len() >= 3, "the work was shared: {writers:?}");
+}
