@@ -165,10 +165,23 @@ fn python_package(root: &Path) -> Result<(), String> {
     ]))?;
 
     let python = fresh_venv(&target.join("py-test"))?;
-    pip_install(&python, &[&wheel, "pytest", "mypy", "jsonschema"])?;
+    // dask[distributed]: the Dask example runs in the suite (on a PostgreSQL server that the
+    // tests start with removebgvideo-testpg).
+    pip_install(
+        &python,
+        &[&wheel, "pytest", "mypy", "jsonschema", "dask[distributed]"],
+    )?;
+    cargo(
+        root,
+        &["build", "--quiet", "--package", "removebgvideo-testpg"],
+    )?;
     run_command(
         Command::new(&python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+            .env(
+                "REMOVEBGVIDEO_TESTPG",
+                target.join("debug").join("removebgvideo-testpg"),
+            )
             .current_dir(root.join("bindings/python")),
     )
 }
@@ -182,13 +195,21 @@ fn node_package(root: &Path) -> Result<(), String> {
         &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
     )?;
     build_node_addon(&package, false)?;
+    cargo(
+        root,
+        &["build", "--quiet", "--package", "removebgvideo-testpg"],
+    )?;
+    let target = target_dir(root)?;
     run_command(
         Command::new("node")
             .args(["--test", "test/"])
+            .env(
+                "REMOVEBGVIDEO_TESTPG",
+                target.join("debug").join("removebgvideo-testpg"),
+            )
             .current_dir(&package),
     )?;
 
-    let target = target_dir(root)?;
     let packs = target.join("npm");
     let smoke = target.join("npm-smoke");
     let _ = std::fs::remove_dir_all(&packs);
