@@ -136,6 +136,21 @@ impl<'a> TimedLedger<'a> {
         self.own_write(|ledger, batch| ledger.renew_leases(batch, lease, now))
     }
 
+    /// Gives up the leases this worker holds in the ledger on items it does not hold here (a
+    /// claim whose answer a lost connection took: the items are leased to it, unknown to it).
+    pub(crate) fn release_unknown_leases(&mut self, now: Timestamp) -> Result<u64, LedgerError> {
+        let unknown: Vec<String> = self
+            .read(|writer, ledger| ledger.leases(writer.batch(), now))?
+            .into_iter()
+            .filter(|lease| lease.worker == self.ledger.worker() && !self.writer.holds(&lease.key))
+            .map(|lease| lease.key)
+            .collect();
+        if unknown.is_empty() {
+            return Ok(0);
+        }
+        self.own_write(|ledger, batch| ledger.release_leases(batch, Some(&unknown)))
+    }
+
     /// Items that need more work and are not this worker's.
     pub(crate) fn unfinished_elsewhere(&mut self) -> Result<u64, LedgerError> {
         self.read(|writer, ledger| ledger.unfinished_elsewhere(writer.batch()))

@@ -41,4 +41,4 @@ pub use runner::{
     BatchError, BatchOptions, ItemHandler, Progress, ProgressHandler, Summary, now, run,
 };
 pub use source::{LoadError, Loaded, load_manifest, new_batch_id};
-pub use status::{Credits, Status, status};
+pub use status::{Credits, Status, WorkerShare, status};

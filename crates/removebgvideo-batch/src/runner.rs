@@ -337,6 +337,9 @@ struct Leases {
     lease: Duration,
     next_heartbeat: Instant,
     next_claim: Instant,
+    /// A claim's answer was lost with the connection: the ledger may lease this worker items
+    /// it does not know of, to be given back once the connection is back.
+    claim_lost: bool,
 }
 
 impl Leases {
@@ -346,6 +349,7 @@ impl Leases {
             lease,
             next_heartbeat: now + lease / 3,
             next_claim: now,
+            claim_lost: false,
         }
     }
 }
@@ -518,8 +522,21 @@ impl Runner<'_> {
             return Ok(());
         }
         leases.next_heartbeat = Instant::now() + leases.lease / 3;
-        let lease = leases.lease;
-        self.ledger.renew_leases(lease, now())?;
+        let (lease, claim_lost) = (leases.lease, leases.claim_lost);
+        // The ledger retries a lost connection for a while itself; past that, the next
+        // heartbeat tries again (the leases run on the server's clock, which a restart does
+        // not move on).
+        match self.ledger.renew_leases(lease, now()) {
+            Ok(_) => {}
+            Err(error) if error.is_connection_lost() => return Ok(()),
+            Err(error) => return Err(error.into()),
+        }
+        if claim_lost {
+            self.ledger.release_unknown_leases(now())?;
+            if let Some(leases) = &mut self.leases {
+                leases.claim_lost = false;
+            }
+        }
         Ok(())
     }
 
@@ -539,7 +556,17 @@ impl Runner<'_> {
         }
         leases.next_claim = Instant::now() + if idle { IDLE_CLAIM_EVERY } else { CLAIM_EVERY };
         let lease = leases.lease;
-        let claimed = self.ledger.claim(room, lease, now())?;
+        let claimed = match self.ledger.claim(room, lease, now()) {
+            Ok(claimed) => claimed,
+            // Not sent again at once: the claim may have landed (see `claim_lost`). The next
+            // heartbeat gives back what it leased, and the next claim asks again.
+            Err(error) if error.is_connection_lost() => {
+                leases.claim_lost = true;
+                leases.next_heartbeat = Instant::now();
+                return Ok(false);
+            }
+            Err(error) => return Err(error.into()),
+        };
         if claimed.is_empty() {
             return Ok(false);
         }

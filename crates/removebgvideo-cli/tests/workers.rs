@@ -203,4 +203,87 @@ fn four_workers_share_one_batch_survive_two_kills_and_make_every_job_once() {
         .filter_map(|(_, e)| e.worker.as_deref())
         .collect();
     assert!(writers.len() >= 3, "the work was shared: {writers:?}");
+
+    // `batch status` shows each worker's share: what it finished, what it took over, what it
+    // holds now (nothing: the batch is done).
+    let status = Command::new(env!("CARGO_BIN_EXE_removebgvideo"))
+        .args(["--json", "batch", "status", "--ledger", &url])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let shares = status["workers"].as_array().unwrap();
+    assert_eq!(shares.len(), WORKERS, "{shares:?}");
+    let sum = |field: &str| {
+        shares
+            .iter()
+            .map(|s| s[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(sum("finished"), ITEMS as u64);
+    assert!(sum("takeovers") >= killed.len() as u64);
+    assert_eq!(sum("leases"), 0);
+}
+
+#[test]
+fn workers_carry_on_through_a_postgresql_restart_with_nothing_lost() {
+    const N: usize = 300;
+    let postgres = TestPostgres::start().expect("a PostgreSQL server for the test");
+    let url = postgres.url();
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 50.0,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest: PathBuf = dir.path().join("videos.jsonl");
+    let rows: Vec<String> = (0..N)
+        .map(|i| {
+            format!(r#"{{"key":"r{i:03}","video_url":"https://example.com/r{i}.mp4?duration=3","model":"light"}}"#)
+        })
+        .collect();
+    std::fs::write(&manifest, rows.join("\n")).unwrap();
+    let mut workers: Vec<Child> = (0..2)
+        .map(|n| worker(&sandbox, &manifest, &url, dir.path(), n))
+        .collect();
+    let mut ledger = None;
+    wait_until("a third is done", Duration::from_secs(120), || {
+        if ledger.is_none() {
+            ledger = Ledger::open_postgres(&url).ok();
+        }
+        let batch = ledger
+            .as_ref()
+            .and_then(|l| l.batches().ok())
+            .and_then(|b| b.first().cloned());
+        batch.is_some_and(|b| done_count(ledger.as_ref().unwrap(), &b) >= N as u64 / 3)
+    });
+    // Down hard (no clean shutdown), and back a moment later on the same port.
+    postgres.kill().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    postgres.restart().unwrap();
+    for (n, child) in workers.iter_mut().enumerate() {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "worker {n} never ended"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = std::fs::read_to_string(dir.path().join(format!("worker-{n}.err"))).unwrap();
+        assert!(status.success(), "worker {n}: {status}\n{stderr}");
+    }
+    let ledger = Ledger::open_postgres(&url).unwrap();
+    let batch = &ledger.batches().unwrap()[0];
+    assert_eq!(ledger.counts(batch).unwrap().of(ItemPhase::Done), N as u64);
+    let created = sandbox.created_jobs();
+    let videos: HashSet<&str> = created.iter().map(|job| job.video_url.as_str()).collect();
+    assert_eq!((created.len(), videos.len()), (N, N), "one job per item");
 }

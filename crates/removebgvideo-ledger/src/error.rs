@@ -73,6 +73,30 @@ impl fmt::Display for LedgerError {
     }
 }
 
+impl LedgerError {
+    /// Whether the error is the database connection's, not the statement's: closed, never
+    /// made, or ended by the server (a shutdown, a restart, a failover). The same call may
+    /// succeed on a new connection. (SQLite has no connection to lose.)
+    pub fn is_connection_lost(&self) -> bool {
+        #[cfg(feature = "postgres")]
+        if let LedgerError::Postgres(error) = self
+            && let Some(error) = error.downcast_ref::<postgres::Error>()
+        {
+            return match error.as_db_error() {
+                // No answer from the server at all: I/O, a closed socket, a failed connect.
+                None => true,
+                Some(db) => {
+                    let code = db.code().code();
+                    // 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown,
+                    // cannot connect now (starting up).
+                    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+                }
+            };
+        }
+        false
+    }
+}
+
 impl std::error::Error for LedgerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

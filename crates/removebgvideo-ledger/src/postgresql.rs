@@ -22,6 +22,11 @@ use crate::postgresql_schema;
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a call keeps trying to reach the server again (a restart, a failover) before it
+/// gives up, and the pause between attempts.
+const RECONNECT_FOR: Duration = Duration::from_secs(60);
+const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
+
 /// The advisory lock under which a manifest's batch is chosen ("rbv-adop").
 const ADOPT_LOCK: i64 = 0x7262_762d_6164_6f70;
 
@@ -68,6 +73,63 @@ impl Postgres {
         })
     }
 
+    /// Runs `work` on the connection; when the connection is lost (or cannot be made) it is
+    /// made again and `work` runs again, for up to a minute. Only for work that may run twice:
+    /// reads, and writes that set what they set whether or not they ran before.
+    fn retrying<T>(
+        &self,
+        mut work: impl FnMut(&mut Client) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let started = std::time::Instant::now();
+        loop {
+            let outcome = self.client().and_then(|mut client| work(&mut client));
+            match outcome {
+                Err(error) if error.is_connection_lost() && started.elapsed() < RECONNECT_FOR => {
+                    self.forget_connection();
+                    std::thread::sleep(RECONNECT_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Drops the connection, so that the next call opens a new one.
+    fn forget_connection(&self) {
+        *self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// One try at a group's transaction.
+    fn write_steps_once(
+        &self,
+        rows: &[(&Item, i64)],
+        events: &[NewEvent<'_>],
+        worker: &str,
+    ) -> Result<(), LedgerError> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(pg_error)?;
+        if !rows.is_empty() {
+            let columns = RowColumns::of(rows);
+            let written: Vec<i64> = tx
+                .query(UPDATE_ROWS, &columns.params(&worker))
+                .map_err(pg_error)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            if written.len() != rows.len() {
+                let moved = rows
+                    .iter()
+                    .find(|(item, _)| !written.contains(&item.id))
+                    .map_or_else(String::new, |(item, _)| item.key.clone());
+                return Err(LedgerError::Conflict(moved));
+            }
+        }
+        append_events(&mut tx, events, worker)?;
+        tx.commit().map_err(pg_error)
+    }
+
     /// The connection, opened again if the last one dropped.
     fn client(&self) -> Result<ClientGuard<'_>, LedgerError> {
         let mut guard = self
@@ -100,7 +162,7 @@ impl std::ops::DerefMut for ClientGuard<'_> {
 
 impl Backend for Postgres {
     fn schema_version(&self) -> Result<i64, LedgerError> {
-        postgresql_schema::found_version(&mut *self.client()?)
+        self.retrying(postgresql_schema::found_version)
     }
 
     fn add_items(
@@ -115,80 +177,82 @@ impl Backend for Postgres {
         if let Some(item) = items.iter().find(|item| !keys.insert(item.key.as_str())) {
             return Err(LedgerError::DuplicateKey(item.key.clone()));
         }
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(pg_error)?;
-        tx.execute(
-            "INSERT INTO batches (id, created_at, source) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO NOTHING",
-            &[&batch, &millis(now), &source],
-        )
-        .map_err(pg_error)?;
-        // The items already there: their inputs must match (a changed row needs a new key).
-        let stored: Vec<Item> = tx
-            .query(
-                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1"),
-                &[&batch],
-            )
-            .map_err(pg_error)?
-            .iter()
-            .map(read_item)
-            .collect::<Result<_, _>>()?;
-        let stored: std::collections::HashMap<&str, &Item> = stored
-            .iter()
-            .map(|item| (item.key.as_str(), item))
-            .collect();
-        let mut new = Vec::new();
-        for item in items {
-            match stored.get(item.key.as_str()) {
-                Some(known) if known.input != item.input => {
-                    return Err(LedgerError::InputChanged(item.key.clone()));
-                }
-                Some(_) => {}
-                None => new.push(item),
-            }
-        }
-        let insert = tx
-            .prepare(
-                "INSERT INTO items (batch_id, key, line, video_url, file_path, file_size, model, \
-                 output_format, background, text_prompt, output_target, context, phase, \
-                 updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'planned', $13) \
-                 ON CONFLICT (batch_id, key) DO NOTHING RETURNING id",
+        // All of it may run again after a lost connection: rows already there are kept.
+        self.retrying(|client| {
+            let mut tx = client.transaction().map_err(pg_error)?;
+            tx.execute(
+                "INSERT INTO batches (id, created_at, source) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO NOTHING",
+                &[&batch, &millis(now), &source],
             )
             .map_err(pg_error)?;
-        let step = planned_event();
-        let mut events = Vec::with_capacity(new.len());
-        for item in &new {
-            let input = &item.input;
-            let row = tx
-                .query_opt(
-                    &insert,
-                    &[
-                        &batch,
-                        &item.key,
-                        &item.line.map(to_i64),
-                        &input.video_url,
-                        &input.file_path,
-                        &input.file_size.map(to_i64),
-                        &input.model,
-                        &input.output_format,
-                        &input.background.as_ref().map(Value::to_string),
-                        &input.text_prompt,
-                        &input.output_target,
-                        &item.context.to_string(),
-                        &millis(now),
-                    ],
+            // The items already there: their inputs must match (a changed row needs a new key).
+            let stored: Vec<Item> = tx
+                .query(
+                    &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1"),
+                    &[&batch],
+                )
+                .map_err(pg_error)?
+                .iter()
+                .map(read_item)
+                .collect::<Result<_, _>>()?;
+            let stored: std::collections::HashMap<&str, &Item> = stored
+                .iter()
+                .map(|item| (item.key.as_str(), item))
+                .collect();
+            let mut new = Vec::new();
+            for item in items {
+                match stored.get(item.key.as_str()) {
+                    Some(known) if known.input != item.input => {
+                        return Err(LedgerError::InputChanged(item.key.clone()));
+                    }
+                    Some(_) => {}
+                    None => new.push(item),
+                }
+            }
+            let insert = tx
+                .prepare(
+                    "INSERT INTO items (batch_id, key, line, video_url, file_path, file_size, model, \
+                     output_format, background, text_prompt, output_target, context, phase, \
+                     updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'planned', $13) \
+                     ON CONFLICT (batch_id, key) DO NOTHING RETURNING id",
                 )
                 .map_err(pg_error)?;
-            // None: another worker added the same batch at the same moment; its row stands
-            // (the same manifest row, or a conflict its own check reports).
-            if let Some(row) = row {
-                events.push(NewEvent::first(row.get(0), now, &step));
+            let step = planned_event();
+            let mut events = Vec::with_capacity(new.len());
+            for item in &new {
+                let input = &item.input;
+                let row = tx
+                    .query_opt(
+                        &insert,
+                        &[
+                            &batch,
+                            &item.key,
+                            &item.line.map(to_i64),
+                            &input.video_url,
+                            &input.file_path,
+                            &input.file_size.map(to_i64),
+                            &input.model,
+                            &input.output_format,
+                            &input.background.as_ref().map(Value::to_string),
+                            &input.text_prompt,
+                            &input.output_target,
+                            &item.context.to_string(),
+                            &millis(now),
+                        ],
+                    )
+                    .map_err(pg_error)?;
+                // None: another worker added the same batch at the same moment; its row stands
+                // (the same manifest row, or a conflict its own check reports).
+                if let Some(row) = row {
+                    events.push(NewEvent::first(row.get(0), now, &step));
+                }
             }
-        }
-        append_events(&mut tx, &events, worker)?;
-        tx.commit().map_err(pg_error)?;
-        Ok(events.len())
+            append_events(&mut tx, &events, worker)?;
+            tx.commit().map_err(pg_error)?;
+            Ok(events.len())
+        })
     }
 
     fn write_steps(
@@ -197,50 +261,62 @@ impl Backend for Postgres {
         events: &[NewEvent<'_>],
         worker: &str,
     ) -> Result<(), LedgerError> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(pg_error)?;
-        if !rows.is_empty() {
-            let columns = RowColumns::of(rows);
-            let written: Vec<i64> = tx
-                .query(UPDATE_ROWS, &columns.params(&worker))
-                .map_err(pg_error)?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            if written.len() != rows.len() {
-                let moved = rows
-                    .iter()
-                    .find(|(item, _)| !written.contains(&item.id))
-                    .map_or_else(String::new, |(item, _)| item.key.clone());
-                return Err(LedgerError::Conflict(moved));
+        let started = std::time::Instant::now();
+        loop {
+            match self.write_steps_once(rows, events, worker) {
+                Err(error) if error.is_connection_lost() && started.elapsed() < RECONNECT_FOR => {
+                    self.forget_connection();
+                    std::thread::sleep(RECONNECT_PAUSE);
+                    // The commit may have landed before the connection went: then every row
+                    // is at the revision this group gave it, and it must not be written twice.
+                    let ids: Vec<i64> = rows.iter().map(|(item, _)| item.id).collect();
+                    let landed = !rows.is_empty()
+                        && self.retrying(|client| {
+                            let at: std::collections::HashMap<i64, i64> = client
+                                .query("SELECT id, revision FROM items WHERE id = ANY($1)", &[&ids])
+                                .map_err(pg_error)?
+                                .iter()
+                                .map(|row| (row.get(0), row.get(1)))
+                                .collect();
+                            Ok(rows
+                                .iter()
+                                .all(|(item, _)| at.get(&item.id) == Some(&item.revision)))
+                        })?;
+                    if landed {
+                        return Ok(());
+                    }
+                }
+                other => return other,
             }
         }
-        append_events(&mut tx, events, worker)?;
-        tx.commit().map_err(pg_error)
     }
 
     fn find_item(&self, batch: &str, key: &str) -> Result<Option<Item>, LedgerError> {
-        self.client()?
-            .query_opt(
-                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1 AND key = $2"),
-                &[&batch, &key],
-            )
-            .map_err(pg_error)?
-            .as_ref()
-            .map(read_item)
-            .transpose()
+        self.retrying(|client| {
+            client
+                .query_opt(
+                    &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1 AND key = $2"),
+                    &[&batch, &key],
+                )
+                .map_err(pg_error)?
+                .as_ref()
+                .map(read_item)
+                .transpose()
+        })
     }
 
     fn items(&self, batch: &str) -> Result<Vec<Item>, LedgerError> {
-        self.client()?
-            .query(
-                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1 ORDER BY id"),
-                &[&batch],
-            )
-            .map_err(pg_error)?
-            .iter()
-            .map(read_item)
-            .collect()
+        self.retrying(|client| {
+            client
+                .query(
+                    &format!("SELECT {ITEM_COLUMNS} FROM items WHERE batch_id = $1 ORDER BY id"),
+                    &[&batch],
+                )
+                .map_err(pg_error)?
+                .iter()
+                .map(read_item)
+                .collect()
+        })
     }
 
     fn events(
@@ -248,52 +324,56 @@ impl Backend for Postgres {
         batch: &str,
         key: Option<&str>,
     ) -> Result<Vec<(String, EventRecord)>, LedgerError> {
-        let mut client = self.client()?;
-        let rows = match key {
-            Some(key) => client.query(
-                &format!("{EVENTS_OF_BATCH} AND i.key = $2 ORDER BY e.seq"),
-                &[&batch, &key],
-            ),
-            None => client.query(&format!("{EVENTS_OF_BATCH} ORDER BY e.seq"), &[&batch]),
-        }
-        .map_err(pg_error)?;
+        let rows = self.retrying(|client| {
+            match key {
+                Some(key) => client.query(
+                    &format!("{EVENTS_OF_BATCH} AND i.key = $2 ORDER BY e.seq"),
+                    &[&batch, &key],
+                ),
+                None => client.query(&format!("{EVENTS_OF_BATCH} ORDER BY e.seq"), &[&batch]),
+            }
+            .map_err(pg_error)
+        })?;
         rows.iter()
             .map(|row| Ok((row.get("key"), read_event(row)?)))
             .collect()
     }
 
     fn phase_counts(&self, batch: &str) -> Result<Vec<(String, u64)>, LedgerError> {
-        Ok(self
-            .client()?
-            .query(
-                "SELECT phase, COUNT(*) FROM items WHERE batch_id = $1 GROUP BY phase",
-                &[&batch],
-            )
-            .map_err(pg_error)?
-            .iter()
-            .map(|row| (row.get(0), row.get::<_, i64>(1).max(0) as u64))
-            .collect())
+        self.retrying(|client| {
+            Ok(client
+                .query(
+                    "SELECT phase, COUNT(*) FROM items WHERE batch_id = $1 GROUP BY phase",
+                    &[&batch],
+                )
+                .map_err(pg_error)?
+                .iter()
+                .map(|row| (row.get(0), row.get::<_, i64>(1).max(0) as u64))
+                .collect())
+        })
     }
 
     fn batches(&self) -> Result<Vec<String>, LedgerError> {
-        Ok(self
-            .client()?
-            .query("SELECT id FROM batches ORDER BY created_at, id", &[])
-            .map_err(pg_error)?
-            .iter()
-            .map(|row| row.get(0))
-            .collect())
+        self.retrying(|client| {
+            Ok(client
+                .query("SELECT id FROM batches ORDER BY created_at, id", &[])
+                .map_err(pg_error)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect())
+        })
     }
 
     fn batch_of_source(&self, source: &str) -> Result<Option<String>, LedgerError> {
-        Ok(self
-            .client()?
-            .query_opt(
-                "SELECT id FROM batches WHERE source = $1 ORDER BY created_at DESC, id LIMIT 1",
-                &[&source],
-            )
-            .map_err(pg_error)?
-            .map(|row| row.get(0)))
+        self.retrying(|client| {
+            Ok(client
+                .query_opt(
+                    "SELECT id FROM batches WHERE source = $1 ORDER BY created_at DESC, id LIMIT 1",
+                    &[&source],
+                )
+                .map_err(pg_error)?
+                .map(|row| row.get(0)))
+        })
     }
 
     fn adopt_batch(
@@ -302,32 +382,33 @@ impl Backend for Postgres {
         proposed: &str,
         now: Timestamp,
     ) -> Result<String, LedgerError> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(pg_error)?;
-        // Workers that load one manifest at once take turns here, and the first one's id
-        // stands for all of them.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADOPT_LOCK])
-            .map_err(pg_error)?;
-        let known = tx
-            .query_opt(
-                "SELECT id FROM batches WHERE source = $1 ORDER BY created_at DESC, id LIMIT 1",
-                &[&source],
-            )
-            .map_err(pg_error)?;
-        let batch = match known {
-            Some(row) => row.get(0),
-            None => {
-                tx.execute(
-                    "INSERT INTO batches (id, created_at, source) VALUES ($1, $2, $3) \
-                     ON CONFLICT (id) DO NOTHING",
-                    &[&proposed, &millis(now), &source],
+        self.retrying(|client| {
+            let mut tx = client.transaction().map_err(pg_error)?;
+            // Workers that load one manifest at once take turns here, and the first one's id
+            // stands for all of them.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADOPT_LOCK])
+                .map_err(pg_error)?;
+            let known = tx
+                .query_opt(
+                    "SELECT id FROM batches WHERE source = $1 ORDER BY created_at DESC, id LIMIT 1",
+                    &[&source],
                 )
                 .map_err(pg_error)?;
-                proposed.to_owned()
-            }
-        };
-        tx.commit().map_err(pg_error)?;
-        Ok(batch)
+            let batch = match known {
+                Some(row) => row.get(0),
+                None => {
+                    tx.execute(
+                        "INSERT INTO batches (id, created_at, source) VALUES ($1, $2, $3) \
+                         ON CONFLICT (id) DO NOTHING",
+                        &[&proposed, &millis(now), &source],
+                    )
+                    .map_err(pg_error)?;
+                    proposed.to_owned()
+                }
+            };
+            tx.commit().map_err(pg_error)?;
+            Ok(batch)
+        })
     }
 
     fn shared(&self) -> bool {
@@ -335,20 +416,23 @@ impl Backend for Postgres {
     }
 
     fn idempotency(&self, batch: &str) -> Result<Option<String>, LedgerError> {
-        Ok(self
-            .client()?
-            .query_opt("SELECT idempotency FROM batches WHERE id = $1", &[&batch])
-            .map_err(pg_error)?
-            .and_then(|row| row.get(0)))
+        self.retrying(|client| {
+            Ok(client
+                .query_opt("SELECT idempotency FROM batches WHERE id = $1", &[&batch])
+                .map_err(pg_error)?
+                .and_then(|row| row.get(0)))
+        })
     }
 
     fn set_idempotency(&mut self, batch: &str, value: &str) -> Result<(), LedgerError> {
-        self.client()?
-            .execute(
-                "UPDATE batches SET idempotency = $2 WHERE id = $1",
-                &[&batch, &value],
-            )
-            .map_err(pg_error)?;
+        self.retrying(|client| {
+            client
+                .execute(
+                    "UPDATE batches SET idempotency = $2 WHERE id = $1",
+                    &[&batch, &value],
+                )
+                .map_err(pg_error)
+        })?;
         Ok(())
     }
 
@@ -403,15 +487,17 @@ impl Backend for Postgres {
         lease: Duration,
         _now: Timestamp,
     ) -> Result<u64, LedgerError> {
-        self.client()?
-            .execute(
-                &format!(
-                    "UPDATE items SET lease_until = {NOW_MS} + $3 \
-                     WHERE batch_id = $1 AND lease_owner = $2"
-                ),
-                &[&batch, &worker, &lease_millis(lease)],
-            )
-            .map_err(pg_error)
+        self.retrying(|client| {
+            client
+                .execute(
+                    &format!(
+                        "UPDATE items SET lease_until = {NOW_MS} + $3 \
+                         WHERE batch_id = $1 AND lease_owner = $2"
+                    ),
+                    &[&batch, &worker, &lease_millis(lease)],
+                )
+                .map_err(pg_error)
+        })
     }
 
     fn release(
@@ -420,56 +506,60 @@ impl Backend for Postgres {
         worker: &str,
         keys: Option<&[String]>,
     ) -> Result<u64, LedgerError> {
-        let mut client = self.client()?;
-        match keys {
-            None => client.execute(
-                "UPDATE items SET lease_owner = NULL, lease_until = NULL \
+        self.retrying(|client| {
+            match keys {
+                None => client.execute(
+                    "UPDATE items SET lease_owner = NULL, lease_until = NULL \
                  WHERE batch_id = $1 AND lease_owner = $2",
-                &[&batch, &worker],
-            ),
-            Some(keys) => client.execute(
-                "UPDATE items SET lease_owner = NULL, lease_until = NULL \
+                    &[&batch, &worker],
+                ),
+                Some(keys) => client.execute(
+                    "UPDATE items SET lease_owner = NULL, lease_until = NULL \
                  WHERE batch_id = $1 AND lease_owner = $2 AND key = ANY($3)",
-                &[&batch, &worker, &keys],
-            ),
-        }
-        .map_err(pg_error)
+                    &[&batch, &worker, &keys],
+                ),
+            }
+            .map_err(pg_error)
+        })
     }
 
     fn unfinished_elsewhere(&self, batch: &str, worker: &str) -> Result<u64, LedgerError> {
         let n: i64 = self
-            .client()?
-            .query_one(
-                &format!(
-                    "SELECT COUNT(*) FROM items WHERE batch_id = $1 \
+            .retrying(|client| {
+                client
+                    .query_one(
+                        &format!(
+                            "SELECT COUNT(*) FROM items WHERE batch_id = $1 \
                      AND phase NOT IN ({FINAL_PHASES}) \
                      AND (lease_owner IS NULL OR lease_owner <> $2)"
-                ),
-                &[&batch, &worker],
-            )
-            .map_err(pg_error)?
+                        ),
+                        &[&batch, &worker],
+                    )
+                    .map_err(pg_error)
+            })?
             .get(0);
         Ok(n.max(0) as u64)
     }
 
     fn leases(&self, batch: &str, _now: Timestamp) -> Result<Vec<Lease>, LedgerError> {
-        Ok(self
-            .client()?
-            .query(
-                &format!(
-                    "SELECT key, lease_owner, lease_until FROM items WHERE batch_id = $1 \
-                     AND lease_owner IS NOT NULL AND lease_until >= {NOW_MS} ORDER BY id"
-                ),
-                &[&batch],
-            )
-            .map_err(pg_error)?
-            .iter()
-            .map(|row| Lease {
-                key: row.get(0),
-                worker: row.get(1),
-                until: row.get::<_, i64>(2).max(0) as u64,
-            })
-            .collect())
+        self.retrying(|client| {
+            Ok(client
+                .query(
+                    &format!(
+                        "SELECT key, lease_owner, lease_until FROM items WHERE batch_id = $1 \
+                         AND lease_owner IS NOT NULL AND lease_until >= {NOW_MS} ORDER BY id"
+                    ),
+                    &[&batch],
+                )
+                .map_err(pg_error)?
+                .iter()
+                .map(|row| Lease {
+                    key: row.get(0),
+                    worker: row.get(1),
+                    until: row.get::<_, i64>(2).max(0) as u64,
+                })
+                .collect())
+        })
     }
 }
 

@@ -130,6 +130,9 @@ class BatchStatus:
     total: int
     phases: Dict[str, int]
     credits: Dict[str, float]
+    #: Each worker's share (each run's, on a SQLite file): ``worker`` (``host:pid:tag``),
+    #: ``finished``, ``takeovers``, ``events`` and ``leases`` (items it holds now).
+    workers: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
