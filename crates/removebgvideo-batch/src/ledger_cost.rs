@@ -39,6 +39,8 @@ pub struct LedgerCost {
     pub reads_ms: f64,
     /// Of which WAL checkpoints (the ledger's helper thread), in milliseconds of CPU time.
     pub checkpoints_ms: f64,
+    /// Claims made (a shared ledger: this worker asking for more items).
+    pub claims: u64,
 }
 
 pub(crate) struct TimedLedger<'a> {
@@ -68,6 +70,7 @@ pub(crate) struct TimedLedger<'a> {
     counts: Option<HashMap<ItemPhase, u64>>,
     /// Other workers write the batch too (a shared ledger): counts are read, not kept.
     shared: bool,
+    claims: u64,
 }
 
 impl<'a> TimedLedger<'a> {
@@ -86,6 +89,7 @@ impl<'a> TimedLedger<'a> {
             cpu: Duration::ZERO,
             counts: None,
             shared: ledger.is_shared(),
+            claims: 0,
             ledger,
         }
     }
@@ -118,6 +122,7 @@ impl<'a> TimedLedger<'a> {
         now: Timestamp,
     ) -> Result<Vec<Arc<Item>>, LedgerError> {
         debug_assert_eq!(self.writer.pending(), 0, "a claim between groups");
+        self.claims += 1;
         let claimed: Vec<Arc<Item>> = self
             .own_write(|ledger, batch| ledger.claim(batch, limit, lease, now))?
             .into_iter()
@@ -374,6 +379,7 @@ impl<'a> TimedLedger<'a> {
             reads_ms: self.reading.as_secs_f64() * 1000.0,
             cpu_ms: (self.cpu + checkpoints).as_secs_f64() * 1000.0,
             checkpoints_ms: checkpoints.as_secs_f64() * 1000.0,
+            claims: self.claims,
         }
     }
 }

@@ -95,6 +95,49 @@ pub fn run(
     }))
 }
 
+/// `batch-worker`: one of several workers on a shared ledger (`ledger`, a `postgres://` URL):
+/// loads the manifest into batch `batch` (every worker does; the first one's rows stand), runs
+/// until the batch is done, and reports its wall and CPU time, how many items it finished,
+/// how many claims it made, and what each transition cost it in the ledger.
+pub fn worker(
+    base_url: &str,
+    key: &str,
+    ledger_url: &str,
+    manifest: &Path,
+    batch: &str,
+    in_flight: usize,
+    out: &Path,
+) -> Result<Value, String> {
+    let cpu_before = cpu_seconds()?;
+    let started = Instant::now();
+    let client = client(base_url, key)?;
+    let mut ledger = Ledger::open_postgres(ledger_url).map_err(|e| e.to_string())?;
+    load_manifest(&mut ledger, manifest, Some(batch), now()).map_err(|e| e.to_string())?;
+    let mut options = BatchOptions::new(out);
+    options.max_in_flight = in_flight;
+    let summary = run_batch(&client, &mut ledger, batch, &options).map_err(|e| e.to_string())?;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds()? - cpu_before;
+    if !summary.complete {
+        return Err(format!(
+            "the batch did not complete: {:?}",
+            summary.progress
+        ));
+    }
+    let cost = &summary.ledger;
+    Ok(json!({
+        "worker": ledger.worker(),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "transitions": cost.commits,
+        "claims": cost.claims,
+        "ledger_commit_p50_us": cost.commit_p50_us,
+        "ledger_commit_p99_us": cost.commit_p99_us,
+        "ledger_commit_max_us": cost.commit_max_us,
+        "ledger_cpu_ms": cost.cpu_ms,
+    }))
+}
+
 /// `batch-resume`: `items` jobs that never end (`scenario=stuck`), all in flight; the run is
 /// stopped once every job was created, then resumed on a new client and ledger connection, as
 /// a new process would. Measures from the resume's start (before the ledger is opened) until

@@ -12,6 +12,7 @@
 //! removebgvideo-bench batch-run --base-url URL --key KEY --video-url URL --items N --in-flight C --out DIR
 //! removebgvideo-bench batch-resume --base-url URL --key KEY --items N --out DIR
 //! removebgvideo-bench webhook-lag --jobs N --seed S
+//! removebgvideo-bench batch-worker --base-url URL --key KEY --ledger URL --manifest FILE --batch ID --in-flight C --out DIR
 //! ```
 
 mod batchrun;
@@ -127,6 +128,15 @@ fn run() -> Result<serde_json::Value, String> {
             args.text("base-url")?,
             args.text("key")?,
             args.number("items")? as usize,
+            std::path::Path::new(args.text("out")?),
+        ),
+        "batch-worker" => batchrun::worker(
+            args.text("base-url")?,
+            args.text("key")?,
+            args.text("ledger")?,
+            std::path::Path::new(args.text("manifest")?),
+            args.text("batch")?,
+            args.number("in-flight")? as usize,
             std::path::Path::new(args.text("out")?),
         ),
         "webhook-lag" => webhooklag::run(args.number("jobs")? as usize, args.number("seed")?),

@@ -13,6 +13,7 @@ mod runner;
 mod runner_report;
 pub(crate) mod sandbox;
 mod tools;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +40,7 @@ pub struct Plan {
     download_runs: usize,
     many: many::ManyPlan,
     runner: runner::RunnerPlan,
+    workers: workers::WorkersPlan,
 }
 
 impl Plan {
@@ -74,6 +76,15 @@ impl Plan {
                 in_flight: 256,
                 speed: 300.0,
             },
+            // Two-second jobs, 16 at a time per worker: one worker is bound by its ceiling
+            // (8 items/s), so four can go four times as fast if the ledger and the machine
+            // keep up.
+            workers: workers::WorkersPlan {
+                items: 600,
+                in_flight: 16,
+                speed: 60.0,
+                workers: vec![1, 2, 4],
+            },
         }
     }
 
@@ -106,6 +117,12 @@ impl Plan {
                 items: 40,
                 in_flight: 16,
                 speed: 1000.0,
+            },
+            workers: workers::WorkersPlan {
+                items: 24,
+                in_flight: 4,
+                speed: 1000.0,
+                workers: vec![1, 2, 4],
             },
         }
     }
@@ -190,7 +207,7 @@ fn meta(root: &Path, tools: &Tools, seconds: f64) -> Value {
 type Step = fn(&Path, &Tools, &Plan) -> Result<Value, String>;
 
 /// The steps (and result files) of a run, in order.
-fn steps() -> [(&'static str, Step); 8] {
+fn steps() -> [(&'static str, Step); 9] {
     [
         ("percall", measure::percall),
         ("coldstart", |_, tools, plan| {
@@ -202,6 +219,7 @@ fn steps() -> [(&'static str, Step); 8] {
         ("download", measure::download),
         ("many", many::many_jobs),
         ("runner", runner::runner),
+        ("workers", workers::workers),
     ]
 }
 
@@ -313,7 +331,20 @@ mod tests {
 
     #[test]
     fn only_names_existing_steps_in_the_runs_order() {
-        assert_eq!(chosen(&[]).unwrap().len(), steps().len());
+        assert_eq!(
+            chosen(&[]).unwrap(),
+            [
+                "percall",
+                "coldstart",
+                "polling",
+                "webhooks",
+                "batch",
+                "download",
+                "many",
+                "runner",
+                "workers"
+            ]
+        );
         assert_eq!(chosen(&["many".into()]).unwrap(), ["many"]);
         let unknown = chosen(&["manyjobs".into()]).unwrap_err();
         assert!(

@@ -9,7 +9,7 @@ use serde_json::Value;
 /// The results, by file stem (`percall`, `coldstart`, ...).
 pub type Results = BTreeMap<&'static str, Value>;
 
-fn num(value: &Value) -> f64 {
+pub(super) fn num(value: &Value) -> f64 {
     value.as_f64().unwrap_or(f64::NAN)
 }
 
@@ -211,17 +211,18 @@ fn goals(results: &Results) -> Result<Vec<Goal>, String> {
     });
     goals.extend(super::many_report::goals(&results["many"]));
     goals.extend(super::runner_report::goals(&results["runner"]));
+    goals.extend(super::workers::goals(&results["workers"]));
     Ok(goals)
 }
 
 /// One table row per item of a JSON list (none when it is not a list).
-fn rows_of(list: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+pub(super) fn rows_of(list: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
     list.as_array()
         .map(|items| items.iter().map(row).collect())
         .unwrap_or_default()
 }
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut out = format!("| {} |\n", header.join(" | "));
     out += &format!("|{}\n", header.iter().map(|_| "---|").collect::<String>());
     for row in rows {
@@ -449,6 +450,7 @@ pub fn sections(results: &Results) -> Result<Vec<(&'static str, String)>, String
             "runner",
             super::runner_report::section(&results["runner"], &results["batch"]),
         ),
+        ("workers", super::workers::section(&results["workers"])),
     ])
 }
 
