@@ -37,7 +37,23 @@ pub(crate) struct Postgres {
     url: String,
     /// One connection; reads take `&self`, so it sits behind a lock (never contended: one
     /// ledger serves one thread at a time).
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<Connection>>,
+}
+
+/// A connection and the statements prepared on it (a statement is parsed once per connection,
+/// not once per call: a round trip saved on every commit).
+struct Connection {
+    client: Client,
+    statements: std::collections::HashMap<&'static str, postgres::Statement>,
+}
+
+impl Connection {
+    fn new(client: Client) -> Connection {
+        Connection {
+            client,
+            statements: std::collections::HashMap::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Postgres {
@@ -69,7 +85,7 @@ impl Postgres {
         postgresql_schema::migrate(&mut client)?;
         Ok(Postgres {
             url: url.to_owned(),
-            client: Mutex::new(Some(client)),
+            client: Mutex::new(Some(Connection::new(client))),
         })
     }
 
@@ -101,7 +117,8 @@ impl Postgres {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
-    /// One try at a group's transaction.
+    /// One try at a group's transaction: BEGIN, one statement that writes the rows and logs
+    /// the events (prepared once per connection), COMMIT: three round trips.
     fn write_steps_once(
         &self,
         rows: &[(&Item, i64)],
@@ -109,24 +126,28 @@ impl Postgres {
         worker: &str,
     ) -> Result<(), LedgerError> {
         let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(pg_error)?;
-        if !rows.is_empty() {
-            let columns = RowColumns::of(rows);
-            let written: Vec<i64> = tx
-                .query(UPDATE_ROWS, &columns.params(&worker))
-                .map_err(pg_error)?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            if written.len() != rows.len() {
-                let moved = rows
-                    .iter()
-                    .find(|(item, _)| !written.contains(&item.id))
-                    .map_or_else(String::new, |(item, _)| item.key.clone());
-                return Err(LedgerError::Conflict(moved));
-            }
+        if rows.is_empty() {
+            let mut tx = client.transaction().map_err(pg_error)?;
+            append_events(&mut tx, events, worker)?;
+            return tx.commit().map_err(pg_error);
         }
-        append_events(&mut tx, events, worker)?;
+        let statement = client.prepared(UPDATE_AND_LOG)?;
+        let columns = RowColumns::of(rows);
+        let logged = EventColumns::of(events);
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::with_capacity(31);
+        params.extend(columns.params(&worker));
+        params.extend(logged.params());
+        let mut tx = client.transaction().map_err(pg_error)?;
+        let written: Option<Vec<i64>> = tx.query_one(&statement, &params).map_err(pg_error)?.get(0);
+        let written = written.unwrap_or_default();
+        if written.len() != rows.len() {
+            // Dropped without a commit: the transaction rolls back, events and all.
+            let moved = rows
+                .iter()
+                .find(|(item, _)| !written.contains(&item.id))
+                .map_or_else(String::new, |(item, _)| item.key.clone());
+            return Err(LedgerError::Conflict(moved));
+        }
         tx.commit().map_err(pg_error)
     }
 
@@ -136,27 +157,40 @@ impl Postgres {
             .client
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.as_ref().is_none_or(Client::is_closed) {
+        if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
             *guard = None;
-            *guard = Some(connect(&self.url)?);
+            *guard = Some(Connection::new(connect(&self.url)?));
         }
         Ok(ClientGuard(guard))
     }
 }
 
 /// A locked, open connection.
-struct ClientGuard<'a>(MutexGuard<'a, Option<Client>>);
+struct ClientGuard<'a>(MutexGuard<'a, Option<Connection>>);
+
+impl ClientGuard<'_> {
+    /// `sql`, prepared once on this connection.
+    fn prepared(&mut self, sql: &'static str) -> Result<postgres::Statement, LedgerError> {
+        let connection = self.0.as_mut().expect("opened by Postgres::client");
+        if let Some(statement) = connection.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = connection.client.prepare(sql).map_err(pg_error)?;
+        connection.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
 
 impl std::ops::Deref for ClientGuard<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
-        self.0.as_ref().expect("opened by Postgres::client")
+        &self.0.as_ref().expect("opened by Postgres::client").client
     }
 }
 
 impl std::ops::DerefMut for ClientGuard<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.0.as_mut().expect("opened by Postgres::client")
+        &mut self.0.as_mut().expect("opened by Postgres::client").client
     }
 }
 
@@ -585,10 +619,13 @@ const EVENTS_OF_BATCH: &str = "SELECT e.seq, e.at, e.kind, e.phase_from, e.phase
      e.status_from, e.status_to, e.request_id, e.http_status, e.attempt, e.detail, e.worker, \
      i.key FROM events e JOIN items i ON i.id = e.item_id WHERE i.batch_id = $1";
 
-/// Every changed row of a group in one statement, each guarded by the revision it was read
-/// at and by the lease: a row another worker holds or moved is not written, and the commit
-/// fails for it.
-const UPDATE_ROWS: &str = "UPDATE items i SET phase = u.phase, generation = u.generation, \
+/// A group in one statement: every changed row, each guarded by the revision it was read at
+/// and by the lease (a row another worker holds or moved is not written, and the commit fails
+/// for it), and the group's events (`$21`-`$31`) in order. Two data-modifying CTEs run whole,
+/// on one snapshot; it returns the ids of the rows written.
+const UPDATE_AND_LOG: &str = concat!(
+    "WITH updated AS (",
+    "UPDATE items i SET phase = u.phase, generation = u.generation, \
      idempotency_key = u.idempotency_key, job_id = u.job_id, job_status = u.job_status, \
      credits_estimated = u.credits_estimated, credits_reserved = u.credits_reserved, \
      credits_charged = u.credits_charged, output_path = u.output_path, \
@@ -607,9 +644,86 @@ const UPDATE_ROWS: &str = "UPDATE items i SET phase = u.phase, generation = u.ge
             updated_at, revision, read_at) \
      WHERE i.id = u.id AND i.revision = u.read_at \
        AND (i.lease_owner IS NULL OR i.lease_owner = $20) \
-     RETURNING i.id";
+     RETURNING i.id",
+    "), logged AS (",
+    "INSERT INTO events (item_id, at, kind, phase_from, phase_to, status_from, status_to, \
+     request_id, http_status, attempt, detail, worker) \
+     SELECT item_id, at, kind, phase_from, phase_to, status_from, status_to, request_id, \
+            http_status, attempt, detail, $20 \
+     FROM UNNEST($21::bigint[], $22::bigint[], $23::text[], $24::text[], $25::text[], \
+                 $26::text[], $27::text[], $28::text[], $29::bigint[], $30::bigint[], \
+                 $31::text[]) WITH ORDINALITY \
+       AS e(item_id, at, kind, phase_from, phase_to, status_from, status_to, request_id, \
+            http_status, attempt, detail, n) \
+     ORDER BY n RETURNING 1",
+    ") SELECT array_agg(id) FROM updated"
+);
 
-/// A group's rows as columns, for [`UPDATE_ROWS`].
+/// A group's events as columns (in order), for [`UPDATE_AND_LOG`].
+struct EventColumns<'a> {
+    item_id: Vec<i64>,
+    at: Vec<i64>,
+    kind: Vec<&'a str>,
+    from: Vec<Option<&'static str>>,
+    to: Vec<Option<&'static str>>,
+    status_from: Vec<Option<&'a str>>,
+    status_to: Vec<Option<&'a str>>,
+    request_id: Vec<Option<&'a str>>,
+    http_status: Vec<Option<i64>>,
+    attempt: Vec<Option<i64>>,
+    detail: Vec<Option<String>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of(events: &'a [NewEvent<'a>]) -> EventColumns<'a> {
+        EventColumns {
+            item_id: events.iter().map(|e| e.item_id).collect(),
+            at: events.iter().map(|e| millis(e.at)).collect(),
+            kind: events.iter().map(|e| e.kind).collect(),
+            from: events
+                .iter()
+                .map(|e| e.from.map(ItemPhase::as_str))
+                .collect(),
+            to: events.iter().map(|e| e.to.map(ItemPhase::as_str)).collect(),
+            status_from: events
+                .iter()
+                .map(|e| e.step.status_from.as_deref())
+                .collect(),
+            status_to: events.iter().map(|e| e.step.status_to.as_deref()).collect(),
+            request_id: events
+                .iter()
+                .map(|e| e.step.request_id.as_deref())
+                .collect(),
+            http_status: events
+                .iter()
+                .map(|e| e.step.http_status.map(i64::from))
+                .collect(),
+            attempt: events
+                .iter()
+                .map(|e| e.step.attempt.map(i64::from))
+                .collect(),
+            detail: events.iter().map(|e| event_detail(e.step)).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn postgres::types::ToSql + Sync); 11] {
+        [
+            &self.item_id,
+            &self.at,
+            &self.kind,
+            &self.from,
+            &self.to,
+            &self.status_from,
+            &self.status_to,
+            &self.request_id,
+            &self.http_status,
+            &self.attempt,
+            &self.detail,
+        ]
+    }
+}
+
+/// A group's rows as columns, for [`UPDATE_AND_LOG`].
 struct RowColumns {
     id: Vec<i64>,
     phase: Vec<&'static str>,
