@@ -644,6 +644,8 @@ export interface BatchStatus {
   total: number
   phases: Record<string, number>
   credits: { estimated: number; reserved: number; charged: number }
+  /** Each worker's share (each run's, on a SQLite file); `leases`: the items it holds now. */
+  workers: Array<{ worker: string; finished: number; takeovers: number; events: number; leases: number }>
 }
 
 export interface BatchEvent {
