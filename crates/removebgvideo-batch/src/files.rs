@@ -167,7 +167,11 @@ pub fn write_results(dir: &Path, items: &[impl Borrow<Item>]) -> io::Result<(Pat
 }
 
 fn write_lines(path: &Path, items: &[&Item]) -> io::Result<()> {
-    let part = path.with_extension("jsonl.part");
+    // A part file of this writer's own: workers of one shared batch may share an out folder
+    // (a Dask cluster's tasks, hosts on one network drive), and each writes the whole file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let part = path.with_extension(format!("jsonl.{}-{n}.part", std::process::id()));
     let mut out = BufWriter::new(File::create(&part)?);
     for item in items {
         serde_json::to_writer(&mut out, &result_line(item))?;
@@ -181,6 +185,28 @@ fn write_lines(path: &Path, items: &[&Item]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writers_sharing_an_out_folder_never_trip_over_each_others_part_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let items: Vec<Item> = Vec::new();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        write_results(dir.path(), &items).expect("no writer loses its part file");
+                    }
+                });
+            }
+        });
+        assert!(dir.path().join("results.jsonl").exists());
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .count();
+        assert_eq!(leftovers, 0);
+    }
 
     #[test]
     fn keys_that_are_not_safe_file_names_get_a_hash_and_never_collide() {
