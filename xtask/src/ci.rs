@@ -101,13 +101,7 @@ fn postgres_binaries() -> Result<(), String> {
         println!("    found pg_ctl");
         return Ok(());
     }
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|status| {
-            status
-                .lines()
-                .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
+    let root = removebgvideo_testpg::running_as_root();
     let apt = |args: &[&str]| {
         let mut command = if root {
             Command::new("apt-get")

@@ -57,6 +57,23 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Bounded polling until worker `n` exits; it must exit 0 (its stderr shown if not).
+fn ends_well(child: &mut Child, dir: &Path, n: usize) {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "worker {n} never ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(dir.join(format!("worker-{n}.err"))).unwrap();
+    assert!(status.success(), "worker {n}: {status}\n{stderr}");
+}
+
 fn done_count(ledger: &Ledger, batch: &str) -> u64 {
     ledger.counts(batch).map_or(0, |c| c.of(ItemPhase::Done))
 }
@@ -129,19 +146,7 @@ fn four_workers_share_one_batch_survive_two_kills_and_make_every_job_once() {
 
     // The survivors finish everything, the dead ones' items included.
     for (n, child) in workers.iter_mut().enumerate().skip(2) {
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(180),
-                "worker {n} never ended"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let stderr = std::fs::read_to_string(dir.path().join(format!("worker-{n}.err"))).unwrap();
-        assert!(status.success(), "worker {n}: {status}\n{stderr}");
+        ends_well(child, dir.path(), n);
     }
     let counts = ledger.counts(batch).unwrap();
     assert_eq!(
@@ -266,19 +271,7 @@ fn workers_carry_on_through_a_postgresql_restart_with_nothing_lost() {
     std::thread::sleep(Duration::from_millis(500));
     postgres.restart().unwrap();
     for (n, child) in workers.iter_mut().enumerate() {
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(180),
-                "worker {n} never ended"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let stderr = std::fs::read_to_string(dir.path().join(format!("worker-{n}.err"))).unwrap();
-        assert!(status.success(), "worker {n}: {status}\n{stderr}");
+        ends_well(child, dir.path(), n);
     }
     let ledger = Ledger::open_postgres(&url).unwrap();
     let batch = &ledger.batches().unwrap()[0];

@@ -28,7 +28,8 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// The schema version the database is at.
     fn schema_version(&self) -> Result<i64, LedgerError>;
 
-    /// Adds a batch's items (see `Ledger::add_items`); returns how many were new.
+    /// Adds a batch's items (see `Ledger::add_items`; their keys are distinct); returns how
+    /// many were new.
     fn add_items(
         &mut self,
         batch: &str,

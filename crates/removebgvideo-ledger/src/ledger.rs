@@ -149,6 +149,10 @@ impl Ledger {
         items: &[NewItem],
         now: Timestamp,
     ) -> Result<usize, LedgerError> {
+        let mut keys = std::collections::HashSet::new();
+        if let Some(item) = items.iter().find(|item| !keys.insert(item.key.as_str())) {
+            return Err(LedgerError::DuplicateKey(item.key.clone()));
+        }
         self.backend
             .add_items(batch, source, items, now, &self.worker)
     }

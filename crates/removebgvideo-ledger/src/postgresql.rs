@@ -207,10 +207,6 @@ impl Backend for Postgres {
         now: Timestamp,
         worker: &str,
     ) -> Result<usize, LedgerError> {
-        let mut keys = std::collections::HashSet::new();
-        if let Some(item) = items.iter().find(|item| !keys.insert(item.key.as_str())) {
-            return Err(LedgerError::DuplicateKey(item.key.clone()));
-        }
         // All of it may run again after a lost connection: rows already there are kept.
         self.retrying(|client| {
             let mut tx = client.transaction().map_err(pg_error)?;
@@ -659,7 +655,7 @@ const UPDATE_AND_LOG: &str = concat!(
     ") SELECT array_agg(id) FROM updated"
 );
 
-/// A group's events as columns (in order), for [`UPDATE_AND_LOG`].
+/// A group's events as columns (in order), for [`UPDATE_AND_LOG`] and `append_events`.
 struct EventColumns<'a> {
     item_id: Vec<i64>,
     at: Vec<i64>,
@@ -842,32 +838,9 @@ fn append_events(
     if events.is_empty() {
         return Ok(());
     }
-    let item_id: Vec<i64> = events.iter().map(|e| e.item_id).collect();
-    let at: Vec<i64> = events.iter().map(|e| millis(e.at)).collect();
-    let kind: Vec<&str> = events.iter().map(|e| e.kind).collect();
-    let from: Vec<Option<&str>> = events
-        .iter()
-        .map(|e| e.from.map(ItemPhase::as_str))
-        .collect();
-    let to: Vec<Option<&str>> = events.iter().map(|e| e.to.map(ItemPhase::as_str)).collect();
-    let status_from: Vec<Option<&str>> = events
-        .iter()
-        .map(|e| e.step.status_from.as_deref())
-        .collect();
-    let status_to: Vec<Option<&str>> = events.iter().map(|e| e.step.status_to.as_deref()).collect();
-    let request_id: Vec<Option<&str>> = events
-        .iter()
-        .map(|e| e.step.request_id.as_deref())
-        .collect();
-    let http_status: Vec<Option<i64>> = events
-        .iter()
-        .map(|e| e.step.http_status.map(i64::from))
-        .collect();
-    let attempt: Vec<Option<i64>> = events
-        .iter()
-        .map(|e| e.step.attempt.map(i64::from))
-        .collect();
-    let detail: Vec<Option<String>> = events.iter().map(|e| event_detail(e.step)).collect();
+    let columns = EventColumns::of(events);
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = columns.params().to_vec();
+    params.push(&worker);
     // WITH ORDINALITY keeps the group's order in the log's sequence.
     tx.execute(
         "INSERT INTO events (item_id, at, kind, phase_from, phase_to, status_from, status_to, \
@@ -880,20 +853,7 @@ fn append_events(
            AS e(item_id, at, kind, phase_from, phase_to, status_from, status_to, request_id, \
                 http_status, attempt, detail, n) \
          ORDER BY n",
-        &[
-            &item_id,
-            &at,
-            &kind,
-            &from,
-            &to,
-            &status_from,
-            &status_to,
-            &request_id,
-            &http_status,
-            &attempt,
-            &detail,
-            &worker,
-        ],
+        &params,
     )
     .map_err(pg_error)?;
     Ok(())

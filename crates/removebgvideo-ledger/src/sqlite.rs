@@ -2,7 +2,6 @@
 //! same as on PostgreSQL, on the local clock, but WAL needs a local filesystem: a ledger
 //! shared between machines is PostgreSQL's).
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -103,10 +102,6 @@ impl Backend for Sqlite {
         now: Timestamp,
         worker: &str,
     ) -> Result<usize, LedgerError> {
-        let mut keys = HashSet::new();
-        if let Some(item) = items.iter().find(|item| !keys.insert(item.key.as_str())) {
-            return Err(LedgerError::DuplicateKey(item.key.clone()));
-        }
         self.write(|tx| {
             tx.execute(
                 "INSERT OR IGNORE INTO batches (id, created_at, source) VALUES (?1, ?2, ?3)",

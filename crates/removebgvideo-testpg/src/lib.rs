@@ -223,7 +223,9 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("free port: {e}"))
 }
 
-fn running_as_root() -> bool {
+/// Whether this process runs as root (then the cluster is run by the `postgres` user, and
+/// a package is installed without sudo).
+pub fn running_as_root() -> bool {
     // The effective uid from /proc: no libc call needed (and `unsafe` is forbidden here).
     std::fs::read_to_string("/proc/self/status")
         .ok()
