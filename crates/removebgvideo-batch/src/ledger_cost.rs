@@ -11,7 +11,9 @@ use cpu_time::ThreadTime;
 
 use removebgvideo_core::Timestamp;
 use removebgvideo_core::state::TransitionRecord;
-use removebgvideo_ledger::{Counts, Item, ItemPhase, Ledger, LedgerError, Step, Writer};
+use removebgvideo_ledger::{
+    Counts, Item, ItemPhase, Ledger, LedgerError, Reservation, Step, Writer,
+};
 use serde::Serialize;
 
 /// What the ledger cost a run.
@@ -225,6 +227,39 @@ impl<'a> TimedLedger<'a> {
             self.holds_all = false;
         }
         committed
+    }
+
+    /// A step that reserves credits, written at once within the batch's budget (see
+    /// [`Writer::reserve`]): the open group is committed first. Timed as a group of its own.
+    pub(crate) fn reserve(
+        &mut self,
+        key: &str,
+        step: Step,
+        limit: f64,
+        now: Timestamp,
+    ) -> Result<Reservation, LedgerError> {
+        self.commit_group()?;
+        let to = step.phase;
+        let before = self.item_phase(key)?;
+        let cpu = ThreadTime::now();
+        let started = Instant::now();
+        let reserved = self.writer.reserve(self.ledger, key, step, limit, now);
+        let took = started.elapsed();
+        self.cpu += cpu.elapsed();
+        self.total += took;
+        self.groups += 1;
+        self.group_commit_max = self.group_commit_max.max(took);
+        self.commits
+            .push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+        match reserved {
+            Ok(Reservation::Made) => self.moved(before, to),
+            Ok(Reservation::Refused { .. }) => {}
+            Err(_) => {
+                self.counts = None;
+                self.holds_all = false;
+            }
+        }
+        reserved
     }
 
     /// The item as the ledger has it, with the steps of the open group (a query only the

@@ -162,7 +162,10 @@ impl Budget {
     pub fn new(limit: Option<f64>, items: &[impl Borrow<Item>]) -> Budget {
         Budget {
             limit,
-            committed: items.iter().map(|item| committed_by(item.borrow())).sum(),
+            committed: items
+                .iter()
+                .map(|item| item.borrow().credits_committed())
+                .sum(),
         }
     }
 
@@ -189,21 +192,20 @@ impl Budget {
         true
     }
 
+    /// Counts a reservation the ledger made (it checked the limit).
+    pub fn count(&mut self, estimate: f64) {
+        self.committed += estimate;
+    }
+
+    /// What the ledger says the batch's other items commit (a shared ledger, where other
+    /// workers reserve too): the figure this run reports from now on.
+    pub fn saw_committed(&mut self, committed: f64) {
+        self.committed = committed;
+    }
+
     /// Settles a reservation with the job's charge (a refund charges 0).
     pub fn settle(&mut self, reserved: f64, charged: f64) {
         self.committed += charged - reserved;
-    }
-}
-
-/// What one item commits: its reservation while its job is under way (a restarted job's
-/// new one, not the last run's charge), its charge once the job ended.
-fn committed_by(item: &Item) -> f64 {
-    match item.phase {
-        ItemPhase::Created | ItemPhase::Running => item.credits_reserved.unwrap_or(0.0),
-        _ => item
-            .credits_charged
-            .or(item.credits_reserved)
-            .unwrap_or(0.0),
     }
 }
 

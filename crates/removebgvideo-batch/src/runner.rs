@@ -15,7 +15,9 @@ use removebgvideo::{
     JobStatus, StartJobRequest, UploadResult, WaitLimit, WaitOptions,
 };
 use removebgvideo_core::Timestamp;
-use removebgvideo_ledger::{Item, ItemPhase, Ledger, LedgerError, Step, derive_idempotency_key};
+use removebgvideo_ledger::{
+    Item, ItemPhase, Ledger, LedgerError, Reservation, Step, derive_idempotency_key,
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -337,6 +339,8 @@ struct Leases {
     lease: Duration,
     next_heartbeat: Instant,
     next_claim: Instant,
+    /// When it next tries the drafts held back for the budget (other workers free credits).
+    next_held_look: Instant,
     /// A claim's answer was lost with the connection: the ledger may lease this worker items
     /// it does not know of, to be given back once the connection is back.
     claim_lost: bool,
@@ -349,6 +353,7 @@ impl Leases {
             lease,
             next_heartbeat: now + lease / 3,
             next_claim: now,
+            next_held_look: now + CLAIM_EVERY,
             claim_lost: false,
         }
     }
@@ -543,6 +548,7 @@ impl Runner<'_> {
     /// A shared ledger: claims items while there is room under the ceiling (at most every
     /// 250 ms, every second once nothing is under way), and takes them up; whether it got any.
     fn claim_more(&mut self) -> Result<bool, BatchError> {
+        self.look_at_held()?;
         let room = self
             .ceiling
             .current()
@@ -575,6 +581,20 @@ impl Runner<'_> {
         }
         self.commit_and_send()?;
         Ok(true)
+    }
+
+    /// A shared ledger: tries the drafts held back for the budget again (every 250 ms at
+    /// most), as other workers' settles may have freed credits.
+    fn look_at_held(&mut self) -> Result<(), BatchError> {
+        let Some(leases) = &mut self.leases else {
+            return Ok(());
+        };
+        if self.held.is_empty() || Instant::now() < leases.next_held_look {
+            return Ok(());
+        }
+        leases.next_held_look = Instant::now() + CLAIM_EVERY;
+        self.start_held()?;
+        self.commit_and_send()
     }
 
     /// A shared ledger, nothing under way here: whether items of the batch that are not this
@@ -700,37 +720,39 @@ impl Runner<'_> {
             }
             Next::Start => self.send_start(item, item.generation)?,
             Next::Restart => {
-                let reserved = if self.policy.budgeted {
-                    let credits = item.credits_estimated.unwrap_or(0.0);
-                    if !self.budget.reserve(credits) {
-                        let step = Step {
-                            kind: "budget_held",
-                            error: Some((
-                                "budget_exceeded".into(),
-                                format!(
-                                    "a restart's estimate of {credits} credits would pass the budget; not restarted"
-                                ),
-                            )),
-                            ..Step::default()
-                        };
-                        return self.record(key, step);
-                    }
-                    Some(credits)
-                } else {
-                    None
-                };
+                let credits = self
+                    .policy
+                    .budgeted
+                    .then(|| item.credits_estimated.unwrap_or(0.0));
                 // The intent moves the item to `running` first: a resume then polls the job,
                 // which shows whether this start reached the server, instead of starting it
                 // twice.
                 let step = Step {
                     kind: "restart",
                     phase: Some(ItemPhase::Running),
-                    credits_reserved: reserved,
+                    credits_reserved: credits,
                     next_generation: true,
                     detail: Some(json!({ "generation": item.generation + 1 })),
                     ..Step::default()
                 };
-                self.record(key, step)?;
+                if let Some(credits) = credits
+                    && !self.reserve(key, step.clone(), credits)?
+                {
+                    let step = Step {
+                        kind: "budget_held",
+                        error: Some((
+                            "budget_exceeded".into(),
+                            format!(
+                                "a restart's estimate of {credits} credits would pass the budget; not restarted"
+                            ),
+                        )),
+                        ..Step::default()
+                    };
+                    return self.record(key, step);
+                }
+                if credits.is_none() {
+                    self.record(key, step)?;
+                }
                 self.send_start(item, item.generation + 1)?;
             }
             Next::Wait => self.send_wait(item),
@@ -1099,7 +1121,13 @@ impl Runner<'_> {
     /// Starts the draft `key` if its estimate fits the budget; holds it back otherwise, to be
     /// tried again whenever a settled job gives credits back.
     fn start_within_budget(&mut self, key: &str, credits: f64) -> Result<(), BatchError> {
-        if !self.budget.reserve(credits) {
+        let step = Step {
+            kind: "start_intent",
+            credits_estimated: Some(credits),
+            credits_reserved: Some(credits),
+            ..Step::default()
+        };
+        if !self.reserve(key, step, credits)? {
             if self.held.insert(key.to_owned()) {
                 let step = Step {
                     kind: "budget_held",
@@ -1119,15 +1147,37 @@ impl Runner<'_> {
             return Ok(());
         }
         self.held.remove(key);
-        let step = Step {
-            kind: "start_intent",
-            credits_estimated: Some(credits),
-            credits_reserved: Some(credits),
-            ..Step::default()
-        };
-        self.record(key, step)?;
         let item = self.ledger.item(key)?;
         self.send_start(&item, item.generation)
+    }
+
+    /// Records `step`, which reserves `credits` for `key`, if they fit the budget; returns
+    /// whether they did. On a shared ledger the ledger decides, in the step's own transaction,
+    /// against what every worker has committed (N workers together never pass the budget);
+    /// otherwise this run's own count does.
+    fn reserve(&mut self, key: &str, step: Step, credits: f64) -> Result<bool, BatchError> {
+        match self.budget.limit() {
+            Some(limit) if self.ledger.is_shared() => {
+                match self.ledger.reserve(key, step, limit, now())? {
+                    Reservation::Made => {
+                        self.budget.count(credits);
+                        self.unreported = true;
+                        Ok(true)
+                    }
+                    Reservation::Refused { committed } => {
+                        self.budget.saw_committed(committed);
+                        Ok(false)
+                    }
+                }
+            }
+            _ => {
+                if !self.budget.reserve(credits) {
+                    return Ok(false);
+                }
+                self.record(key, step)?;
+                Ok(true)
+            }
+        }
     }
 
     /// Settles a job's reservation with its charge, and gives the credits it freed to the
@@ -1135,6 +1185,13 @@ impl Runner<'_> {
     fn settle(&mut self, item: &Item, charged: f64) -> Result<(), BatchError> {
         self.budget
             .settle(item.credits_reserved.unwrap_or(0.0), charged);
+        self.start_held()
+    }
+
+    /// Tries the drafts held back for the budget again, in manifest order: after a settle
+    /// here, and on a shared ledger at every claim (other workers' settles free credits too).
+    /// Those whose estimate is more than the room left are skipped without asking.
+    fn start_held(&mut self) -> Result<(), BatchError> {
         if self.held.is_empty() || self.options.cancel.is_cancelled() {
             return Ok(());
         }
@@ -1144,7 +1201,14 @@ impl Runner<'_> {
         }
         held.sort_by_key(|item| item.line);
         for item in held {
-            if let Some(credits) = item.credits_estimated {
+            let Some(credits) = item.credits_estimated else {
+                continue;
+            };
+            let room = self
+                .budget
+                .limit()
+                .map_or(f64::INFINITY, |limit| limit - self.budget.committed());
+            if credits <= room + 1e-9 {
                 self.start_within_budget(&item.key, credits)?;
             }
         }

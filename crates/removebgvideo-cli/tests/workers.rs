@@ -1,7 +1,8 @@
 //! Several `batch run` processes on one batch in one PostgreSQL ledger (a real server the test
 //! starts), against one sandbox with faults on: they split the work, two of them are killed
 //! (SIGKILL) mid-run, and the survivors take over the dead ones' items and finish the batch,
-//! with every job made once, counted from the sandbox's own state.
+//! with every job made once and one credit budget shared by all of them never passed, counted
+//! from the sandbox's own state.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,8 +18,22 @@ const ITEMS: usize = 1_000;
 const WORKERS: usize = 4;
 /// Short leases, so that the test sees takeovers within seconds (the default is 30 s).
 const LEASE_SECONDS: &str = "4";
+/// The budget the kill test's workers share: about two thirds of what the batch would cost
+/// (2 or 3 credits an item), so that it binds while two workers die.
+const BUDGET: f64 = 1_600.0;
 
 fn worker(sandbox: &Sandbox, manifest: &Path, ledger: &str, dir: &Path, n: usize) -> Child {
+    worker_with(sandbox, manifest, ledger, dir, n, &[])
+}
+
+fn worker_with(
+    sandbox: &Sandbox,
+    manifest: &Path,
+    ledger: &str,
+    dir: &Path,
+    n: usize,
+    extra: &[&str],
+) -> Child {
     let log =
         |suffix: &str| std::fs::File::create(dir.join(format!("worker-{n}.{suffix}"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_removebgvideo"))
@@ -39,6 +54,7 @@ fn worker(sandbox: &Sandbox, manifest: &Path, ledger: &str, dir: &Path, n: usize
             "--max-in-flight",
             "32",
         ])
+        .args(extra)
         .arg("--out")
         .arg(dir.join(format!("out-{n}")))
         .stdin(Stdio::null())
@@ -59,6 +75,11 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 
 /// Bounded polling until worker `n` exits; it must exit 0 (its stderr shown if not).
 fn ends_well(child: &mut Child, dir: &Path, n: usize) {
+    ends_with(child, dir, n, 0);
+}
+
+/// Bounded polling until worker `n` exits with `code` (its stderr shown if not).
+fn ends_with(child: &mut Child, dir: &Path, n: usize, code: i32) {
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -71,7 +92,7 @@ fn ends_well(child: &mut Child, dir: &Path, n: usize) {
         std::thread::sleep(Duration::from_millis(50));
     };
     let stderr = std::fs::read_to_string(dir.join(format!("worker-{n}.err"))).unwrap();
-    assert!(status.success(), "worker {n}: {status}\n{stderr}");
+    assert_eq!(status.code(), Some(code), "worker {n}: {status}\n{stderr}");
 }
 
 fn done_count(ledger: &Ledger, batch: &str) -> u64 {
@@ -83,7 +104,7 @@ fn unix_millis_now() -> u64 {
 }
 
 #[test]
-fn four_workers_share_one_batch_survive_two_kills_and_make_every_job_once() {
+fn four_workers_share_one_batch_and_a_budget_survive_two_kills_and_make_every_job_once() {
     let postgres = TestPostgres::start().expect("a PostgreSQL server for the test");
     let url = postgres.url();
     let sandbox = Sandbox::start(SandboxConfig {
@@ -111,8 +132,12 @@ fn four_workers_share_one_batch_survive_two_kills_and_make_every_job_once() {
         .collect();
     std::fs::write(&manifest, rows.join("\n")).unwrap();
 
+    let budget = BUDGET.to_string();
     let mut workers: Vec<Child> = (0..WORKERS)
-        .map(|n| worker(&sandbox, &manifest, &url, dir.path(), n))
+        .map(|n| {
+            let extra = ["--budget-credits", budget.as_str()];
+            worker_with(&sandbox, &manifest, &url, dir.path(), n, &extra)
+        })
         .collect();
     let ledger = {
         let mut opened = None;
@@ -144,15 +169,53 @@ fn four_workers_share_one_batch_survive_two_kills_and_make_every_job_once() {
         killed.push((pid, unix_millis_now()));
     }
 
-    // The survivors finish everything, the dead ones' items included.
+    // The survivors finish everything, the dead ones' items included, up to the budget: what
+    // would pass it stays a draft, held (exit 4: not every item completed).
     for (n, child) in workers.iter_mut().enumerate().skip(2) {
-        ends_well(child, dir.path(), n);
+        ends_with(child, dir.path(), n, 4);
     }
     let counts = ledger.counts(batch).unwrap();
+    let done = counts.of(ItemPhase::Done);
     assert_eq!(
-        counts.of(ItemPhase::Done),
+        done + counts.of(ItemPhase::Created),
         ITEMS as u64,
         "nothing lost: {counts:?}"
+    );
+    let items = ledger.items(batch).unwrap();
+    for item in items.iter().filter(|i| i.phase == ItemPhase::Created) {
+        assert_eq!(
+            item.credits_reserved, None,
+            "{}: held, never reserved",
+            item.key
+        );
+        assert_eq!(item.last_error_code.as_deref(), Some("budget_exceeded"));
+    }
+
+    // The budget, from the sandbox's own accounts: every job started is charged, and together
+    // they stay within it, though four workers reserved from it at once and two died holding
+    // reservations.
+    let client = removebgvideo::Client::builder()
+        .api_key(sandbox.demo_key())
+        .base_url(sandbox.base_url())
+        .build()
+        .unwrap();
+    let usage = client
+        .usage_summary(&Default::default(), &Default::default())
+        .unwrap();
+    assert!(
+        usage.credits_used <= BUDGET,
+        "{} credits spent of a {BUDGET} budget",
+        usage.credits_used
+    );
+    assert!(
+        usage.credits_used >= BUDGET - 3.0,
+        "the budget was used: {} of {BUDGET}",
+        usage.credits_used
+    );
+    let charged: f64 = items.iter().filter_map(|i| i.credits_charged).sum();
+    assert!(
+        (charged - usage.credits_used).abs() < 1e-6,
+        "the ledger's charges {charged} match"
     );
 
     // Every job made once, from the sandbox's own state: one per item, and each item's job
@@ -166,7 +229,6 @@ fn four_workers_share_one_batch_survive_two_kills_and_make_every_job_once() {
     assert!(twice.is_empty(), "duplicate jobs: {twice:?}");
     assert_eq!(created.len(), ITEMS, "one job per item");
     let job_ids: HashSet<&str> = created.iter().map(|job| job.id.as_str()).collect();
-    let items = ledger.items(batch).unwrap();
     assert!(
         items.iter().all(|item| item
             .job_id
@@ -229,7 +291,7 @@ fn four_workers_share_one_batch_survive_two_kills_and_make_every_job_once() {
             .map(|s| s[field].as_u64().unwrap())
             .sum::<u64>()
     };
-    assert_eq!(sum("finished"), ITEMS as u64);
+    assert_eq!(sum("finished"), done);
     assert!(sum("takeovers") >= killed.len() as u64);
     assert_eq!(sum("leases"), 0);
 }

@@ -22,6 +22,28 @@ pub struct Lease {
     pub until: u64,
 }
 
+/// A batch's credit budget, checked by a write that reserves credits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BudgetLimit<'a> {
+    pub batch: &'a str,
+    pub limit: f64,
+}
+
+impl BudgetLimit<'_> {
+    /// The check of a write: `others` is what the batch's items that it does not write
+    /// commit, as the database has them now.
+    pub(crate) fn check(&self, others: f64, rows: &[(&Item, i64)]) -> Result<(), LedgerError> {
+        let written: f64 = rows.iter().map(|(item, _)| item.credits_committed()).sum();
+        if others + written > self.limit + 1e-9 {
+            return Err(LedgerError::OverBudget {
+                committed: others,
+                limit: self.limit,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The statements of a ledger (see the module doc). Reads take `&self`, writes `&mut self`;
 /// every write is one transaction, all or nothing.
 pub(crate) trait Backend: Send + fmt::Debug {
@@ -41,12 +63,16 @@ pub(crate) trait Backend: Send + fmt::Debug {
 
     /// Writes each row whole where the database still has it at the revision it was read at
     /// (and no other worker holds its lease), then appends the events, in one transaction.
-    /// A row that moved on fails the whole write with `Conflict`.
+    /// A row that moved on fails the whole write with `Conflict`. With a `budget`, the
+    /// transaction first takes the batch's budget lock (reservations of all workers go one
+    /// at a time) and sums what the batch's items commit, the written rows as they will be:
+    /// past the limit, nothing is written (`OverBudget`).
     fn write_steps(
         &mut self,
         rows: &[(&Item, i64)],
         events: &[NewEvent<'_>],
         worker: &str,
+        budget: Option<&BudgetLimit<'_>>,
     ) -> Result<(), LedgerError>;
 
     fn find_item(&self, batch: &str, key: &str) -> Result<Option<Item>, LedgerError>;
@@ -120,7 +146,8 @@ pub(crate) trait Backend: Send + fmt::Debug {
     ) -> Result<u64, LedgerError>;
 
     /// How many items of the batch need more work and are not `worker`'s: held by another
-    /// worker (a lapsed lease included) or by none.
+    /// worker (a lapsed lease included) or by none. Drafts the budget holds back are left
+    /// out: they wait for credits, not for a worker.
     fn unfinished_elsewhere(&self, batch: &str, worker: &str) -> Result<u64, LedgerError>;
 
     /// The leases held on the batch now (lapsed ones left out).

@@ -31,6 +31,9 @@ pub enum LedgerError {
     Conflict(String),
     /// A stored value could not be read back (edited by hand, or written by a bug).
     Corrupt(String),
+    /// A reservation would take the batch's committed credits past its budget (nothing was
+    /// written); `committed` is what the batch's other items hold.
+    OverBudget { committed: f64, limit: f64 },
 }
 
 impl fmt::Display for LedgerError {
@@ -69,6 +72,10 @@ impl fmt::Display for LedgerError {
                 "ledger: item {key:?} keeps changing under this run; is another run of the same batch going on?"
             ),
             LedgerError::Corrupt(what) => write!(f, "ledger: unreadable value: {what}"),
+            LedgerError::OverBudget { committed, limit } => write!(
+                f,
+                "ledger: the reservation would pass the budget ({committed} of {limit} credits committed)"
+            ),
         }
     }
 }

@@ -158,6 +158,40 @@ pub struct Item {
     pub updated_at: u64,
 }
 
+impl Item {
+    /// The credits the item holds against a budget: its reservation while its job is under
+    /// way (a restarted job's new one, not the last run's charge), its charge once the job
+    /// ended (its reservation when no charge is known). `committed_sql!` is the same rule.
+    pub fn credits_committed(&self) -> f64 {
+        match self.phase {
+            ItemPhase::Created | ItemPhase::Running => self.credits_reserved.unwrap_or(0.0),
+            _ => self
+                .credits_charged
+                .or(self.credits_reserved)
+                .unwrap_or(0.0),
+        }
+    }
+}
+
+/// [`Item::credits_committed`] of a row of `items`, in SQL both engines read (a macro, so that
+/// the statements that use it stay `concat!` constants).
+macro_rules! committed_sql {
+    () => {
+        "CASE WHEN phase IN ('created', 'running') THEN COALESCE(credits_reserved, 0) \
+         ELSE COALESCE(credits_charged, credits_reserved, 0) END"
+    };
+}
+pub(crate) use committed_sql;
+
+/// The phases no claim takes (an item that needs nothing more), as SQL.
+pub(crate) const FINAL_PHASES: &str = "'done', 'failed', 'unknown', 'error'";
+
+/// Drafts the budget holds back (never reserved; the budget, or an unknown duration, stopped
+/// them), as SQL: they wait for credits, not for a worker, so they keep no idle worker in a
+/// run (only a settle that frees credits starts them, and the worker that settles tries).
+pub(crate) const WAITING_FOR_CREDITS: &str = "(phase = 'created' AND credits_reserved IS NULL \
+    AND last_error_code IN ('budget_exceeded', 'estimate_unavailable'))";
+
 /// One entry of an item's log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EventRecord {

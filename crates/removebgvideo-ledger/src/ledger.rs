@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::LedgerError;
-use crate::backend::{Backend, Lease, millis};
+use crate::backend::{Backend, BudgetLimit, Lease, millis};
 use crate::item::{EventRecord, Item, ItemPhase, NewItem};
 use crate::sqlite::Sqlite;
 use crate::step::Step;
@@ -208,8 +208,9 @@ impl Ledger {
         &mut self,
         rows: &[(&Item, i64)],
         events: &[NewEvent<'_>],
+        budget: Option<&BudgetLimit<'_>>,
     ) -> Result<(), LedgerError> {
-        self.backend.write_steps(rows, events, &self.worker)
+        self.backend.write_steps(rows, events, &self.worker, budget)
     }
 
     /// Whether the batch's server was seen to honour idempotency keys (`None`: not known yet).

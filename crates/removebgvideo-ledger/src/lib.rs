@@ -39,4 +39,4 @@ pub use item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
 pub use ledger::{Counts, Durability, Ledger, Location, derive_idempotency_key};
 pub use schema::SCHEMA_VERSION;
 pub use step::Step;
-pub use writer::Writer;
+pub use writer::{Reservation, Writer};

@@ -14,8 +14,11 @@ use removebgvideo_core::Timestamp;
 use serde_json::Value;
 
 use crate::LedgerError;
-use crate::backend::{Backend, Lease, lease_millis, millis};
-use crate::item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
+use crate::backend::{Backend, BudgetLimit, Lease, lease_millis, millis};
+use crate::item::{
+    EventRecord, FINAL_PHASES, Item, ItemInput, ItemPhase, NewItem, WAITING_FOR_CREDITS,
+    committed_sql,
+};
 use crate::ledger::{NewEvent, event_detail, parse_json, planned_event, takeover_event};
 use crate::postgresql_schema;
 
@@ -118,26 +121,44 @@ impl Postgres {
     }
 
     /// One try at a group's transaction: BEGIN, one statement that writes the rows and logs
-    /// the events (prepared once per connection), COMMIT: three round trips.
+    /// the events (prepared once per connection), COMMIT: three round trips. With a budget,
+    /// two more come first: the batch's budget lock and the sum of what it commits.
     fn write_steps_once(
         &self,
         rows: &[(&Item, i64)],
         events: &[NewEvent<'_>],
         worker: &str,
+        budget: Option<&BudgetLimit<'_>>,
     ) -> Result<(), LedgerError> {
         let mut client = self.client()?;
-        if rows.is_empty() {
-            let mut tx = client.transaction().map_err(pg_error)?;
+        let statement = if rows.is_empty() {
+            None
+        } else {
+            Some(client.prepared(UPDATE_AND_LOG)?)
+        };
+        let mut tx = client.transaction().map_err(pg_error)?;
+        if let Some(budget) = budget {
+            // Held to the end of the transaction: the reservations of all workers go one at
+            // a time, and each sum (a statement of its own, under READ COMMITTED) sees every
+            // reservation committed before it.
+            tx.execute(BUDGET_LOCK, &[&budget.batch])
+                .map_err(pg_error)?;
+            let ids: Vec<i64> = rows.iter().map(|(item, _)| item.id).collect();
+            let others: Option<f64> = tx
+                .query_one(COMMITTED_ELSEWHERE, &[&budget.batch, &ids])
+                .map_err(pg_error)?
+                .get(0);
+            budget.check(others.unwrap_or(0.0), rows)?;
+        }
+        let Some(statement) = statement else {
             append_events(&mut tx, events, worker)?;
             return tx.commit().map_err(pg_error);
-        }
-        let statement = client.prepared(UPDATE_AND_LOG)?;
+        };
         let columns = RowColumns::of(rows);
         let logged = EventColumns::of(events);
         let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::with_capacity(31);
         params.extend(columns.params(&worker));
         params.extend(logged.params());
-        let mut tx = client.transaction().map_err(pg_error)?;
         let written: Option<Vec<i64>> = tx.query_one(&statement, &params).map_err(pg_error)?.get(0);
         let written = written.unwrap_or_default();
         if written.len() != rows.len() {
@@ -290,10 +311,11 @@ impl Backend for Postgres {
         rows: &[(&Item, i64)],
         events: &[NewEvent<'_>],
         worker: &str,
+        budget: Option<&BudgetLimit<'_>>,
     ) -> Result<(), LedgerError> {
         let started = std::time::Instant::now();
         loop {
-            match self.write_steps_once(rows, events, worker) {
+            match self.write_steps_once(rows, events, worker, budget) {
                 Err(error) if error.is_connection_lost() && started.elapsed() < RECONNECT_FOR => {
                     self.forget_connection();
                     std::thread::sleep(RECONNECT_PAUSE);
@@ -561,7 +583,8 @@ impl Backend for Postgres {
                         &format!(
                             "SELECT COUNT(*) FROM items WHERE batch_id = $1 \
                      AND phase NOT IN ({FINAL_PHASES}) \
-                     AND (lease_owner IS NULL OR lease_owner <> $2)"
+                     AND (lease_owner IS NULL OR lease_owner <> $2) \
+                 AND NOT {WAITING_FOR_CREDITS}"
                         ),
                         &[&batch, &worker],
                     )
@@ -593,9 +616,6 @@ impl Backend for Postgres {
     }
 }
 
-/// The phases no claim takes (an item that needs nothing more), as SQL.
-const FINAL_PHASES: &str = "'done', 'failed', 'unknown', 'error'";
-
 const ITEM_COLUMNS: &str = "id, revision, key, line, video_url, file_path, file_size, model, \
      output_format, background, text_prompt, output_target, context, phase, generation, \
      idempotency_key, job_id, job_status, credits_estimated, credits_reserved, credits_charged, \
@@ -619,6 +639,18 @@ const EVENTS_OF_BATCH: &str = "SELECT e.seq, e.at, e.kind, e.phase_from, e.phase
 /// and by the lease (a row another worker holds or moved is not written, and the commit fails
 /// for it), and the group's events (`$21`-`$31`) in order. Two data-modifying CTEs run whole,
 /// on one snapshot; it returns the ids of the rows written.
+/// The budget lock of a batch ($1): a transaction-scoped advisory lock on the batch id's
+/// hash (a collision only makes two batches' reservations take turns).
+const BUDGET_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('removebgvideo.budget:' || $1, 0))";
+
+/// What the batch's ($1) items other than those with the ids $2 commit.
+const COMMITTED_ELSEWHERE: &str = concat!(
+    "SELECT SUM(",
+    committed_sql!(),
+    ") FROM items WHERE batch_id = $1 AND NOT (id = ANY($2))"
+);
+
 const UPDATE_AND_LOG: &str = concat!(
     "WITH updated AS (",
     "UPDATE items i SET phase = u.phase, generation = u.generation, \

@@ -9,9 +9,12 @@ use removebgvideo_core::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use crate::backend::{Backend, Lease, lease_millis, millis};
+use crate::backend::{Backend, BudgetLimit, Lease, lease_millis, millis};
 use crate::checkpoint::Checkpointer;
-use crate::item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};
+use crate::item::{
+    EventRecord, FINAL_PHASES, Item, ItemInput, ItemPhase, NewItem, WAITING_FOR_CREDITS,
+    committed_sql,
+};
 use crate::ledger::{Durability, NewEvent, event_detail, parse_json, planned_event};
 use crate::{LedgerError, schema};
 
@@ -87,6 +90,25 @@ impl Sqlite {
     }
 }
 
+/// What the batch's items other than `rows` commit (see [`Item::credits_committed`]).
+fn committed_elsewhere(
+    tx: &Connection,
+    batch: &str,
+    rows: &[(&Item, i64)],
+) -> Result<f64, LedgerError> {
+    let ids: Vec<String> = rows.iter().map(|(item, _)| item.id.to_string()).collect();
+    let sum: Option<f64> = tx.query_row(
+        &format!(
+            "SELECT SUM({}) FROM items WHERE batch_id = ?1 AND id NOT IN ({})",
+            committed_sql!(),
+            ids.join(",")
+        ),
+        params![batch],
+        |row| row.get(0),
+    )?;
+    Ok(sum.unwrap_or(0.0))
+}
+
 impl Backend for Sqlite {
     fn schema_version(&self) -> Result<i64, LedgerError> {
         Ok(self
@@ -129,8 +151,14 @@ impl Backend for Sqlite {
         rows: &[(&Item, i64)],
         events: &[NewEvent<'_>],
         worker: &str,
+        budget: Option<&BudgetLimit<'_>>,
     ) -> Result<(), LedgerError> {
         self.write(|tx| {
+            // BEGIN IMMEDIATE already holds the file's write lock: no reservation runs
+            // between this sum and the writes.
+            if let Some(budget) = budget {
+                budget.check(committed_elsewhere(tx, budget.batch, rows)?, rows)?;
+            }
             for (item, read_at) in rows {
                 if !update_row(tx, item, *read_at, worker)? {
                     return Err(LedgerError::Conflict(item.key.clone()));
@@ -352,7 +380,8 @@ impl Backend for Sqlite {
             &format!(
                 "SELECT COUNT(*) FROM items WHERE batch_id = ?1 \
                  AND phase NOT IN ({FINAL_PHASES}) \
-                 AND (lease_owner IS NULL OR lease_owner <> ?2)"
+                 AND (lease_owner IS NULL OR lease_owner <> ?2) \
+                 AND NOT {WAITING_FOR_CREDITS}"
             ),
             params![batch, worker],
             |row| row.get(0),
@@ -381,9 +410,6 @@ impl Backend for Sqlite {
             .map_or(Duration::ZERO, Checkpointer::cpu)
     }
 }
-
-/// The phases no claim takes (an item that needs nothing more), as SQL.
-const FINAL_PHASES: &str = "'done', 'failed', 'unknown', 'error'";
 
 /// The events of a batch (`?1`), each with its item's key last.
 const EVENTS_OF_BATCH: &str = "SELECT e.seq, e.at, e.kind, e.phase_from, e.phase_to, \

@@ -15,9 +15,19 @@ use removebgvideo_core::state::{TransitionRecord, Verdict};
 use rustc_hash::FxHashMap;
 
 use crate::LedgerError;
+use crate::backend::BudgetLimit;
 use crate::item::{Item, ItemPhase};
 use crate::ledger::{self, Ledger};
 use crate::step::Step;
+
+/// What became of a [`Writer::reserve`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Reservation {
+    /// Written: the batch stays within its budget.
+    Made,
+    /// Not written: the batch's other items commit `committed` credits already.
+    Refused { committed: f64 },
+}
 
 /// A batch's items and the steps not yet written (see the module doc). Only one writer may
 /// run a batch at a time: a row another connection changed since it was read makes the
@@ -156,6 +166,44 @@ impl Writer {
     /// changed row once, whole, then the events in order. On an error none is written, and
     /// the items those steps changed are read again when next asked for.
     pub fn commit(&mut self, ledger: &mut Ledger) -> Result<(), LedgerError> {
+        self.commit_within(ledger, None)
+    }
+
+    /// Takes a step that reserves credits for the item (`step.credits_reserved`) and writes
+    /// it at once, in a transaction of its own that first sums what every item of the batch
+    /// commits, under a lock that makes every worker's reservations on the batch take turns:
+    /// the step is written only when the batch stays within `limit` credits. This is what
+    /// holds a budget shared by many workers; the steps staged before it are committed first.
+    /// Returns [`Reservation::Refused`] (nothing written) when it would pass the limit.
+    pub fn reserve(
+        &mut self,
+        ledger: &mut Ledger,
+        key: &str,
+        step: Step,
+        limit: f64,
+        now: Timestamp,
+    ) -> Result<Reservation, LedgerError> {
+        self.commit(ledger)?;
+        self.record(ledger, key, step, now)?;
+        let batch = self.batch.clone();
+        let budget = BudgetLimit {
+            batch: &batch,
+            limit,
+        };
+        match self.commit_within(ledger, Some(&budget)) {
+            Ok(()) => Ok(Reservation::Made),
+            Err(LedgerError::OverBudget { committed, .. }) => {
+                Ok(Reservation::Refused { committed })
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn commit_within(
+        &mut self,
+        ledger: &mut Ledger,
+        budget: Option<&BudgetLimit<'_>>,
+    ) -> Result<(), LedgerError> {
         if self.events.is_empty() {
             self.changed.clear();
             return Ok(());
@@ -179,7 +227,7 @@ impl Writer {
                 step: &event.step,
             })
             .collect();
-        let written = ledger.write_steps(&rows, &events);
+        let written = ledger.write_steps(&rows, &events, budget);
         drop(events);
         match written {
             Ok(()) => {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use removebgvideo_core::state::{TransitionRecord, Verdict};
 use removebgvideo_core::{JobStatus, Timestamp};
 use removebgvideo_ledger::{
-    Durability, ItemInput, ItemPhase, Ledger, LedgerError, NewItem, SCHEMA_VERSION, Step, Writer,
-    derive_idempotency_key,
+    Durability, ItemInput, ItemPhase, Ledger, LedgerError, NewItem, Reservation, SCHEMA_VERSION,
+    Step, Writer, derive_idempotency_key,
 };
 use serde_json::json;
 
@@ -248,6 +248,55 @@ fn a_writer_commits_its_steps_all_at_once_and_never_over_another_writers() {
         Some("processing")
     );
     assert_eq!(ledger.item(BATCH, "b").unwrap().phase, ItemPhase::Running);
+}
+
+#[test]
+fn a_reservation_is_written_only_within_the_budget_counting_every_items_commitment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(&ledger_file(&dir), Durability::Normal).unwrap();
+    let items: Vec<NewItem> = ["a", "b", "c"]
+        .iter()
+        .map(|k| item(k, &format!("https://e.com/{k}.mp4")))
+        .collect();
+    ledger.add_items(BATCH, "m.csv", &items, T0).unwrap();
+    let mut writer = Writer::new(BATCH);
+    for key in ["a", "b", "c"] {
+        writer.begin_create(&ledger, key, T0).unwrap();
+        let draft = Step {
+            kind: "created",
+            phase: Some(ItemPhase::Created),
+            job_id: Some(format!("job_{key}")),
+            ..Step::default()
+        };
+        writer.record(&ledger, key, draft, T0).unwrap();
+    }
+    let reserve = |credits: f64| Step {
+        kind: "start_intent",
+        credits_estimated: Some(credits),
+        credits_reserved: Some(credits),
+        ..Step::default()
+    };
+    // The drafts' steps are still staged: the reservation commits them first.
+    let made = writer.reserve(&mut ledger, "a", reserve(6.0), 10.0, T0);
+    assert_eq!(made.unwrap(), Reservation::Made);
+    assert_eq!(writer.pending(), 0);
+    // 6 + 5 passes 10: nothing written.
+    let refused = writer.reserve(&mut ledger, "b", reserve(5.0), 10.0, T0);
+    assert_eq!(refused.unwrap(), Reservation::Refused { committed: 6.0 });
+    assert_eq!(ledger.item(BATCH, "b").unwrap().credits_reserved, None);
+    // A job that ended counts its charge, not its reservation: 2 of a's 6 were charged.
+    let charged = Step {
+        kind: "status",
+        phase: Some(ItemPhase::Done),
+        credits_charged: Some(2.0),
+        ..Step::default()
+    };
+    writer.record(&ledger, "a", charged, T0).unwrap();
+    writer.commit(&mut ledger).unwrap();
+    let made = writer.reserve(&mut ledger, "b", reserve(5.0), 10.0, T0);
+    assert_eq!(made.unwrap(), Reservation::Made);
+    let refused = writer.reserve(&mut ledger, "c", reserve(3.5), 10.0, T0);
+    assert_eq!(refused.unwrap(), Reservation::Refused { committed: 7.0 });
 }
 
 #[test]

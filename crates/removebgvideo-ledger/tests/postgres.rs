@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use removebgvideo_core::Timestamp;
 use removebgvideo_ledger::{
-    Durability, ItemInput, ItemPhase, Ledger, LedgerError, Location, NewItem, SCHEMA_VERSION, Step,
-    Writer,
+    Durability, ItemInput, ItemPhase, Ledger, LedgerError, Location, NewItem, Reservation,
+    SCHEMA_VERSION, Step, Writer,
 };
 use removebgvideo_testpg::TestPostgres;
 use serde_json::json;
@@ -241,6 +241,85 @@ fn four_workers_claim_a_thousand_items_and_none_gets_one_twice() {
     assert_eq!(leases.len(), 1_000);
     let workers: HashSet<&str> = leases.iter().map(|l| l.worker.as_str()).collect();
     assert_eq!(workers.len(), 4, "each lease names its worker");
+}
+
+/// Drives each claimed item to a draft (a created job, not started), then reserves `credits`
+/// for it within `limit`; returns how many reservations were made.
+fn reserve_drafts(ledger: &mut Ledger, credits: f64, limit: f64) -> usize {
+    let mut made = 0;
+    loop {
+        let claimed = ledger.claim(BATCH, 10, LEASE, T0).unwrap();
+        if claimed.is_empty() {
+            return made;
+        }
+        let mut writer = Writer::new(BATCH);
+        for item in &claimed {
+            writer.begin_create(ledger, &item.key, T0).unwrap();
+            let draft = Step {
+                phase: Some(ItemPhase::Created),
+                ..created(&format!("job-{}", item.key))
+            };
+            writer.record(ledger, &item.key, draft, T0).unwrap();
+        }
+        writer.commit(ledger).unwrap();
+        for item in &claimed {
+            let step = Step {
+                kind: "start_intent",
+                credits_estimated: Some(credits),
+                credits_reserved: Some(credits),
+                ..Step::default()
+            };
+            match writer.reserve(ledger, &item.key, step, limit, T0).unwrap() {
+                Reservation::Made => made += 1,
+                Reservation::Refused { committed } => {
+                    assert!(
+                        committed + credits > limit,
+                        "{committed} + {credits} fits {limit}"
+                    )
+                }
+            }
+        }
+        // Each item is final for this test once looked at (its reservation still counts),
+        // then let go.
+        let done: Vec<String> = claimed.iter().map(|item| item.key.clone()).collect();
+        for key in &done {
+            let end = Step {
+                kind: "test_end",
+                phase: Some(ItemPhase::Error),
+                ..Step::default()
+            };
+            writer.record(ledger, key, end, T0).unwrap();
+        }
+        writer.commit(ledger).unwrap();
+        ledger.release_leases(BATCH, Some(&done)).unwrap();
+    }
+}
+
+#[test]
+fn four_workers_reserving_at_once_never_pass_the_shared_budget() {
+    let server = server();
+    let mut ledger = open(&server);
+    let items: Vec<NewItem> = (0..200).map(|n| item(&format!("b{n:03}"))).collect();
+    ledger.add_items(BATCH, "m.csv", &items, T0).unwrap();
+    // 300 credits hold 42 reservations of 7 (294); 200 are asked for, by four workers at once.
+    let start = Arc::new(Barrier::new(4));
+    let made: usize = (0..4)
+        .map(|_| {
+            let (start, url) = (start.clone(), server.url());
+            std::thread::spawn(move || {
+                let mut ledger = Ledger::open_postgres(&url).unwrap();
+                start.wait();
+                reserve_drafts(&mut ledger, 7.0, 300.0)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|worker| worker.join().unwrap())
+        .sum();
+    assert_eq!(made, 42, "as many as fit, and no more");
+    let items = ledger.items(BATCH).unwrap();
+    let reserved: f64 = items.iter().filter_map(|i| i.credits_reserved).sum();
+    assert_eq!(reserved, 294.0);
 }
 
 #[test]
