@@ -777,7 +777,7 @@ class Batch {
   constructor(params) {
     check.object(params, 'params')
     const { manifest, items, out, ledger, batch, client, maxInFlight, budgetCredits, restartFailed, recreateUnknown,
-      durability, timeout, lease, onProgress, signal, ...rest } = params
+      durability, timeout, lease, maxRequestsPerSecond, onProgress, signal, ...rest } = params
     if (items !== undefined && !Array.isArray(items)) throw validationError('/items', 'items must be an array of objects')
     if (onProgress !== undefined && typeof onProgress !== 'function') throw validationError('/onProgress', 'onProgress must be a function')
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw validationError('/signal', 'signal must be an AbortSignal')
@@ -796,6 +796,7 @@ class Batch {
       durability,
       timeout,
       lease,
+      max_requests_per_second: maxRequestsPerSecond,
     }
     // Anything else is a misspelt option: sent as it is, the native side refuses it by name.
     for (const [key, value] of Object.entries(rest)) this.#args[toSnake(key)] = value

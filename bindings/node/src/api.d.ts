@@ -202,6 +202,12 @@ export interface BatchParams {
    * heartbeat renews it (30): how soon a dead worker's items go to the others.
    */
   lease?: number
+  /**
+   * Requests per second the API key may be sent at most; with a shared (`postgres://`) ledger,
+   * the key's ceiling, split between every worker that uses the key (a 429 any worker gets
+   * pauses them all).
+   */
+  maxRequestsPerSecond?: number
   onProgress?: (progress: BatchProgress) => void
   signal?: AbortSignal
 }

@@ -63,6 +63,10 @@ pub struct BatchArgs {
     /// ledger; default 30): how soon another worker takes over a dead one's items.
     #[serde(default)]
     pub lease: Option<f64>,
+    /// Requests per second the API key may be sent at most: on a shared ledger the key's
+    /// ceiling, split between every worker that uses the key.
+    #[serde(default)]
+    pub max_requests_per_second: Option<f64>,
 }
 
 fn default_out() -> PathBuf {
@@ -251,6 +255,18 @@ impl BatchArgs {
                 ));
             }
             options.lease = lease;
+        }
+        if let Some(rate) = self.max_requests_per_second {
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1e6) {
+                return Err(invalid(
+                    "/max_requests_per_second",
+                    ProblemCode::OutOfRange,
+                    format!(
+                        "max_requests_per_second must be above 0 and at most 1000000 (got {rate})"
+                    ),
+                ));
+            }
+            options.max_requests_per_second = Some(rate);
         }
         Ok(options)
     }

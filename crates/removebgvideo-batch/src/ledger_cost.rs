@@ -12,7 +12,7 @@ use cpu_time::ThreadTime;
 use removebgvideo_core::Timestamp;
 use removebgvideo_core::state::TransitionRecord;
 use removebgvideo_ledger::{
-    Counts, Item, ItemPhase, Ledger, LedgerError, Reservation, Step, Writer,
+    Counts, Item, ItemPhase, Ledger, LedgerError, RateGateRow, Reservation, Step, Writer,
 };
 use serde::Serialize;
 
@@ -145,6 +145,16 @@ impl<'a> TimedLedger<'a> {
 
     /// Gives up the leases this worker holds in the ledger on items it does not hold here (a
     /// claim whose answer a lost connection took: the items are leased to it, unknown to it).
+    /// Syncs this worker with the shared rate gate of the key `key_hash` (see
+    /// [`Ledger::sync_rate_gate`]).
+    pub(crate) fn sync_rate_gate(
+        &mut self,
+        key_hash: &str,
+        limited: Option<Duration>,
+    ) -> Result<RateGateRow, LedgerError> {
+        self.own_write(|ledger, _| ledger.sync_rate_gate(key_hash, limited, crate::runner::now()))
+    }
+
     pub(crate) fn release_unknown_leases(&mut self, now: Timestamp) -> Result<u64, LedgerError> {
         let unknown: Vec<String> = self
             .read(|writer, ledger| ledger.leases(writer.batch(), now))?

@@ -24,6 +24,7 @@ mod plan;
 mod report;
 mod request;
 mod runner;
+mod shared_gate;
 mod source;
 mod status;
 

@@ -26,6 +26,7 @@ use crate::files;
 use crate::ledger_cost::{LedgerCost, TimedLedger};
 use crate::plan::{Budget, Ceiling, Next, Policy, next_step};
 use crate::request::{create_request, estimate};
+use crate::shared_gate::SharedGate;
 
 /// How many times the runner itself sends a step again after the client's own retries gave
 /// up (an outage longer than the retry policy); then the item waits for the next run.
@@ -86,6 +87,11 @@ pub struct BatchOptions {
     pub on_item: Option<ItemHandler>,
     /// A shared ledger: how long a claim lasts unless renewed ([`DEFAULT_LEASE`]).
     pub lease: Duration,
+    /// Requests per second the API key may be sent at most. On a shared ledger this is the
+    /// key's ceiling, split between every worker that uses the key (each worker's client gets
+    /// its share, as workers come and go); otherwise this run's client's. `None`: only the
+    /// server's 429s pace the requests (shared by every worker all the same).
+    pub max_requests_per_second: Option<f64>,
 }
 
 impl BatchOptions {
@@ -102,6 +108,7 @@ impl BatchOptions {
             on_progress: None,
             on_item: None,
             lease: DEFAULT_LEASE,
+            max_requests_per_second: None,
         }
     }
 }
@@ -114,6 +121,8 @@ impl std::fmt::Debug for BatchOptions {
             .field("budget_credits", &self.budget_credits)
             .field("restart_failed", &self.restart_failed)
             .field("recreate_unknown", &self.recreate_unknown)
+            .field("lease", &self.lease)
+            .field("max_requests_per_second", &self.max_requests_per_second)
             .finish_non_exhaustive()
     }
 }
@@ -229,6 +238,13 @@ pub fn run(
     // A shared ledger: this worker takes up only the items it claims, a ceiling's worth at a
     // time; the others are other workers'.
     let leases = timed.is_shared().then(|| Leases::new(options.lease));
+    // The key's limit is every worker's: a shared ledger shares the client's rate gate too.
+    let gate = timed
+        .is_shared()
+        .then(|| SharedGate::new(client, options.max_requests_per_second));
+    if gate.is_none() && options.max_requests_per_second.is_some() {
+        client.with_rate_gate(|gate, _| gate.set_ceiling(options.max_requests_per_second));
+    }
     let items = match &leases {
         Some(leases) => timed.claim(options.max_in_flight.max(1), leases.lease, now())?,
         None => timed.load()?,
@@ -264,9 +280,15 @@ pub fn run(
         last_progress: None,
         unreported: false,
         leases,
+        gate,
     };
     drop(every_item);
-    let driven = runner.start(&items).and_then(|()| runner.drive());
+    // The key's gate before the first request: a pause another worker's 429 started, this
+    // worker's share of the ceiling.
+    let driven = runner
+        .sync_gate()
+        .and_then(|()| runner.start(&items))
+        .and_then(|()| runner.drive());
     if driven.is_err() {
         // A step failed inside a group: none of the group is kept (its requests were never
         // sent), and the ledger is left without an open transaction.
@@ -331,6 +353,8 @@ struct Runner<'a> {
     unreported: bool,
     /// A shared ledger: this worker's claims.
     leases: Option<Leases>,
+    /// A shared ledger: the rate gate of the key, kept in step with the other workers'.
+    gate: Option<SharedGate>,
 }
 
 /// A worker's hold on its share of a batch in a shared ledger: the lease it claims items for,
@@ -458,6 +482,7 @@ impl Runner<'_> {
     fn drive(&mut self) -> Result<(), BatchError> {
         loop {
             self.heartbeat()?;
+            self.sync_gate()?;
             if self.leases.is_some() && self.queue.is_empty() && self.claim_more()? {
                 continue;
             }
@@ -515,6 +540,20 @@ impl Runner<'_> {
             // Progress once the group is committed: it never shows a step a kill could undo.
             self.commit_and_send()?;
             self.maybe_report()?;
+        }
+    }
+
+    /// A shared ledger: tells the other workers of this one's 429s, and this one of theirs
+    /// (every 100 ms; the loop wakes that often while work is under way).
+    fn sync_gate(&mut self) -> Result<(), BatchError> {
+        let Some(gate) = &mut self.gate else {
+            return Ok(());
+        };
+        match gate.sync(self.client, &mut self.ledger) {
+            // The gate works on its own meanwhile; the next sync tells what was missed.
+            Err(error) if error.is_connection_lost() => Ok(()),
+            Err(error) => Err(error.into()),
+            Ok(()) => Ok(()),
         }
     }
 

@@ -169,6 +169,10 @@ pub struct BatchRunArgs {
     /// worker's items go to the others this long after its last heartbeat.
     #[arg(long, value_name = "SECONDS")]
     pub lease: Option<f64>,
+    /// Requests per second the API key may be sent at most; with a shared (postgres://)
+    /// ledger, the key's ceiling, split between every worker that uses the key.
+    #[arg(long, value_name = "RATE")]
+    pub max_requests_per_second: Option<f64>,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     /// The public URL the API delivers to (a tunnel or gateway forwarding to the receiver);

@@ -163,6 +163,7 @@ fn batch_args(args: &BatchRunArgs) -> BatchArgs {
         durability: args.durability_full.then(|| "full".to_owned()),
         timeout: args.timeout,
         lease: args.lease,
+        max_requests_per_second: args.max_requests_per_second,
     }
 }
 

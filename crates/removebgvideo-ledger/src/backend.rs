@@ -22,6 +22,20 @@ pub struct Lease {
     pub until: u64,
 }
 
+/// One API key's shared rate gate as a worker reads it (see `Ledger::sync_rate_gate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RateGateRow {
+    /// How long every worker of the key still pauses (zero once the pause is over).
+    pub pause_left: Duration,
+    /// 429s recorded so far, by every worker of the key.
+    pub limited: u64,
+    /// Workers that used the gate within the last [`GATE_WORKER_SEEN`] (this one included).
+    pub workers: u32,
+}
+
+/// A worker counts towards a key's shared ceiling this long after its last sync.
+pub const GATE_WORKER_SEEN: Duration = Duration::from_secs(3);
+
 /// A batch's credit budget, checked by a write that reserves credits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BudgetLimit<'a> {
@@ -153,9 +167,31 @@ pub(crate) trait Backend: Send + fmt::Debug {
     /// The leases held on the batch now (lapsed ones left out).
     fn leases(&self, batch: &str, now: Timestamp) -> Result<Vec<Lease>, LedgerError>;
 
+    /// Records a 429 this worker got on the key `key_hash` (`limited`: the pause it asked for,
+    /// from now) and that the worker uses the key's gate now; returns the gate as every worker
+    /// left it.
+    fn sync_rate_gate(
+        &mut self,
+        key_hash: &str,
+        worker: &str,
+        limited: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<RateGateRow, LedgerError>;
+
     /// CPU time of the backend's own helper threads so far (SQLite's WAL checkpoints).
     fn helper_cpu(&self) -> Duration {
         Duration::ZERO
+    }
+}
+
+/// The gate row a sync read (`paused_until` and `limited`, if the key has one) with
+/// the count of workers, at `now` (all Unix milliseconds on the database's clock).
+pub(crate) fn gate_row(gate: Option<(i64, i64)>, workers: i64, now: i64) -> RateGateRow {
+    let (paused_until, limited) = gate.unwrap_or((0, 0));
+    RateGateRow {
+        pause_left: Duration::from_millis(u64::try_from(paused_until - now).unwrap_or(0)),
+        limited: u64::try_from(limited).unwrap_or(0),
+        workers: u32::try_from(workers).unwrap_or(u32::MAX).max(1),
     }
 }
 

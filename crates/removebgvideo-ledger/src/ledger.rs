@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::LedgerError;
-use crate::backend::{Backend, BudgetLimit, Lease, millis};
+use crate::backend::{Backend, BudgetLimit, Lease, RateGateRow, millis};
 use crate::item::{EventRecord, Item, ItemPhase, NewItem};
 use crate::sqlite::Sqlite;
 use crate::step::Step;
@@ -347,6 +347,20 @@ impl Ledger {
     /// should stay to take over a dead one's items.
     pub fn unfinished_elsewhere(&self, batch: &str) -> Result<u64, LedgerError> {
         self.backend.unfinished_elsewhere(batch, &self.worker)
+    }
+
+    /// The rate gate that every worker of one API key shares (`key_hash`: a hash of the key,
+    /// never the key): records a 429 this worker got (`limited`: the pause it asked for) and
+    /// that this worker uses the gate, and returns the gate as every worker left it (the
+    /// pause still to run, the 429s so far, how many workers use it).
+    pub fn sync_rate_gate(
+        &mut self,
+        key_hash: &str,
+        limited: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<RateGateRow, LedgerError> {
+        self.backend
+            .sync_rate_gate(key_hash, &self.worker, limited, now)
     }
 
     /// The live leases on the batch, in manifest order.

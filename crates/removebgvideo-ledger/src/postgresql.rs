@@ -14,7 +14,9 @@ use removebgvideo_core::Timestamp;
 use serde_json::Value;
 
 use crate::LedgerError;
-use crate::backend::{Backend, BudgetLimit, Lease, lease_millis, millis};
+use crate::backend::{
+    Backend, BudgetLimit, GATE_WORKER_SEEN, Lease, RateGateRow, gate_row, lease_millis, millis,
+};
 use crate::item::{
     EventRecord, FINAL_PHASES, Item, ItemInput, ItemPhase, NewItem, WAITING_FOR_CREDITS,
     committed_sql,
@@ -592,6 +594,56 @@ impl Backend for Postgres {
             })?
             .get(0);
         Ok(n.max(0) as u64)
+    }
+
+    fn sync_rate_gate(
+        &mut self,
+        key_hash: &str,
+        worker: &str,
+        limited: Option<Duration>,
+        _now: Timestamp,
+    ) -> Result<RateGateRow, LedgerError> {
+        // On the server's clock, as leases are: the workers' clocks need not agree. Recording
+        // a 429 twice (a lost answer, sent again) only lengthens the pause a little.
+        let pause = limited.map(lease_millis);
+        let seen = lease_millis(GATE_WORKER_SEEN);
+        self.retrying(|client| {
+            let mut tx = client.transaction().map_err(pg_error)?;
+            let now: i64 = tx
+                .query_one(&format!("SELECT {NOW_MS}"), &[])
+                .map_err(pg_error)?
+                .get(0);
+            if let Some(pause) = pause {
+                tx.execute(
+                    "INSERT INTO rate_gates (key_hash, paused_until, limited, limited_at) \
+                     VALUES ($1, $2::BIGINT + $3::BIGINT, 1, $2::BIGINT) \
+                     ON CONFLICT (key_hash) DO UPDATE SET \
+                     paused_until = GREATEST(rate_gates.paused_until, EXCLUDED.paused_until), \
+                     limited = rate_gates.limited + 1, limited_at = EXCLUDED.limited_at",
+                    &[&key_hash, &now, &pause],
+                )
+                .map_err(pg_error)?;
+            }
+            tx.execute(
+                "INSERT INTO rate_gate_workers (key_hash, worker, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key_hash, worker) DO UPDATE SET seen_at = EXCLUDED.seen_at",
+                &[&key_hash, &worker, &now],
+            )
+            .map_err(pg_error)?;
+            let row = tx
+                .query_one(
+                    "SELECT (SELECT paused_until FROM rate_gates WHERE key_hash = $1), \
+                            (SELECT limited FROM rate_gates WHERE key_hash = $1), \
+                            (SELECT COUNT(*) FROM rate_gate_workers \
+                              WHERE key_hash = $1 AND seen_at >= $2)",
+                    &[&key_hash, &(now - seen)],
+                )
+                .map_err(pg_error)?;
+            tx.commit().map_err(pg_error)?;
+            let paused_until: Option<i64> = row.get(0);
+            let gate = paused_until.map(|paused| (paused, row.get(1)));
+            Ok(gate_row(gate, row.get(2), now))
+        })
     }
 
     fn leases(&self, batch: &str, _now: Timestamp) -> Result<Vec<Lease>, LedgerError> {

@@ -1,4 +1,4 @@
-//! The PostgreSQL ledger's tables: the same tables and columns as the SQLite file's schema 5
+//! The PostgreSQL ledger's tables: the same tables and columns as the SQLite file's schema 6
 //! (`docs/ledger.md`), with PostgreSQL's types, and the migrations that make them.
 //! `removebgvideo_schema` counts the migrations applied; workers that start at once take
 //! turns under an advisory lock, so each migration runs once.
@@ -9,16 +9,17 @@ use crate::LedgerError;
 use crate::postgresql::pg_error;
 
 /// The schema version this library writes (the SQLite file's numbering: the tables match).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The advisory lock the migrations hold (any fixed number: "rbv-ledger" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7262_762d_6c65_6467;
 
 /// Each migration takes the schema from the version before it to its own. PostgreSQL's
 /// first is SQLite's five in one. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    5,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        5,
+        r#"
 CREATE TABLE batches (
     id          TEXT PRIMARY KEY,
     created_at  BIGINT NOT NULL,
@@ -89,7 +90,25 @@ CREATE TRIGGER events_are_append_only BEFORE UPDATE OR DELETE ON events
 CREATE TRIGGER events_are_not_truncated BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION removebgvideo_events_append_only();
 "#,
-)];
+    ),
+    (
+        6,
+        r#"
+CREATE TABLE rate_gates (
+    key_hash      TEXT PRIMARY KEY,
+    paused_until  BIGINT NOT NULL,
+    limited       BIGINT NOT NULL,
+    limited_at    BIGINT NOT NULL
+);
+CREATE TABLE rate_gate_workers (
+    key_hash  TEXT NOT NULL,
+    worker    TEXT NOT NULL,
+    seen_at   BIGINT NOT NULL,
+    PRIMARY KEY (key_hash, worker)
+);
+"#,
+    ),
+];
 
 /// Brings the database's schema to [`SCHEMA_VERSION`], all in one transaction under the
 /// migration lock (PostgreSQL's DDL is transactional: a failed migration leaves nothing).

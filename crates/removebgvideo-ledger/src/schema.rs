@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use crate::LedgerError;
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Each migration takes the schema from its index to the next version. Never edit one that
 /// has shipped: add the next.
@@ -123,6 +123,22 @@ BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
 ALTER TABLE items ADD COLUMN lease_owner TEXT;
 ALTER TABLE items ADD COLUMN lease_until INTEGER;
 ALTER TABLE events ADD COLUMN worker TEXT;
+"#,
+    // 6: the rate gate the workers of one API key share (a 429 anywhere pauses them all) and
+    // the workers that use it (a shared ceiling is split between them).
+    r#"
+CREATE TABLE rate_gates (
+    key_hash      TEXT PRIMARY KEY,
+    paused_until  INTEGER NOT NULL,
+    limited       INTEGER NOT NULL,
+    limited_at    INTEGER NOT NULL
+);
+CREATE TABLE rate_gate_workers (
+    key_hash  TEXT NOT NULL,
+    worker    TEXT NOT NULL,
+    seen_at   INTEGER NOT NULL,
+    PRIMARY KEY (key_hash, worker)
+);
 "#,
 ];
 

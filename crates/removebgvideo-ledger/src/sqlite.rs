@@ -9,7 +9,9 @@ use removebgvideo_core::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use crate::backend::{Backend, BudgetLimit, Lease, lease_millis, millis};
+use crate::backend::{
+    Backend, BudgetLimit, GATE_WORKER_SEEN, Lease, RateGateRow, gate_row, lease_millis, millis,
+};
 use crate::checkpoint::Checkpointer;
 use crate::item::{
     EventRecord, FINAL_PHASES, Item, ItemInput, ItemPhase, NewItem, WAITING_FOR_CREDITS,
@@ -387,6 +389,45 @@ impl Backend for Sqlite {
             |row| row.get(0),
         )?;
         Ok(n.max(0) as u64)
+    }
+
+    fn sync_rate_gate(
+        &mut self,
+        key_hash: &str,
+        worker: &str,
+        limited: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<RateGateRow, LedgerError> {
+        let now = millis(now);
+        self.write(|tx| {
+            if let Some(pause) = limited {
+                tx.prepare_cached(
+                    "INSERT INTO rate_gates (key_hash, paused_until, limited, limited_at) \
+                     VALUES (?1, ?2 + ?3, 1, ?2) ON CONFLICT (key_hash) DO UPDATE SET \
+                     paused_until = MAX(paused_until, excluded.paused_until), \
+                     limited = limited + 1, limited_at = excluded.limited_at",
+                )?
+                .execute(params![key_hash, now, lease_millis(pause)])?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO rate_gate_workers (key_hash, worker, seen_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key_hash, worker) DO UPDATE SET seen_at = excluded.seen_at",
+            )?
+            .execute(params![key_hash, worker, now])?;
+            let gate: Option<(i64, i64)> = tx
+                .prepare_cached("SELECT paused_until, limited FROM rate_gates WHERE key_hash = ?1")?
+                .query_row(params![key_hash], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let workers: i64 = tx
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM rate_gate_workers WHERE key_hash = ?1 AND seen_at >= ?2",
+                )?
+                .query_row(
+                    params![key_hash, now - lease_millis(GATE_WORKER_SEEN)],
+                    |row| row.get(0),
+                )?;
+            Ok(gate_row(gate, workers, now))
+        })
     }
 
     fn leases(&self, batch: &str, now: Timestamp) -> Result<Vec<Lease>, LedgerError> {

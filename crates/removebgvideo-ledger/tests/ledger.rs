@@ -523,7 +523,13 @@ fn every_column_is_documented_in_docs_ledger_md() {
     let path = ledger_file(&dir);
     drop(Ledger::open(&path, Durability::Normal).unwrap());
     let raw = rusqlite::Connection::open(&path).unwrap();
-    for table in ["batches", "items", "events"] {
+    for table in [
+        "batches",
+        "items",
+        "events",
+        "rate_gates",
+        "rate_gate_workers",
+    ] {
         assert!(
             docs.contains(&format!("### `{table}`")),
             "docs/ledger.md has no section for {table}"

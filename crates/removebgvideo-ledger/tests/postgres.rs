@@ -323,6 +323,35 @@ fn four_workers_reserving_at_once_never_pass_the_shared_budget() {
 }
 
 #[test]
+fn a_429_one_worker_records_pauses_every_worker_of_the_key_and_each_counts_towards_its_ceiling() {
+    let server = server();
+    let (mut one, mut two) = (open(&server), open(&server));
+    one.set_worker("host:1:a");
+    two.set_worker("host:2:b");
+    let quiet = one.sync_rate_gate("key-a", None, T0).unwrap();
+    assert_eq!(
+        (quiet.limited, quiet.pause_left, quiet.workers),
+        (0, Duration::ZERO, 1)
+    );
+    let limited = two
+        .sync_rate_gate("key-a", Some(Duration::from_secs(5)), T0)
+        .unwrap();
+    assert_eq!((limited.limited, limited.workers), (1, 2));
+    // The other worker sees the pause (on the server's clock) and the 429 counted once.
+    let seen = one.sync_rate_gate("key-a", None, T0).unwrap();
+    assert_eq!(seen.limited, 1);
+    assert!(seen.pause_left > Duration::from_secs(4) && seen.pause_left <= Duration::from_secs(5));
+    // A shorter pause never shortens a longer one; another key is its own.
+    let shorter = one
+        .sync_rate_gate("key-a", Some(Duration::from_millis(10)), T0)
+        .unwrap();
+    assert_eq!(shorter.limited, 2);
+    assert!(shorter.pause_left > Duration::from_secs(4));
+    let other = one.sync_rate_gate("key-b", None, T0).unwrap();
+    assert_eq!((other.limited, other.workers), (0, 1));
+}
+
+#[test]
 fn a_lapsed_lease_is_taken_over_on_the_log_and_its_old_holder_can_no_longer_write() {
     let server = server();
     let mut first = open(&server);

@@ -120,6 +120,18 @@ impl Client {
         self.inner.shared.keys_honoured()
     }
 
+    /// Runs `work` on the client's rate gate (every request of the client's key reserves its
+    /// send time there) with the client's now: for a coordinator that shares one key's limit
+    /// between processes (the batch runner's workers on a shared ledger) and tells each
+    /// process's gate of the 429s the others got.
+    pub fn with_rate_gate<T>(
+        &self,
+        work: impl FnOnce(&mut removebgvideo_core::rate::RateGate, Timestamp) -> T,
+    ) -> T {
+        let now = self.inner.time.now();
+        self.inner.shared.with_gate(|gate| work(gate, now))
+    }
+
     /// Tokens left in the retry budget.
     pub fn retry_budget_tokens(&self) -> u32 {
         self.inner.shared.budget_tokens()

@@ -186,7 +186,9 @@ class Batch:
 
     ``ledger``: the ledger file (``out/ledger.sqlite``), or a ``postgresql://`` URL: one ledger
     that workers on many machines share, each running the items it claims (``lease``: seconds
-    a claim lasts unless its heartbeat renews it, 30).
+    a claim lasts unless its heartbeat renews it, 30). ``max_requests_per_second``: the API key's
+    ceiling; on a shared ledger it is split between every worker that uses the key, and a 429
+    any worker gets pauses them all.
 
     ``on_progress`` receives :class:`BatchProgress`. ``progress_bar``: a tqdm bar (``None``: when
     tqdm is installed and stderr is a terminal).
@@ -208,6 +210,7 @@ class Batch:
         durability: Optional[str] = None,
         timeout: Optional[float] = None,
         lease: Optional[float] = None,
+        max_requests_per_second: Optional[float] = None,
         on_progress: Optional[Callable[[BatchProgress], None]] = None,
         progress_bar: Optional[bool] = None,
     ) -> None:
@@ -224,6 +227,7 @@ class Batch:
             "durability": durability,
             "timeout": timeout,
             "lease": lease,
+            "max_requests_per_second": max_requests_per_second,
         }
         self._client = client
         self._on_progress = on_progress
