@@ -1,31 +1,47 @@
 //! The rate gate of one client (one API key): every request reserves its send time here, so a
 //! 429 pauses every call of the key, not only the one that got it, and a batch paces itself
-//! instead of starting a 429 storm.
+//! instead of starting a 429 storm. Each 429 is dear: it pauses every client of the key for a
+//! whole `Retry-After` (a second at least), so the gate's aim is to use the key near its rate
+//! without one.
 //!
-//! - Until the first 429 (and without a configured ceiling) requests go at once.
+//! - The open gate (no pace yet) lets requests go at once, but never more at a time than it
+//!   has room for: one before any answer (a batch's first burst could empty any bucket),
+//!   then as many as the key's bucket had tokens at the last answer, or, when the server says
+//!   nothing of its bucket, a window that grows by one per success (doubling with each round
+//!   trip, TCP's slow start).
+//! - When the server tells what is left of the key's token bucket (`X-RateLimit-Limit` and
+//!   `X-RateLimit-Remaining`, [`BucketHint`]), the gate acts before the bucket is empty:
+//!   - the open gate starts pacing when the bucket runs low (three fifths or less left), at
+//!     80 % of what got through, and climbs by one request per second per success (a slow
+//!     start, since that estimate rests on one burst) until the bucket runs low again;
+//!   - then every answer that finds the bucket low, and not refilling since the last answer,
+//!     cuts the pace by 2 %, and every other answer lets it grow by two requests per second
+//!     each second. Every client of the key sees the same bucket, so together they settle just
+//!     under its refill rate, and a client that started late catches up with the others.
 //! - A 429 pauses every request until its `Retry-After` (a request whose slot was reserved
-//!   before the 429 asks for a new one when that slot comes), and the gate starts pacing at 80 % of
-//!   the rate the server was answering successes at (its goodput over the last second): once a
-//!   key's token bucket is empty, that is its refill rate. Each success then raises the pace by
-//!   0.5 %, and the next 429 cuts it again (once for all the requests that were already out when
-//!   it was cut), so the pace swings between 80 % and a little over the refill rate, with one
-//!   429 for about sixty requests. Only after the first cut, whose estimate rests on one burst
-//!   and may be far too low, the pace grows by one request per second per success (doubling
-//!   each second, TCP's slow start) until the next 429.
+//!   before the 429 asks for a new one when that slot comes), and the gate paces at 80 % of the
+//!   rate the server was answering successes at (its goodput over the last second; once a
+//!   key's bucket is empty, that is its refill rate), once for all the requests that were
+//!   already out. After the first cut, the pace climbs as in a slow start until the next 429;
+//!   after that, without bucket headers, it grows by a quarter of a request per second each
+//!   second, probing slowly for the next 429.
+//! - After a pause, each client resumes at its own phase (a draw, within a quarter of a second
+//!   or one interval), so the clients of a key that one pause held do not all go at its end.
+//! - Slots are not queued: a write (a create, start or upload) may take the next free slot, a
+//!   read (a poll) only one that is free now, so a write always finds room within one interval
+//!   and a pace that grew takes effect at once. Other requests ask again when told.
 //! - An optional ceiling (requests per second) is never passed.
-//! - While pacing, polls (reads) use at most 80 % of the pace, so a create or a start (a write)
-//!   always finds room within one interval: polls yield to creates when the gate is tight.
 
 use std::time::Duration;
 
 use crate::timestamp::Timestamp;
 
-/// Pace gained per success while pacing.
-const INCREASE: f64 = 1.005;
+/// What a steady pace gains per second when the server says nothing of its bucket, in
+/// requests per second: only a 429 tells it passed the key's rate, and each 429 pauses
+/// every client of the key, so it probes slowly.
+const BLIND_GROWTH: f64 = 0.25;
 /// The share of the goodput the pace restarts at after a 429.
 const DECREASE: f64 = 0.8;
-/// The share of the pace reads may use.
-const READ_SHARE: f64 = 0.8;
 /// The slowest pace the gate goes down to, so a key is never starved for ever.
 const MIN_RATE: f64 = 0.05;
 /// A pace is dropped after this long without a 429 (or the time of 200 requests at it, if
@@ -33,6 +49,56 @@ const MIN_RATE: f64 = 0.05;
 const QUIET: Duration = Duration::from_secs(30);
 /// The window the goodput is measured over.
 const WINDOW: Duration = Duration::from_secs(1);
+/// The most of its pace a slow start keeps when the bucket runs low.
+const DRAIN_CUT: f64 = 0.9;
+/// What a steady pace gains per second while the key's bucket is not low, in requests per
+/// second.
+const HINTED_GROWTH: f64 = 2.0;
+/// The share of a steady pace kept for each answer that finds the bucket low.
+const DRAIN_STEP: f64 = 0.98;
+/// The longest time over which the clients of a key spread their first requests after a
+/// pause (one interval of the pace, if shorter).
+pub const RESUME_SPREAD: Duration = Duration::from_millis(250);
+/// How long a request the open gate holds back (more are out than the bucket has tokens)
+/// waits before it asks again.
+const HELD_BACK: Duration = Duration::from_millis(10);
+
+/// What an answer said of the key's token bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BucketHint {
+    /// The bucket's size (`X-RateLimit-Limit`), at least 1.
+    pub limit: u32,
+    /// The tokens left after this request (`X-RateLimit-Remaining`), at most `limit`.
+    pub remaining: u32,
+}
+
+impl BucketHint {
+    /// The hint of an answer's headers, when both are there and make sense.
+    pub fn from_headers(headers: &crate::http::Headers) -> Option<BucketHint> {
+        let number = |name: &str| headers.get(name)?.trim().parse::<u32>().ok();
+        let limit = number("x-ratelimit-limit").filter(|l| *l > 0)?;
+        let remaining = number("x-ratelimit-remaining")?;
+        Some(BucketHint {
+            limit,
+            remaining: remaining.min(limit),
+        })
+    }
+
+    /// Three fifths of the bucket or less is left: the key is used about as fast as it
+    /// refills (what is left then is the margin against the jitter of many clients' sends).
+    fn is_low(self) -> bool {
+        u64::from(self.remaining) * 5 <= u64::from(self.limit) * 3
+    }
+}
+
+/// A send time the gate gave (see [`RateGate::reserve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// When to send, or to ask again.
+    pub at: Timestamp,
+    /// Whether the request is sent at `at` (otherwise it asks again then).
+    pub firm: bool,
+}
 
 /// Whether a request only reads (a poll may wait for a write).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,11 +117,9 @@ pub struct RateGate {
     pace: Option<f64>,
     /// No request goes before this (a 429's Retry-After).
     paused_until: Timestamp,
-    /// The next free send time of writes (theoretical arrival time, as in GCRA).
-    next_write: Timestamp,
-    /// The next free send time of reads: they use only part of the pace, and each write
-    /// takes a slot from them, never the other way round.
-    next_read: Timestamp,
+    /// The next free send time (theoretical arrival time, as in GCRA): no two requests go
+    /// closer than one interval of the pace, so the clients of a key never burst together.
+    next_send: Timestamp,
     /// Successes in the current measuring window, and its start.
     window_successes: u32,
     success_window_start: Timestamp,
@@ -65,13 +129,26 @@ pub struct RateGate {
     limited: u64,
     /// When the pace was last cut.
     last_cut: Timestamp,
-    /// When the last 429 came.
+    /// When the last 429 came, or the last answer that found the key's bucket low: the last
+    /// time the server confirmed the pace is needed.
     last_limited: Timestamp,
     /// Between the first cut and the next 429: the pace grows fast.
     slow_start: bool,
     /// Counts the 429s: a slot reserved before the last one was reserved before its pause
     /// and its pace, so its request asks again when the slot comes.
     generation: u64,
+    /// Requests sent and not answered yet.
+    in_flight: u32,
+    /// How many requests the open gate lets out at once when the server says nothing of its
+    /// bucket: one at first, one more for each success (doubling with each round trip, as
+    /// TCP's slow start does), so a batch's first burst is not a burst of 429s.
+    window: u32,
+    /// What the last answer said of the key's bucket (none: the server does not say).
+    bucket: Option<BucketHint>,
+    /// Where in its first interval this gate resumes after a pause, in [0, 1): drawn once
+    /// per client, so the clients of a key that one pause held resume one after another
+    /// instead of all at its end (more at once than the bucket holds is the next 429).
+    phase: f64,
 }
 
 impl RateGate {
@@ -82,8 +159,7 @@ impl RateGate {
             ceiling,
             pace: ceiling,
             paused_until: Timestamp::EPOCH,
-            next_write: Timestamp::EPOCH,
-            next_read: Timestamp::EPOCH,
+            next_send: Timestamp::EPOCH,
             window_successes: 0,
             success_window_start: Timestamp::EPOCH,
             goodput: 0.0,
@@ -92,7 +168,30 @@ impl RateGate {
             last_limited: Timestamp::EPOCH,
             slow_start: false,
             generation: 0,
+            in_flight: 0,
+            window: 1,
+            bucket: None,
+            phase: 0.0,
         }
+    }
+
+    /// The same gate, resuming after a pause at `phase` (a draw in [0, 1)) of its first
+    /// interval.
+    pub fn with_phase(mut self, phase: f64) -> Self {
+        self.phase = if phase.is_finite() {
+            phase.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// When this gate resumes after a pause that ends at `until`.
+    fn resume_at(&self, until: Timestamp) -> Timestamp {
+        let first = self
+            .pace
+            .map_or(RESUME_SPREAD, |pace| interval(pace).min(RESUME_SPREAD));
+        until.plus(first.mul_f64(self.phase))
     }
 
     /// Changes with every 429: a reservation made under another generation is void.
@@ -115,48 +214,106 @@ impl RateGate {
         self.pace.is_some() || now < self.paused_until
     }
 
-    /// Reserves a send time for one request at or after `now`; the caller sends then.
-    pub fn reserve(&mut self, now: Timestamp, priority: Priority) -> Timestamp {
+    /// Reserves a send time for one request at or after `now`. A firm slot is the request's
+    /// own: it is sent then (unless a 429 came in between, see [`RateGate::generation`]), and
+    /// [`RateGate::on_sent`] is called when it is. A slot that is not firm only says when to
+    /// ask again: the open gate holds the request back (as many are out as the key's bucket
+    /// has tokens) or pauses it, and the requests a pause held must not all go at its end.
+    pub fn reserve(&mut self, now: Timestamp, priority: Priority) -> Slot {
         self.relax(now);
-        let mut at = now.max(self.paused_until);
-        if let Some(pace) = self.pace {
-            match priority {
-                Priority::Write => {
-                    at = at.max(self.next_write);
-                    self.next_write = at.plus(interval(pace));
-                    self.next_read = self.next_read.max(at).plus(interval(pace));
-                }
-                Priority::Read => {
-                    at = at.max(self.next_read);
-                    self.next_read = at.plus(interval(pace * READ_SHARE));
-                }
+        let at = now.max(self.paused_until);
+        let Some(pace) = self.pace else {
+            if at > now {
+                let at = self.resume_at(at);
+                return Slot { at, firm: false };
             }
+            if self.held_back() {
+                let at = now.plus(HELD_BACK);
+                return Slot { at, firm: false };
+            }
+            return Slot { at, firm: true };
+        };
+        let step = interval(pace);
+        let at = at.max(self.next_send);
+        // Slots are not queued: a queue reserved at a slow pace would keep the gate slow
+        // after the pace grew (a slow start climbs tenfold). A write may take the next free
+        // slot, a read only one that is free now, so a write asking finds room within one
+        // interval however many reads wait.
+        let horizon = match priority {
+            Priority::Write => step,
+            Priority::Read => Duration::ZERO,
+        };
+        if at > now.plus(horizon) {
+            return Slot {
+                at: at.minus(horizon).max(self.paused_until),
+                firm: false,
+            };
         }
-        at
+        self.next_send = at.plus(step);
+        Slot { at, firm: true }
+    }
+
+    /// Whether the open gate holds a request back: as many are out as the key's bucket had
+    /// tokens at the last answer, or, without a word of the bucket, as its window allows.
+    /// One always goes when none is out, so a stale hint never stops the key.
+    fn held_back(&self) -> bool {
+        let room = match self.bucket {
+            Some(bucket) => bucket.remaining.max(1),
+            None => self.window,
+        };
+        self.in_flight >= room
+    }
+
+    /// A request reserved here was sent: it counts as out until [`RateGate::on_returned`].
+    /// Uploads are not counted: one may take minutes, and the open gate must not hold every
+    /// other request behind it.
+    pub fn on_sent(&mut self) {
+        self.in_flight = self.in_flight.saturating_add(1);
+    }
+
+    /// A request counted by [`RateGate::on_sent`] is no longer out: it was answered, it
+    /// failed without an answer, or its call was dropped.
+    pub fn on_returned(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
     }
 
     /// A request got an answer at `now`: a 429 with its `Retry-After` (if any) slows and
-    /// pauses every request; anything else lets the pace grow.
-    /// `sent_at` is when the answered request was sent.
+    /// pauses every request; a success lets the pace grow, unless what it says of the key's
+    /// bucket (`bucket`) shows the bucket draining. `sent_at` is when the answered request was
+    /// sent.
     pub fn on_answer(
         &mut self,
         status: u16,
         retry_after: Option<Duration>,
+        bucket: Option<BucketHint>,
         sent_at: Timestamp,
         now: Timestamp,
     ) {
         if status != 429 {
             self.count_success(now);
-            if let Some(pace) = self.pace {
-                let grown = if self.slow_start {
-                    pace + 1.0
-                } else {
-                    pace * INCREASE
-                };
-                self.pace = Some(self.capped(grown));
+            if self.pace.is_none() {
+                self.window = self.window.saturating_add(1);
+            }
+            let before = std::mem::replace(&mut self.bucket, bucket);
+            // Whether the bucket is filling up since the last answer: a cut already made is
+            // taking effect.
+            let refilling =
+                matches!((before, bucket), (Some(b), Some(h)) if h.remaining > b.remaining);
+            match bucket {
+                Some(hint) if hint.is_low() && refilling => {}
+                Some(hint) if hint.is_low() => self.on_drained(sent_at, now),
+                // Below its refill rate, the bucket fills up: every client of the key then
+                // gains the same requests per second, so a client that started late (at a
+                // small share) catches up with the others.
+                Some(_) if !self.slow_start => self.grow_by(HINTED_GROWTH),
+                _ => self.grow(),
             }
             return;
         }
+        self.bucket = bucket.map(|hint| BucketHint {
+            remaining: 0,
+            ..hint
+        });
         self.limited += 1;
         self.generation += 1;
         self.last_limited = self.last_limited.max(now);
@@ -173,8 +330,54 @@ impl RateGate {
         }
         // Every slot reserved so far is void (see `generation`): the schedule starts again
         // after the pause, at the new pace.
-        self.next_write = self.paused_until;
-        self.next_read = self.paused_until;
+        self.next_send = self.resume_at(self.paused_until);
+    }
+
+    /// Adds `per_second` requests per second each second (one `per_second / pace` per
+    /// success at the pace).
+    fn grow_by(&mut self, per_second: f64) {
+        if let Some(pace) = self.pace {
+            self.pace = Some(self.capped(pace + per_second / pace.max(1.0)));
+        }
+    }
+
+    fn grow(&mut self) {
+        if let Some(pace) = self.pace {
+            if self.slow_start {
+                self.pace = Some(self.capped(pace + 1.0));
+            } else {
+                self.grow_by(BLIND_GROWTH);
+            }
+        }
+    }
+
+    /// A success left the key's bucket low: an open gate starts pacing (as after a 429,
+    /// without its pause); a slow start ends with a cut to what got through; a steady pace
+    /// is cut a little for each such answer, until the bucket is no longer low. Answers to
+    /// requests sent before the last cut say nothing of the pace they were not sent at.
+    fn on_drained(&mut self, sent_at: Timestamp, now: Timestamp) {
+        self.last_limited = self.last_limited.max(now);
+        let pace = match self.pace {
+            None => {
+                self.slow_start = self.last_cut == Timestamp::EPOCH;
+                let estimate = self.capacity_estimate(now, WINDOW) * DECREASE;
+                let pace = self.capped(estimate.max(MIN_RATE));
+                self.pace = Some(pace);
+                self.last_cut = now;
+                // The bucket is almost empty: the next request waits one interval.
+                self.next_send = self.next_send.max(now.plus(interval(pace)));
+                return;
+            }
+            Some(_) if sent_at < self.last_cut => return,
+            // The climb of a slow start passed the refill rate, by up to a half.
+            Some(pace) if self.slow_start => {
+                self.slow_start = false;
+                self.last_cut = now;
+                pace * (DECREASE * self.goodput / pace).clamp(0.5, DRAIN_CUT)
+            }
+            Some(pace) => pace * DRAIN_STEP,
+        };
+        self.pace = Some(self.capped(pace.max(MIN_RATE)));
     }
 
     /// No request goes before this (the last 429's Retry-After, here or elsewhere).
@@ -191,8 +394,7 @@ impl RateGate {
     pub fn on_limited_elsewhere(&mut self, until: Timestamp) {
         self.generation += 1;
         self.paused_until = self.paused_until.max(until);
-        self.next_write = self.next_write.max(self.paused_until);
-        self.next_read = self.next_read.max(self.paused_until);
+        self.next_send = self.next_send.max(self.resume_at(self.paused_until));
     }
 
     /// Changes the ceiling (requests per second; `None`: only 429s pace it): a worker's share
@@ -214,10 +416,10 @@ impl RateGate {
         };
     }
 
-    /// Drops a pace that no 429 has confirmed for a long while.
+    /// Drops a pace that no 429 (nor a low bucket) has confirmed for a long while.
     fn relax(&mut self, now: Timestamp) {
         if let Some(pace) = self.pace
-            && self.limited > 0
+            && self.last_cut > Timestamp::EPOCH
         {
             let quiet = QUIET.max(interval(pace).saturating_mul(200));
             if now.since(self.last_cut.max(self.last_limited)) >= quiet {
@@ -277,8 +479,8 @@ mod tests {
     fn successes(gate: &mut RateGate) -> Timestamp {
         for i in 0..100 {
             let at = T0.plus(Duration::from_millis(i * 20));
-            gate.reserve(at, Priority::Read);
-            gate.on_answer(200, None, at, at);
+            gate.reserve(at, Priority::Read).at;
+            gate.on_answer(200, None, None, at, at);
         }
         T0.plus(Duration::from_secs(2))
     }
@@ -296,7 +498,7 @@ mod tests {
             generation,
             "slots reserved before it are void"
         );
-        assert_eq!(gate.reserve(after, Priority::Write), until, "paused");
+        assert_eq!(gate.reserve(after, Priority::Write).at, until, "paused");
         assert_eq!(gate.pace(), None, "its pace is its own 429s' to set");
         // A pause that ended already changes nothing.
         gate.on_limited_elsewhere(after);
@@ -313,7 +515,7 @@ mod tests {
         gate.set_ceiling(None);
         assert_eq!(gate.pace(), None);
         gate.set_ceiling(Some(20.0));
-        gate.on_answer(429, Some(Duration::from_secs(1)), T0, T0);
+        gate.on_answer(429, Some(Duration::from_secs(1)), None, T0, T0);
         let learned = gate.pace().unwrap();
         assert!(learned < 20.0);
         gate.set_ceiling(Some(40.0));
@@ -330,18 +532,142 @@ mod tests {
     fn an_open_gate_lets_everything_through_at_once() {
         let mut gate = RateGate::new(None);
         for _ in 0..1000 {
-            assert_eq!(gate.reserve(T0, Priority::Read), T0);
+            assert_eq!(
+                gate.reserve(T0, Priority::Read),
+                Slot { at: T0, firm: true }
+            );
         }
         assert!(!gate.is_tight(T0));
     }
 
     #[test]
+    fn an_open_gate_without_bucket_headers_widens_its_window_with_each_success() {
+        let mut gate = RateGate::new(None);
+        let mut out = 0;
+        while gate.reserve(T0, Priority::Read).firm {
+            gate.on_sent();
+            out += 1;
+        }
+        assert_eq!(out, 1, "one before any answer");
+        for round in 1..=4 {
+            // Every request out is answered, then as many as the window allows go.
+            for _ in 0..out {
+                gate.on_returned();
+                gate.on_answer(200, None, None, T0, T0);
+            }
+            out = 0;
+            while gate.reserve(T0, Priority::Read).firm {
+                gate.on_sent();
+                out += 1;
+            }
+            assert_eq!(out, 1 << round, "doubling with each round trip");
+        }
+    }
+
+    #[test]
+    fn an_open_gate_keeps_no_more_out_than_the_bucket_has_tokens_and_paces_when_it_runs_low() {
+        let mut gate = RateGate::new(None);
+        let hint = |remaining| {
+            Some(BucketHint {
+                limit: 10,
+                remaining,
+            })
+        };
+        assert!(gate.reserve(T0, Priority::Read).firm);
+        gate.on_sent();
+        gate.on_returned();
+        gate.on_answer(200, None, hint(8), T0, T0);
+        let mut out = 0;
+        while gate.reserve(T0, Priority::Read).firm {
+            gate.on_sent();
+            out += 1;
+        }
+        assert_eq!(out, 8, "as many as the bucket has tokens");
+        gate.on_returned();
+        gate.on_answer(200, None, hint(4), T0, T0);
+        assert!(gate.pace().is_some(), "four of ten left: the gate paces");
+        assert_eq!(gate.rate_limited_count(), 0, "before any 429");
+    }
+
+    #[test]
+    fn a_paced_gate_cuts_while_the_bucket_drains_and_holds_while_it_refills() {
+        let mut gate = RateGate::new(Some(20.0));
+        let hint = |remaining| {
+            Some(BucketHint {
+                limit: 10,
+                remaining,
+            })
+        };
+        gate.on_answer(200, None, hint(5), T0, T0);
+        let cut = gate.pace().unwrap();
+        assert!(cut < 20.0, "low: cut");
+        gate.on_answer(200, None, hint(6), T0, T0);
+        assert_eq!(
+            gate.pace().unwrap(),
+            cut,
+            "refilling: the cut is taking effect"
+        );
+        gate.on_answer(200, None, hint(9), T0, T0);
+        assert!(gate.pace().unwrap() > cut, "not low: grows again");
+    }
+
+    /// The send times of `count` requests that all want to go at `now`, each asking again
+    /// when a slot that is not firm says so.
+    fn send_times(
+        gate: &mut RateGate,
+        now: Timestamp,
+        count: usize,
+        priority: Priority,
+    ) -> Vec<u64> {
+        let mut times = Vec::new();
+        let mut asking = vec![now; count];
+        while let Some(index) = (0..asking.len()).min_by_key(|&i| asking[i]) {
+            let slot = gate.reserve(asking[index], priority);
+            if slot.firm {
+                times.push(slot.at.since(now).as_millis() as u64);
+                asking.remove(index);
+            } else {
+                assert!(slot.at > asking[index], "asks again later");
+                asking[index] = slot.at;
+            }
+        }
+        times
+    }
+
+    #[test]
     fn a_ceiling_spaces_requests_evenly() {
         let mut gate = RateGate::new(Some(10.0));
-        let times: Vec<u64> = (0..5)
-            .map(|_| gate.reserve(T0, Priority::Write).since(T0).as_millis() as u64)
-            .collect();
+        let times = send_times(&mut gate, T0, 5, Priority::Write);
         assert_eq!(times, [0, 100, 200, 300, 400]);
+    }
+
+    #[test]
+    fn slots_are_given_at_most_one_interval_ahead() {
+        let mut gate = RateGate::new(Some(10.0));
+        assert_eq!(
+            gate.reserve(T0, Priority::Write),
+            Slot { at: T0, firm: true }
+        );
+        let next = T0.plus(Duration::from_millis(100));
+        assert_eq!(
+            gate.reserve(T0, Priority::Write),
+            Slot {
+                at: next,
+                firm: true
+            }
+        );
+        assert_eq!(
+            gate.reserve(T0, Priority::Write),
+            Slot {
+                at: next,
+                firm: false
+            },
+            "the third asks again when the second goes"
+        );
+        assert!(
+            !gate.reserve(T0, Priority::Read).firm,
+            "a read takes only a free slot"
+        );
     }
 
     #[test]
@@ -349,17 +675,21 @@ mod tests {
         let mut gate = RateGate::new(None);
         // 50 successes a second, then the bucket is empty.
         let now = successes(&mut gate);
-        gate.on_answer(429, Some(Duration::from_secs(2)), now, now);
-        let first = gate.reserve(now, Priority::Read);
+        gate.on_answer(429, Some(Duration::from_secs(2)), None, now, now);
+        let end = now.plus(Duration::from_secs(2));
         assert_eq!(
-            first,
-            now.plus(Duration::from_secs(2)),
+            gate.reserve(now, Priority::Read),
+            Slot {
+                at: end,
+                firm: false
+            },
             "nobody goes before the pause ends"
         );
-        let second = gate.reserve(now, Priority::Read);
+        let times = send_times(&mut gate, end, 3, Priority::Read);
+        assert_eq!(times[0], 0);
         assert!(
-            second > first,
-            "and after it, requests are paced, not released together"
+            times[1] > 0 && times[2] > times[1],
+            "and after it, requests are paced, not released together: {times:?}"
         );
         let pace = gate.pace().unwrap();
         assert!(
@@ -369,13 +699,22 @@ mod tests {
     }
 
     #[test]
-    fn writes_find_room_while_reads_wait_their_share() {
+    fn a_write_finds_room_within_one_interval_however_many_reads_wait() {
         let mut gate = RateGate::new(Some(10.0));
-        let reads: Vec<Timestamp> = (0..10).map(|_| gate.reserve(T0, Priority::Read)).collect();
-        let write = gate.reserve(T0, Priority::Write);
+        assert!(gate.reserve(T0, Priority::Read).firm);
+        let waiting: Vec<Slot> = (0..10).map(|_| gate.reserve(T0, Priority::Read)).collect();
         assert!(
-            write < *reads.last().unwrap(),
-            "a write is not queued behind every read already reserved"
+            waiting.iter().all(|slot| !slot.firm),
+            "reads wait for a free slot"
+        );
+        let write = gate.reserve(T0, Priority::Write);
+        assert_eq!(
+            write,
+            Slot {
+                at: T0.plus(Duration::from_millis(100)),
+                firm: true
+            },
+            "the write takes the next slot, before every read that waits"
         );
     }
 
@@ -384,10 +723,10 @@ mod tests {
         let mut gate = RateGate::new(None);
         let now = successes(&mut gate);
         let later = now.plus(Duration::from_millis(10));
-        gate.on_answer(429, Some(Duration::from_secs(1)), now, later);
+        gate.on_answer(429, Some(Duration::from_secs(1)), None, now, later);
         let cut = gate.pace().unwrap();
         for _ in 0..7 {
-            gate.on_answer(429, Some(Duration::from_secs(1)), now, later);
+            gate.on_answer(429, Some(Duration::from_secs(1)), None, now, later);
         }
         assert_eq!(
             gate.pace().unwrap(),
@@ -402,14 +741,23 @@ mod tests {
         let mut gate = RateGate::new(None);
         for i in 0..10 {
             let at = T0.plus(Duration::from_millis(i));
-            gate.reserve(at, Priority::Write);
-            gate.on_answer(200, None, at, at);
+            gate.reserve(at, Priority::Write).at;
+            gate.on_answer(200, None, None, at, at);
         }
         let now = T0.plus(Duration::from_millis(10));
-        gate.on_answer(429, Some(Duration::from_secs(1)), now, now);
+        gate.on_answer(429, Some(Duration::from_secs(1)), None, now, now);
+        let end = T0.plus(Duration::from_millis(1010));
+        let slot = gate.reserve(now, Priority::Write);
+        assert!(
+            !slot.firm && slot.at <= end,
+            "asks again by the pause's end: {slot:?}"
+        );
         assert_eq!(
-            gate.reserve(now, Priority::Write),
-            T0.plus(Duration::from_millis(1010))
+            gate.reserve(end, Priority::Write),
+            Slot {
+                at: end,
+                firm: true
+            }
         );
         let pace = gate.pace().unwrap();
         assert!(
@@ -421,10 +769,10 @@ mod tests {
     #[test]
     fn after_the_first_cut_the_pace_climbs_fast_until_the_next_429() {
         let mut gate = RateGate::new(None);
-        gate.on_answer(429, Some(Duration::from_secs(1)), T0, T0);
+        gate.on_answer(429, Some(Duration::from_secs(1)), None, T0, T0);
         let first = gate.pace().unwrap();
         for _ in 0..100 {
-            gate.on_answer(200, None, T0, T0);
+            gate.on_answer(200, None, None, T0, T0);
         }
         let climbed = gate.pace().unwrap();
         assert!(
@@ -432,9 +780,9 @@ mod tests {
             "one a second more per success: {climbed}"
         );
         let later = T0.plus(Duration::from_secs(2));
-        gate.on_answer(429, Some(Duration::from_secs(1)), later, later);
+        gate.on_answer(429, Some(Duration::from_secs(1)), None, later, later);
         let cut = gate.pace().unwrap();
-        gate.on_answer(200, None, later, later);
+        gate.on_answer(200, None, None, later, later);
         assert!(
             gate.pace().unwrap() < cut * 1.01,
             "then only by half a percent"
@@ -445,22 +793,22 @@ mod tests {
     fn a_pace_no_429_confirms_for_long_is_dropped() {
         let mut gate = RateGate::new(None);
         let now = successes(&mut gate);
-        gate.on_answer(429, Some(Duration::from_secs(1)), now, now);
+        gate.on_answer(429, Some(Duration::from_secs(1)), None, now, now);
         assert!(gate.pace().is_some());
         let soon = now.plus(Duration::from_secs(5));
-        gate.reserve(soon, Priority::Read);
+        gate.reserve(soon, Priority::Read).at;
         assert!(gate.pace().is_some(), "still paced a few seconds on");
         let later = now.plus(Duration::from_secs(31));
-        assert_eq!(gate.reserve(later, Priority::Read), later);
+        assert_eq!(gate.reserve(later, Priority::Read).at, later);
         assert_eq!(gate.pace(), None, "half a minute without a 429 lifts it");
     }
 
     #[test]
     fn a_429_before_any_success_paces_at_one_per_retry_after() {
         let mut gate = RateGate::new(None);
-        gate.on_answer(429, Some(Duration::from_secs(4)), T0, T0);
+        gate.on_answer(429, Some(Duration::from_secs(4)), None, T0, T0);
         assert_eq!(
-            gate.reserve(T0, Priority::Write),
+            gate.reserve(T0, Priority::Write).at,
             T0.plus(Duration::from_secs(4))
         );
         assert_eq!(gate.pace(), Some(0.2));
@@ -470,10 +818,10 @@ mod tests {
     fn the_pace_grows_on_success_but_never_past_the_ceiling() {
         let mut gate = RateGate::new(Some(60.0));
         let now = successes(&mut gate);
-        gate.on_answer(429, Some(Duration::from_secs(1)), now, now);
+        gate.on_answer(429, Some(Duration::from_secs(1)), None, now, now);
         let low = gate.pace().unwrap();
         for _ in 0..1000 {
-            gate.on_answer(200, None, now, now);
+            gate.on_answer(200, None, None, now, now);
         }
         assert!(gate.pace().unwrap() > low);
         assert!(gate.pace().unwrap() <= 60.0);

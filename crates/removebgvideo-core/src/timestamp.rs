@@ -36,6 +36,11 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(duration_millis(delay)))
     }
 
+    /// This time moved back, saturating at the epoch.
+    pub fn minus(self, delay: Duration) -> Self {
+        Timestamp(self.0.saturating_sub(duration_millis(delay)))
+    }
+
     /// Time elapsed from `earlier` to `self`; zero when `earlier` is later.
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))

@@ -1,7 +1,8 @@
 //! The rate gate and the call machine over arbitrary answers, failures, cancels and times.
 //!
 //! - The gate: a reserved send time is never before the asking time, never inside the pause a
-//!   429 set, and the pace never passes the ceiling.
+//!   429 (here or elsewhere) set, the pace never passes the ceiling (as it changes), and with
+//!   nothing out a key left idle is never stopped, whatever the bucket hints said.
 //! - A call: it ends within its retries (a transmit per attempt, never one more), never sends
 //!   before the time it asked to be woken at, never sends a POST again once its outcome may
 //!   have acted while the server is not known to honour keys, and once ended stays ended.
@@ -13,7 +14,7 @@ use removebgvideo_core::machine::{
     CallMachine, IdempotencySupport, Machine, Shared, TransmitBody, TransportError,
     TransportErrorKind,
 };
-use removebgvideo_core::rate::{Priority, RateGate};
+use removebgvideo_core::rate::{BucketHint, Priority, RateGate};
 use removebgvideo_core::retry;
 use removebgvideo_core::{
     ApiKey, CreateJobRequest, FixedDraws, Job, JobAccepted, Replay, RequestBuilder, RetryBudget,
@@ -27,35 +28,71 @@ fn later(u: &mut Unstructured<'_>, now: Timestamp) -> arbitrary::Result<Timestam
 }
 
 fn gate_run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
-    let ceiling = if u.arbitrary()? {
-        Some(f64::from(u.int_in_range(1..=500u32)?) / 10.0)
-    } else {
-        None
+    let ceiling_of = |u: &mut Unstructured<'_>| -> arbitrary::Result<Option<f64>> {
+        Ok(if u.arbitrary()? {
+            Some(f64::from(u.int_in_range(1..=500u32)?) / 10.0)
+        } else {
+            None
+        })
     };
-    let mut gate = RateGate::new(ceiling);
+    let mut ceiling = ceiling_of(u)?;
+    let phase = f64::from(u.int_in_range(0..=1000u32)?) / 1000.0;
+    let mut gate = RateGate::new(ceiling).with_phase(phase);
     let mut now = T0;
     let mut paused_until = T0;
-    for _ in 0..u.int_in_range(0..=200)? {
+    let mut out = 0u32;
+    for _ in 0..u.int_in_range(0..=300)? {
         now = later(u, now)?;
-        if u.arbitrary()? {
-            let priority = if u.arbitrary()? {
-                Priority::Write
-            } else {
-                Priority::Read
-            };
-            let at = gate.reserve(now, priority);
-            assert!(at >= now, "a slot before the asking time");
-            assert!(at >= paused_until, "a slot inside a 429's pause");
-        } else {
-            let status = if u.ratio(1, 3)? { 429 } else { 200 };
-            let wait = Duration::from_millis(u.int_in_range(0..=10_000)?);
-            let hint = if u.arbitrary()? { Some(wait) } else { None };
-            let sent_at =
-                Timestamp::from_unix_millis(u.int_in_range(T0.unix_millis()..=now.unix_millis())?);
-            gate.on_answer(status, hint, sent_at, now);
-            if status == 429 {
-                let pause = hint.unwrap_or(Duration::from_secs(1));
-                paused_until = paused_until.max(now.plus(pause));
+        match u.int_in_range(0..=5)? {
+            0 | 1 => {
+                let priority = if u.arbitrary()? {
+                    Priority::Write
+                } else {
+                    Priority::Read
+                };
+                let slot = gate.reserve(now, priority);
+                assert!(slot.at >= now, "a slot before the asking time");
+                assert!(slot.at >= paused_until, "a slot inside a 429's pause");
+                assert!(slot.firm || slot.at > now, "asked to ask again at once");
+                if slot.firm && slot.at == now {
+                    gate.on_sent();
+                    out += 1;
+                }
+            }
+            2 | 3 => {
+                let status = if u.ratio(1, 3)? { 429 } else { 200 };
+                let wait = Duration::from_millis(u.int_in_range(0..=10_000)?);
+                let hint = if u.arbitrary()? { Some(wait) } else { None };
+                let bucket = if u.arbitrary()? {
+                    let limit = u.int_in_range(1..=200u32)?;
+                    Some(BucketHint {
+                        limit,
+                        remaining: u.int_in_range(0..=limit)?,
+                    })
+                } else {
+                    None
+                };
+                let sent_at = Timestamp::from_unix_millis(
+                    u.int_in_range(T0.unix_millis()..=now.unix_millis())?,
+                );
+                if out > 0 {
+                    gate.on_returned();
+                    out -= 1;
+                }
+                gate.on_answer(status, hint, bucket, sent_at, now);
+                if status == 429 {
+                    let pause = hint.unwrap_or(Duration::from_secs(1));
+                    paused_until = paused_until.max(now.plus(pause));
+                }
+            }
+            4 => {
+                let until = later(u, now)?;
+                gate.on_limited_elsewhere(until);
+                paused_until = paused_until.max(until);
+            }
+            _ => {
+                ceiling = ceiling_of(u)?;
+                gate.set_ceiling(ceiling);
             }
         }
         if let (Some(pace), Some(ceiling)) = (gate.pace(), ceiling) {
@@ -65,6 +102,18 @@ fn gate_run(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
             );
         }
     }
+    // Nothing out: the gate lets a request go once every pause is over, whatever the hints
+    // said (a stale hint never stops the key).
+    while out > 0 {
+        gate.on_returned();
+        out -= 1;
+    }
+    let after = paused_until.max(now).plus(Duration::from_secs(60));
+    let slot = gate.reserve(after, Priority::Write);
+    assert!(
+        slot.firm && slot.at <= after.plus(Duration::from_secs(20)),
+        "a key left idle is stopped: {slot:?}"
+    );
     Ok(())
 }
 

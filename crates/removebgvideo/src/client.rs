@@ -71,7 +71,7 @@ impl Client {
             settings.idempotency,
             Box::new(ThreadRandom),
         )
-        .with_rate_ceiling(settings.max_requests_per_second);
+        .with_rate_gate(settings.max_requests_per_second, fastrand::f64());
         Client {
             inner: Arc::new(Inner {
                 wire: Arc::new(Wire {

@@ -11,7 +11,7 @@ use crate::events::Event;
 use crate::http::{
     Headers, HttpRequest, Method, ResponseBody, honours_idempotency, parse_response,
 };
-use crate::rate::Priority;
+use crate::rate::{BucketHint, Priority};
 use crate::retry::{self, Outcome, RetryDecision, RetryPolicy};
 use crate::timestamp::Timestamp;
 
@@ -33,8 +33,13 @@ pub struct Answer<T> {
 enum State {
     /// The next attempt may be sent (once the rate gate gives it a time).
     Ready,
-    /// The rate gate gave the next attempt this send time.
-    Gated { until: Timestamp, generation: u64 },
+    /// The rate gate gave the next attempt this send time (or, not firm, this time to ask
+    /// again).
+    Gated {
+        until: Timestamp,
+        generation: u64,
+        firm: bool,
+    },
     /// An attempt is out since `sent_at`; its answer or failure is awaited.
     InFlight { sent_at: Timestamp },
     /// Pausing before a retry.
@@ -66,11 +71,30 @@ pub struct CallMachine<T> {
     deadline: Option<Timestamp>,
     retries_done: u32,
     state: State,
+    /// The attempt in flight counts as out at the rate gate (see [`CallMachine::returned`]).
+    counted_out: bool,
     cancel_requested: bool,
     last_failure: Option<Failure>,
     events: VecDeque<Event>,
     outcome: Option<Result<Answer<T>, Error>>,
     answer: PhantomData<fn() -> T>,
+}
+
+impl<T> CallMachine<T> {
+    /// The attempt counted as out at the rate gate is no longer out.
+    fn returned(&mut self) {
+        if std::mem::take(&mut self.counted_out) {
+            self.shared.with_gate(|gate| gate.on_returned());
+        }
+    }
+}
+
+/// A call dropped with its attempt in flight (its job cancelled, its engine gone) leaves
+/// the rate gate's count of requests out, which would otherwise hold requests back forever.
+impl<T> Drop for CallMachine<T> {
+    fn drop(&mut self) {
+        self.returned();
+    }
 }
 
 impl<T: ResponseBody> CallMachine<T> {
@@ -97,6 +121,7 @@ impl<T: ResponseBody> CallMachine<T> {
             deadline,
             retries_done: 0,
             state: State::Ready,
+            counted_out: false,
             cancel_requested: false,
             last_failure: None,
             events: VecDeque::new(),
@@ -121,9 +146,14 @@ impl<T: ResponseBody> CallMachine<T> {
     pub fn poll_transmit(&mut self, now: Timestamp) -> Option<Transmit> {
         let admitted = match self.state {
             State::Ready => false,
-            // A 429 since the slot was reserved pauses this request too: it asks again.
-            State::Gated { until, generation } if now >= until => {
-                self.shared.with_gate(|gate| gate.generation()) == generation
+            // A 429 since the slot was reserved pauses this request too: it asks again, as
+            // one whose slot only said when to ask again does.
+            State::Gated {
+                until,
+                generation,
+                firm,
+            } if now >= until => {
+                firm && self.shared.with_gate(|gate| gate.generation()) == generation
             }
             _ => return None,
         };
@@ -132,10 +162,14 @@ impl<T: ResponseBody> CallMachine<T> {
                 Method::Post => Priority::Write,
                 Method::Get => Priority::Read,
             };
-            let (at, generation) = self
-                .shared
-                .with_gate(|gate| (gate.reserve(now, priority), gate.generation()));
-            if at > now && self.deadline.is_some_and(|d| at > d) {
+            let (slot, generation, tight) = self.shared.with_gate(|gate| {
+                let tight = gate.is_tight(now);
+                (gate.reserve(now, priority), gate.generation(), tight)
+            });
+            // Only a pause or a pace fails the call: a request the open gate holds back for
+            // a moment (as many are out as the key's bucket has tokens) goes soon, and a
+            // wait's last poll may go that late.
+            if slot.at > now && tight && self.deadline.is_some_and(|d| slot.at > d) {
                 let error = Error::new(
                     ErrorCode::RateLimited,
                     format!(
@@ -146,15 +180,21 @@ impl<T: ResponseBody> CallMachine<T> {
                 self.finish(Err(self.with_key(error)));
                 return None;
             }
-            if at > now {
+            if slot.at > now || !slot.firm {
                 self.state = State::Gated {
-                    until: at,
+                    until: slot.at,
                     generation,
+                    firm: slot.firm,
                 };
                 return None;
             }
         }
         self.state = State::InFlight { sent_at: now };
+        // An upload may take minutes: the open gate does not hold other requests behind it.
+        if matches!(self.body, TransmitBody::Json) {
+            self.shared.with_gate(|gate| gate.on_sent());
+            self.counted_out = true;
+        }
         let remaining = self.deadline.map(|d| d.since(now).max(FINAL_ATTEMPT_FLOOR));
         let timeout = remaining.map_or(self.attempt_timeout, |r| self.attempt_timeout.min(r));
         Some(Transmit::Api {
@@ -206,8 +246,10 @@ impl<T: ResponseBody> CallMachine<T> {
         // The pause a 429 sets for every call is held to the longest Retry-After the retry
         // policy takes: a hostile or broken server cannot stop the client for a year.
         let pause = hint.map(|h| h.min(self.shared.retry.max_retry_after));
+        let bucket = BucketHint::from_headers(&headers);
+        self.returned();
         self.shared
-            .with_gate(|gate| gate.on_answer(status, pause, sent_at, now));
+            .with_gate(|gate| gate.on_answer(status, pause, bucket, sent_at, now));
         let success = (200..300).contains(&status);
         // Only a success proves the origin honours keys: a gateway's 5xx may echo the header
         // without anything behind it remembering the key.
@@ -249,6 +291,7 @@ impl<T: ResponseBody> CallMachine<T> {
         if !matches!(self.state, State::InFlight { .. }) {
             return;
         }
+        self.returned();
         let what = format!("{} {}", self.request.method.as_str(), self.request.path);
         let error = failure.to_error(&what);
         self.failed(

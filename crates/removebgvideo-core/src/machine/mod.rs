@@ -96,9 +96,12 @@ impl Shared {
         }
     }
 
-    /// The same, with a ceiling of requests per second on the client's rate gate.
-    pub fn with_rate_ceiling(self, ceiling: Option<f64>) -> Self {
-        *lock(&self.gate) = RateGate::new(ceiling);
+    /// The same, with a ceiling of requests per second on the client's rate gate, which
+    /// resumes after a pause at `phase` (a draw in [0, 1), see [`RateGate::with_phase`]).
+    /// The phase is the caller's draw, not one of `random`'s: the machines' jitter stays
+    /// the same sequence whatever the gate does.
+    pub fn with_rate_gate(self, ceiling: Option<f64>, phase: f64) -> Self {
+        *lock(&self.gate) = RateGate::new(ceiling).with_phase(phase);
         self
     }
 
