@@ -40,6 +40,9 @@ use crate::timestamp::Timestamp;
 /// requests per second: only a 429 tells it passed the key's rate, and each 429 pauses
 /// every client of the key, so it probes slowly.
 const BLIND_GROWTH: f64 = 0.25;
+/// Or, if more, this share of the pace per success (a client alone on a fast key finds its
+/// rate again in seconds).
+const BLIND_INCREASE: f64 = 0.005;
 /// The share of the goodput the pace restarts at after a 429.
 const DECREASE: f64 = 0.8;
 /// The slowest pace the gate goes down to, so a key is never starved for ever.
@@ -346,7 +349,7 @@ impl RateGate {
             if self.slow_start {
                 self.pace = Some(self.capped(pace + 1.0));
             } else {
-                self.grow_by(BLIND_GROWTH);
+                self.grow_by(BLIND_GROWTH.max(pace * pace * BLIND_INCREASE));
             }
         }
     }

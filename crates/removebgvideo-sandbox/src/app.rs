@@ -249,9 +249,11 @@ async fn api_guard(State(app): State<AppState>, mut request: Request, next: Next
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after.as_secs_f64().ceil().max(1.0) as u64),
             );
-            headers.insert("X-RateLimit-Limit", HeaderValue::from(limit));
-            headers.insert("X-RateLimit-Remaining", HeaderValue::from(0u32));
-            headers.insert("X-RateLimit-Reset", HeaderValue::from(reset));
+            if app.config.rate_limit_headers {
+                headers.insert("X-RateLimit-Limit", HeaderValue::from(limit));
+                headers.insert("X-RateLimit-Remaining", HeaderValue::from(0u32));
+                headers.insert("X-RateLimit-Reset", HeaderValue::from(reset));
+            }
             return response;
         }
     };
@@ -273,10 +275,12 @@ async fn api_guard(State(app): State<AppState>, mut request: Request, next: Next
         None => next.run(request).await,
         Some(idem) => run_idempotent(&app, &key, &idem, request, next).await,
     };
-    let headers = response.headers_mut();
-    headers.insert("X-RateLimit-Limit", HeaderValue::from(limit));
-    headers.insert("X-RateLimit-Remaining", HeaderValue::from(remaining));
-    headers.insert("X-RateLimit-Reset", HeaderValue::from(reset));
+    if app.config.rate_limit_headers {
+        let headers = response.headers_mut();
+        headers.insert("X-RateLimit-Limit", HeaderValue::from(limit));
+        headers.insert("X-RateLimit-Remaining", HeaderValue::from(remaining));
+        headers.insert("X-RateLimit-Reset", HeaderValue::from(reset));
+    }
     response
 }
 

@@ -92,6 +92,10 @@ pub struct SandboxConfig {
     /// a server that ignores the header: a repeated POST is done again, so tests can prove a
     /// client never repeats one whose outcome is unknown.
     pub honour_idempotency_keys: bool,
+    /// Whether answers tell what is left of the key's rate limit (`X-RateLimit-Limit`,
+    /// `X-RateLimit-Remaining`, `X-RateLimit-Reset`). Off, the sandbox is like the API as
+    /// documented, which names no such headers: a client learns the limit only from its 429s.
+    pub rate_limit_headers: bool,
     /// Random faults.
     pub faults: FaultConfig,
     /// Print one JSON line per request on stderr.
@@ -118,6 +122,7 @@ impl Default for SandboxConfig {
             webhook_retries: 2,
             idempotency_ttl_secs: 24 * 3600,
             honour_idempotency_keys: true,
+            rate_limit_headers: true,
             faults: FaultConfig::default(),
             log_to_stderr: false,
             header_read_timeout_ms: 10_000,
