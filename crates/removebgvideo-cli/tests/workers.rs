@@ -2,7 +2,8 @@
 //! starts), against one sandbox with faults on: they split the work, two of them are killed
 //! (SIGKILL) mid-run, and the survivors take over the dead ones' items and finish the batch,
 //! with every job made once and one credit budget shared by all of them never passed, counted
-//! from the sandbox's own state.
+//! from the sandbox's own state. They also carry on through a PostgreSQL restart, and share
+//! one rate-limited key near its rate without a 429 storm.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -22,39 +23,33 @@ const LEASE_SECONDS: &str = "4";
 /// (2 or 3 credits an item), so that it binds while two workers die.
 const BUDGET: f64 = 1_600.0;
 
+/// The flags of the kill and restart tests' workers.
+const WORKER_FLAGS: [&str; 4] = ["--lease", LEASE_SECONDS, "--max-in-flight", "32"];
+
 fn worker(sandbox: &Sandbox, manifest: &Path, ledger: &str, dir: &Path, n: usize) -> Child {
-    worker_with(sandbox, manifest, ledger, dir, n, &[])
+    let key = sandbox.demo_key();
+    worker_with(sandbox, key, manifest, ledger, dir, n, &WORKER_FLAGS)
 }
 
+/// Worker `n`: `batch run` of `manifest` with `key` on `ledger`, its output and logs in `dir`.
 fn worker_with(
     sandbox: &Sandbox,
+    key: &str,
     manifest: &Path,
     ledger: &str,
     dir: &Path,
     n: usize,
-    extra: &[&str],
+    flags: &[&str],
 ) -> Child {
     let log =
         |suffix: &str| std::fs::File::create(dir.join(format!("worker-{n}.{suffix}"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_removebgvideo"))
         .env_remove("REMOVEBGVIDEO_API_KEY")
-        .args([
-            "--base-url",
-            sandbox.base_url(),
-            "--api-key",
-            sandbox.demo_key(),
-        ])
+        .args(["--base-url", sandbox.base_url(), "--api-key", key])
         .args(["--json", "batch", "run"])
         .arg(manifest)
-        .args([
-            "--ledger",
-            ledger,
-            "--lease",
-            LEASE_SECONDS,
-            "--max-in-flight",
-            "32",
-        ])
-        .args(extra)
+        .args(["--ledger", ledger])
+        .args(flags)
         .arg("--out")
         .arg(dir.join(format!("out-{n}")))
         .stdin(Stdio::null())
@@ -148,8 +143,9 @@ fn four_workers_share_one_batch_and_a_budget_survive_two_kills_and_make_every_jo
     let budget = BUDGET.to_string();
     let mut workers: Vec<Child> = (0..WORKERS)
         .map(|n| {
-            let extra = ["--budget-credits", budget.as_str()];
-            worker_with(&sandbox, &manifest, &url, dir.path(), n, &extra)
+            let flags = [&WORKER_FLAGS[..], &["--budget-credits", budget.as_str()]].concat();
+            let key = sandbox.demo_key();
+            worker_with(&sandbox, key, &manifest, &url, dir.path(), n, &flags)
         })
         .collect();
     let ledger = {
@@ -357,27 +353,22 @@ fn workers_carry_on_through_a_postgresql_restart_with_nothing_lost() {
 }
 
 /// Unix seconds of the sandbox log's `at` (`YYYY-MM-DDTHH:MM:SS[.fff]Z`).
-fn unix_seconds(at: &str) -> i64 {
-    let n = |range: std::ops::Range<usize>| at[range].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
-    // Days from the civil date (H. Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + n(11..13) * 3_600 + n(14..16) * 60 + n(17..19)
+/// The rate-limited key's plan: 25 requests a second, a bucket of 5.
+const RATE: f64 = 25.0;
+
+/// What four workers on one rate-limited key did.
+struct Shared {
+    requests: usize,
+    limited: usize,
+    /// Requests served per second while the workers had more to send than the key takes.
+    throughput: f64,
 }
 
-#[test]
-fn four_workers_on_one_rate_limited_key_share_its_limit_without_a_429_storm() {
-    // The key's plan allows 25 requests a second (a bucket of 5). The workers are given a
-    // ceiling a little under it (95 %), which they split between them through the ledger's
-    // rate gate as they come and go; a 429 any of them gets pauses all of them.
+/// Four workers on a batch of 240 items, with one key allowing [`RATE`] requests a second,
+/// each worker given `flags`.
+fn four_workers_on_one_rate_limited_key(flags: &[&str]) -> Shared {
     const N: usize = 240;
     const KEY: &str = "rbv_workers_limited";
-    const RATE: f64 = 25.0;
     let postgres = TestPostgres::start().expect("a PostgreSQL server for the test");
     let url = postgres.url();
     let sandbox = Sandbox::start(SandboxConfig {
@@ -400,26 +391,9 @@ fn four_workers_on_one_rate_limited_key_share_its_limit_without_a_429_storm() {
         .collect();
     std::fs::write(&manifest, rows.join("\n")).unwrap();
     let started = Instant::now();
+    let flags = [&["--max-in-flight", "16"], flags].concat();
     let mut workers: Vec<Child> = (0..WORKERS)
-        .map(|n| {
-            let log = |suffix: &str| {
-                std::fs::File::create(dir.path().join(format!("worker-{n}.{suffix}"))).unwrap()
-            };
-            Command::new(env!("CARGO_BIN_EXE_removebgvideo"))
-                .env_remove("REMOVEBGVIDEO_API_KEY")
-                .args(["--base-url", sandbox.base_url(), "--api-key", KEY])
-                .args(["--json", "batch", "run"])
-                .arg(&manifest)
-                .args(["--ledger", &url, "--max-in-flight", "16"])
-                .args(["--max-requests-per-second", &(RATE * 0.95).to_string()])
-                .arg("--out")
-                .arg(dir.path().join(format!("out-{n}")))
-                .stdin(Stdio::null())
-                .stdout(log("out"))
-                .stderr(log("err"))
-                .spawn()
-                .expect("the binary runs")
-        })
+        .map(|n| worker_with(&sandbox, KEY, &manifest, &url, dir.path(), n, &flags))
         .collect();
     for (n, child) in workers.iter_mut().enumerate() {
         ends_well(child, dir.path(), n);
@@ -427,41 +401,66 @@ fn four_workers_on_one_rate_limited_key_share_its_limit_without_a_429_storm() {
     let log = sandbox.request_log();
     let api: Vec<_> = log.iter().filter(|r| r.path.starts_with("/v1/")).collect();
     let limited = api.iter().filter(|r| r.status == Some(429)).count();
-    let share = limited as f64 / api.len() as f64;
     // Throughput while the workers had more to send than the key takes: from the first create
     // to the last (before, the workers are starting; after, only the last jobs' polls are
-    // left), in whole seconds as the log has them.
-    let creates: Vec<i64> = api
+    // left).
+    let creates: Vec<u64> = api
         .iter()
         .filter(|r| r.method == "POST")
-        .map(|r| unix_seconds(&r.at))
+        .map(|r| r.at_ms)
         .collect();
     let (first, last) = (creates[0], *creates.last().unwrap());
     let served = api
         .iter()
         .filter(|r| r.status != Some(429))
-        .filter(|r| (first..=last).contains(&unix_seconds(&r.at)))
+        .filter(|r| (first..=last).contains(&r.at_ms))
         .count();
-    let seconds = (last - first + 1) as f64;
-    let throughput = served as f64 / seconds;
+    let seconds = (last - first) as f64 / 1000.0;
+    let shared = Shared {
+        requests: api.len(),
+        limited,
+        throughput: served as f64 / seconds,
+    };
     eprintln!(
-        "{} requests, {limited} answered 429 ({:.2} %); {served} served in the {seconds} s of creates: {throughput:.1}/s of {RATE}; whole run {:.1} s",
-        api.len(),
-        share * 100.0,
+        "{flags:?}: {} requests, {limited} answered 429 ({:.2} %); {served} served in the {seconds:.1} s of creates: {:.1}/s of {RATE}; whole run {:.1} s",
+        shared.requests,
+        limited as f64 / shared.requests as f64 * 100.0,
+        shared.throughput,
         started.elapsed().as_secs_f64()
     );
+    shared
+}
+
+/// The goals: 2 % of requests answered 429 or fewer, and 80 % of the key's rate or
+/// more. The workers read the key's bucket from the sandbox's `X-RateLimit-*` headers (see
+/// `crates/removebgvideo-core/src/rate.rs` and its simulation, `tests/shared_key.rs`).
+/// Measured here, beside the other tests of this file on 2 cores: 91 % without a ceiling and
+/// 88 % with one (95 % of the key's rate), with no 429.
+fn assert_goals(shared: &Shared) {
+    let share = shared.limited as f64 / shared.requests as f64;
     assert!(
         share <= 0.02,
-        "{limited} of {} requests answered 429",
-        api.len()
+        "{} of {} requests answered 429",
+        shared.limited,
+        shared.requests
     );
-    // The goal is 80 %; measured here about 71 % over the whole span of creates (84 %
-    // once every worker runs: the first second's burst, before the workers know of each
-    // other, costs a 1-s pause of the key), on a quiet machine; 59 % with the other tests of
-    // this file running beside it on 2 cores. This guards against a collapse of the pace
-    // (without the shared gate: 9.7/s and 5 % of requests answered 429).
     assert!(
-        throughput >= 0.4 * RATE,
-        "{throughput:.1} requests/s served, under 40 % of the key's {RATE}/s"
+        shared.throughput >= 0.8 * RATE,
+        "{:.1} requests/s served, under 80 % of the key's {RATE}/s",
+        shared.throughput
     );
+}
+
+#[test]
+fn four_workers_on_one_rate_limited_key_use_it_near_its_rate_without_a_429_storm() {
+    assert_goals(&four_workers_on_one_rate_limited_key(&[]));
+}
+
+#[test]
+fn four_workers_under_a_shared_ceiling_split_it_and_keep_the_goals() {
+    // The ceiling, a little under the key's rate, is split between the workers through the
+    // ledger's rate gate as they come and go; a 429 any of them gets pauses all of them.
+    let ceiling = (RATE * 0.95).to_string();
+    let flags = ["--max-requests-per-second", ceiling.as_str()];
+    assert_goals(&four_workers_on_one_rate_limited_key(&flags));
 }

@@ -297,6 +297,13 @@ impl RateGate {
             if self.pace.is_none() {
                 self.window = self.window.saturating_add(1);
             }
+            if let Some(hint) = bucket
+                && self.last_cut == Timestamp::EPOCH
+            {
+                self.bucket = bucket;
+                self.start_from_bucket(hint, now);
+                return;
+            }
             let before = std::mem::replace(&mut self.bucket, bucket);
             // Whether the bucket is filling up since the last answer: a cut already made is
             // taking effect.
@@ -354,6 +361,18 @@ impl RateGate {
         }
     }
 
+    /// The first answer that tells the key's bucket starts a slow start at one bucket per
+    /// second (or the ceiling, if lower): the clients of a key that start together (a
+    /// batch's workers) would otherwise each take the whole bucket at once, or each the whole
+    /// ceiling until they know of each other, and meet at the next 429.
+    fn start_from_bucket(&mut self, hint: BucketHint, now: Timestamp) {
+        let pace = self.capped(f64::from(hint.limit));
+        self.pace = Some(pace);
+        self.slow_start = true;
+        self.last_cut = now;
+        self.next_send = self.next_send.max(now.plus(interval(pace)));
+    }
+
     /// A success left the key's bucket low: an open gate starts pacing (as after a 429,
     /// without its pause); a slow start ends with a cut to what got through; a steady pace
     /// is cut a little for each such answer, until the bucket is no longer low. Answers to
@@ -376,7 +395,7 @@ impl RateGate {
             Some(pace) if self.slow_start => {
                 self.slow_start = false;
                 self.last_cut = now;
-                pace * (DECREASE * self.goodput / pace).clamp(0.5, DRAIN_CUT)
+                pace * DRAIN_CUT
             }
             Some(pace) => pace * DRAIN_STEP,
         };
@@ -568,7 +587,7 @@ mod tests {
     }
 
     #[test]
-    fn an_open_gate_keeps_no_more_out_than_the_bucket_has_tokens_and_paces_when_it_runs_low() {
+    fn the_first_answer_that_tells_the_bucket_starts_a_slow_start_at_one_bucket_a_second() {
         let mut gate = RateGate::new(None);
         let hint = |remaining| {
             Some(BucketHint {
@@ -578,17 +597,27 @@ mod tests {
         };
         assert!(gate.reserve(T0, Priority::Read).firm);
         gate.on_sent();
+        assert!(
+            !gate.reserve(T0, Priority::Read).firm,
+            "one out before any answer"
+        );
         gate.on_returned();
-        gate.on_answer(200, None, hint(8), T0, T0);
-        let mut out = 0;
-        while gate.reserve(T0, Priority::Read).firm {
-            gate.on_sent();
-            out += 1;
-        }
-        assert_eq!(out, 8, "as many as the bucket has tokens");
-        gate.on_returned();
-        gate.on_answer(200, None, hint(4), T0, T0);
-        assert!(gate.pace().is_some(), "four of ten left: the gate paces");
+        gate.on_answer(200, None, hint(9), T0, T0);
+        assert_eq!(gate.pace(), Some(10.0));
+        assert_eq!(
+            gate.reserve(T0, Priority::Read),
+            Slot {
+                at: T0.plus(Duration::from_millis(100)),
+                firm: false
+            },
+            "the next one waits an interval: others may share the bucket"
+        );
+        let later = T0.plus(Duration::from_millis(100));
+        gate.on_answer(200, None, hint(9), later, later);
+        assert_eq!(gate.pace(), Some(11.0), "a slow start climbs");
+        gate.on_answer(200, None, hint(5), later, later);
+        let cut = gate.pace().unwrap();
+        assert!(cut < 11.0, "until the bucket runs low: {cut}");
         assert_eq!(gate.rate_limited_count(), 0, "before any 429");
     }
 

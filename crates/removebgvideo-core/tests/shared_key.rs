@@ -15,8 +15,6 @@ const T0: Timestamp = Timestamp::from_unix_secs(1_795_000_000);
 /// Requests each client keeps going (its in-flight jobs' calls).
 const STREAMS: usize = 16;
 const SYNC_EVERY_MS: u64 = 100;
-/// How far apart the clients start.
-const STAGGER_MS: u64 = 150;
 
 /// One simulated key and its clients.
 #[derive(Clone, Copy)]
@@ -31,6 +29,8 @@ struct Case {
     round_trip_ms: (u64, u64),
     /// The key's ceiling, shared by its clients.
     ceiling: Option<f64>,
+    /// How far apart the clients start.
+    stagger_ms: u64,
     seconds: u64,
 }
 
@@ -41,6 +41,7 @@ const SANDBOX: Case = Case {
     hints: true,
     round_trip_ms: (4, 4),
     ceiling: None,
+    stagger_ms: 150,
     seconds: 30,
 };
 
@@ -145,15 +146,15 @@ fn run(case: Case) -> Run {
     let mut phases = SeededDraws::new(7);
     let mut all: Vec<Client> = (0..case.clients)
         .map(|n| Client {
-            gate: RateGate::new(case.ceiling.map(|c| c / case.clients as f64))
-                .with_phase(phases.unit()),
+            // Until it first syncs, a client knows of no other: the whole ceiling is its.
+            gate: RateGate::new(case.ceiling).with_phase(phases.unit()),
             streams: vec![
                 Stream::Ready {
                     priority: Priority::Read
                 };
                 STREAMS
             ],
-            starts_ms: n as u64 * STAGGER_MS,
+            starts_ms: n as u64 * case.stagger_ms,
             told: 0,
             seen: 0,
             calls: 0,
@@ -164,8 +165,12 @@ fn run(case: Case) -> Run {
     let (mut served, mut limited) = (0u64, 0u64);
     for ms in 0..case.seconds * 1000 {
         let now = at(ms);
+        let started = all.iter().filter(|c| ms >= c.starts_ms).count();
         for client in all.iter_mut().filter(|c| ms >= c.starts_ms) {
             if (ms - client.starts_ms).is_multiple_of(SYNC_EVERY_MS) {
+                client
+                    .gate
+                    .set_ceiling(case.ceiling.map(|c| c / started as f64));
                 let own = client.gate.rate_limited_count();
                 if own > client.told {
                     row_paused_until = row_paused_until.max(client.gate.paused_until());
@@ -336,4 +341,25 @@ fn without_bucket_headers_the_clients_learn_from_429s_and_still_use_most_of_the_
         ..SANDBOX
     };
     assert_goal("4 clients, no headers", case, 0.55, 0.06);
+}
+
+#[test]
+fn four_clients_started_together_keep_the_goal() {
+    let case = Case {
+        stagger_ms: 0,
+        round_trip_ms: (2, 20),
+        ..SANDBOX
+    };
+    assert_goal("4 clients started together", case, 0.8, 0.02);
+}
+
+#[test]
+fn four_clients_started_together_under_a_shared_ceiling_keep_the_goal() {
+    let case = Case {
+        stagger_ms: 0,
+        round_trip_ms: (2, 20),
+        ceiling: Some(0.95 * SANDBOX.rate),
+        ..SANDBOX
+    };
+    assert_goal("4 clients started together, ceiling 95 %", case, 0.8, 0.02);
 }

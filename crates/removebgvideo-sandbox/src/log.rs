@@ -19,6 +19,8 @@ const KEPT: usize = 20_000;
 pub struct RequestRecord {
     /// When it arrived (RFC 3339, wall clock).
     pub at: String,
+    /// The same, in Unix milliseconds (rates over a few seconds need more than whole seconds).
+    pub at_ms: u64,
     /// Its request id.
     pub request_id: String,
     /// Method.

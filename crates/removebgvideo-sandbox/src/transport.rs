@@ -122,8 +122,10 @@ async fn handle(
     let started = Instant::now();
     let request_id = app.request_id();
     let path = request.uri().path().to_owned();
+    let arrived = Timestamp::from(SystemTime::now());
     let mut record = RequestRecord {
-        at: webhook::format_timestamp(Timestamp::from(SystemTime::now())),
+        at: webhook::format_timestamp(arrived),
+        at_ms: arrived.unix_millis(),
         request_id: request_id.clone(),
         method: request.method().to_string(),
         // Output tokens and file query strings are secrets: never logged.
