@@ -36,6 +36,10 @@ pub struct RateGateRow {
 /// A worker counts towards a key's shared ceiling this long after its last sync.
 pub const GATE_WORKER_SEEN: Duration = Duration::from_secs(3);
 
+/// A worker's row in `rate_gate_workers` is deleted this long after its last sync (by any
+/// worker's sync of the key): workers come and go, and the table must not grow with them.
+pub const GATE_WORKER_FORGOTTEN: Duration = Duration::from_secs(600);
+
 /// A batch's credit budget, checked by a write that reserves credits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BudgetLimit<'a> {

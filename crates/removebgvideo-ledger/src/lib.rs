@@ -32,7 +32,7 @@ mod sqlite;
 mod step;
 mod writer;
 
-pub use backend::{GATE_WORKER_SEEN, Lease, RateGateRow};
+pub use backend::{GATE_WORKER_FORGOTTEN, GATE_WORKER_SEEN, Lease, RateGateRow};
 
 pub use error::LedgerError;
 pub use item::{EventRecord, Item, ItemInput, ItemPhase, NewItem};

@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use crate::LedgerError;
 use crate::backend::{
-    Backend, BudgetLimit, GATE_WORKER_SEEN, Lease, RateGateRow, gate_row, lease_millis, millis,
+    Backend, BudgetLimit, GATE_WORKER_FORGOTTEN, GATE_WORKER_SEEN, Lease, RateGateRow, gate_row,
+    lease_millis, millis,
 };
 use crate::item::{
     EventRecord, FINAL_PHASES, Item, ItemInput, ItemPhase, NewItem, WAITING_FOR_CREDITS,
@@ -99,7 +100,7 @@ impl Postgres {
     /// reads, and writes that set what they set whether or not they ran before.
     fn retrying<T>(
         &self,
-        mut work: impl FnMut(&mut Client) -> Result<T, LedgerError>,
+        mut work: impl FnMut(&mut ClientGuard<'_>) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
         let started = std::time::Instant::now();
         loop {
@@ -213,7 +214,7 @@ impl std::ops::DerefMut for ClientGuard<'_> {
 
 impl Backend for Postgres {
     fn schema_version(&self) -> Result<i64, LedgerError> {
-        self.retrying(postgresql_schema::found_version)
+        self.retrying(|client| postgresql_schema::found_version(&mut **client))
     }
 
     fn add_items(
@@ -601,42 +602,18 @@ impl Backend for Postgres {
         // a 429 twice (a lost answer, sent again) only lengthens the pause a little.
         let pause = limited.map(lease_millis);
         let seen = lease_millis(GATE_WORKER_SEEN);
+        let forgotten = lease_millis(GATE_WORKER_FORGOTTEN);
         self.retrying(|client| {
-            let mut tx = client.transaction().map_err(pg_error)?;
-            let now: i64 = tx
-                .query_one(&format!("SELECT {NOW_MS}"), &[])
-                .map_err(pg_error)?
-                .get(0);
-            if let Some(pause) = pause {
-                tx.execute(
-                    "INSERT INTO rate_gates (key_hash, paused_until, limited, limited_at) \
-                     VALUES ($1, $2::BIGINT + $3::BIGINT, 1, $2::BIGINT) \
-                     ON CONFLICT (key_hash) DO UPDATE SET \
-                     paused_until = GREATEST(rate_gates.paused_until, EXCLUDED.paused_until), \
-                     limited = rate_gates.limited + 1, limited_at = EXCLUDED.limited_at",
-                    &[&key_hash, &now, &pause],
-                )
+            // One statement, one round trip (every worker syncs every 100 ms). Its parts see
+            // the table as it was before it: the pause and the count are taken from what the
+            // inserts return, and this worker is counted apart.
+            let statement = client.prepared(SYNC_RATE_GATE)?;
+            let row = client
+                .query_one(&statement, &[&key_hash, &worker, &pause, &seen, &forgotten])
                 .map_err(pg_error)?;
-            }
-            tx.execute(
-                "INSERT INTO rate_gate_workers (key_hash, worker, seen_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (key_hash, worker) DO UPDATE SET seen_at = EXCLUDED.seen_at",
-                &[&key_hash, &worker, &now],
-            )
-            .map_err(pg_error)?;
-            let row = tx
-                .query_one(
-                    "SELECT (SELECT paused_until FROM rate_gates WHERE key_hash = $1), \
-                            (SELECT limited FROM rate_gates WHERE key_hash = $1), \
-                            (SELECT COUNT(*) FROM rate_gate_workers \
-                              WHERE key_hash = $1 AND seen_at >= $2)",
-                    &[&key_hash, &(now - seen)],
-                )
-                .map_err(pg_error)?;
-            tx.commit().map_err(pg_error)?;
             let paused_until: Option<i64> = row.get(0);
             let gate = paused_until.map(|paused| (paused, row.get(1)));
-            Ok(gate_row(gate, row.get(2), now))
+            Ok(gate_row(gate, row.get(2), row.get(3)))
         })
     }
 
@@ -740,6 +717,35 @@ const UPDATE_AND_LOG: &str = concat!(
      FROM updated"
 );
 
+/// A worker's sync with a key's shared rate gate (see `sync_rate_gate`): $1 the key's hash,
+/// $2 the worker, $3 the pause of a 429 it got (or NULL), $4 how recently a worker must have
+/// synced to count, $5 how long after its last sync a worker's row is deleted. Returns the
+/// pause's end, the 429s so far, the workers counted and the server's time.
+const SYNC_RATE_GATE: &str = concat!(
+    "WITH clock AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now), ",
+    "limited AS (",
+    "INSERT INTO rate_gates (key_hash, paused_until, limited, limited_at) \
+     SELECT $1, now + $3::BIGINT, 1, now FROM clock WHERE $3::BIGINT IS NOT NULL \
+     ON CONFLICT (key_hash) DO UPDATE SET \
+     paused_until = GREATEST(rate_gates.paused_until, EXCLUDED.paused_until), \
+     limited = rate_gates.limited + 1, limited_at = EXCLUDED.limited_at \
+     RETURNING paused_until, limited), ",
+    "seen AS (",
+    "INSERT INTO rate_gate_workers (key_hash, worker, seen_at) SELECT $1, $2, now FROM clock \
+     ON CONFLICT (key_hash, worker) DO UPDATE SET seen_at = EXCLUDED.seen_at RETURNING 1), ",
+    "forgotten AS (",
+    "DELETE FROM rate_gate_workers WHERE key_hash = $1 AND worker <> $2 \
+     AND seen_at < (SELECT now FROM clock) - $5::BIGINT RETURNING 1) ",
+    "SELECT COALESCE((SELECT paused_until FROM limited), \
+                     (SELECT paused_until FROM rate_gates WHERE key_hash = $1)), \
+            COALESCE((SELECT limited FROM limited), \
+                     (SELECT limited FROM rate_gates WHERE key_hash = $1)), \
+            (SELECT COUNT(*) FROM rate_gate_workers \
+              WHERE key_hash = $1 AND worker <> $2 \
+                AND seen_at >= (SELECT now FROM clock) - $4::BIGINT) + 1, \
+            (SELECT now FROM clock)"
+);
+
 /// The text of the cast [`UPDATE_AND_LOG`] fails with when a row moved, before its id.
 const CONFLICT_MARK: &str = "rbv-ledger-conflict ";
 
@@ -751,7 +757,10 @@ fn conflict_or_error(error: postgres::Error, rows: &[(&Item, i64)]) -> LedgerErr
         .filter(|db| *db.code() == postgres::error::SqlState::INVALID_TEXT_REPRESENTATION)
         .and_then(|db| {
             let at = db.message().find(CONFLICT_MARK)? + CONFLICT_MARK.len();
-            let id: String = db.message()[at..].chars().take_while(char::is_ascii_digit).collect();
+            let id: String = db.message()[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             id.parse::<i64>().ok()
         });
     match moved {

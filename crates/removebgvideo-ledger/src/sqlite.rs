@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use crate::backend::{
-    Backend, BudgetLimit, GATE_WORKER_SEEN, Lease, RateGateRow, gate_row, lease_millis, millis,
+    Backend, BudgetLimit, GATE_WORKER_FORGOTTEN, GATE_WORKER_SEEN, Lease, RateGateRow, gate_row,
+    lease_millis, millis,
 };
 use crate::checkpoint::Checkpointer;
 use crate::item::{
@@ -414,6 +415,10 @@ impl Backend for Sqlite {
                  ON CONFLICT (key_hash, worker) DO UPDATE SET seen_at = excluded.seen_at",
             )?
             .execute(params![key_hash, worker, now])?;
+            tx.prepare_cached(
+                "DELETE FROM rate_gate_workers WHERE key_hash = ?1 AND seen_at < ?2",
+            )?
+            .execute(params![key_hash, now - lease_millis(GATE_WORKER_FORGOTTEN)])?;
             let gate: Option<(i64, i64)> = tx
                 .prepare_cached("SELECT paused_until, limited FROM rate_gates WHERE key_hash = ?1")?
                 .query_row(params![key_hash], |row| Ok((row.get(0)?, row.get(1)?)))

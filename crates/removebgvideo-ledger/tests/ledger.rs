@@ -554,3 +554,34 @@ fn every_column_is_documented_in_docs_ledger_md() {
         );
     }
 }
+
+#[test]
+fn a_rate_gate_counts_the_workers_seen_lately_and_forgets_those_gone_for_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = ledger_file(&dir);
+    let (mut one, mut two) = (
+        Ledger::open(&path, Durability::Normal).unwrap(),
+        Ledger::open(&path, Durability::Normal).unwrap(),
+    );
+    one.set_worker("host:1:a");
+    two.set_worker("host:2:b");
+    assert_eq!(one.sync_rate_gate("key", None, T0).unwrap().workers, 1);
+    assert_eq!(two.sync_rate_gate("key", None, T0).unwrap().workers, 2);
+    let later = T0.plus(removebgvideo_ledger::GATE_WORKER_SEEN * 2);
+    assert_eq!(
+        two.sync_rate_gate("key", None, later).unwrap().workers,
+        1,
+        "a worker not seen lately no longer shares the ceiling"
+    );
+    let gone = T0.plus(removebgvideo_ledger::GATE_WORKER_FORGOTTEN * 2);
+    two.sync_rate_gate("key", None, gone).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let workers: Vec<String> = conn
+        .prepare("SELECT worker FROM rate_gate_workers")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(workers, ["host:2:b"], "and one gone for long is forgotten");
+}

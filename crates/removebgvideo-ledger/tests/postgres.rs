@@ -349,6 +349,26 @@ fn a_429_one_worker_records_pauses_every_worker_of_the_key_and_each_counts_towar
     assert!(shorter.pause_left > Duration::from_secs(4));
     let other = one.sync_rate_gate("key-b", None, T0).unwrap();
     assert_eq!((other.limited, other.workers), (0, 1));
+    // A worker not seen for long is forgotten by the next sync of its key.
+    let mut raw = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+    raw.execute(
+        "INSERT INTO rate_gate_workers (key_hash, worker, seen_at) VALUES ('key-a', 'gone:9:z', 0)",
+        &[],
+    )
+    .unwrap();
+    let rows = |raw: &mut postgres::Client| -> Vec<String> {
+        raw.query(
+            "SELECT worker FROM rate_gate_workers WHERE key_hash = 'key-a' ORDER BY worker",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+    };
+    assert_eq!(rows(&mut raw).len(), 3);
+    assert_eq!(two.sync_rate_gate("key-a", None, T0).unwrap().workers, 2);
+    assert_eq!(rows(&mut raw), ["host:1:a", "host:2:b"]);
 }
 
 #[test]
