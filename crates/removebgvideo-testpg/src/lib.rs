@@ -6,14 +6,24 @@
 //!
 //! `initdb` refuses to run as root, so as root the cluster is made and run by the `postgres`
 //! user (`runuser`), in a folder it owns.
+//!
+//! A test process killed with SIGKILL drops nothing, so its server would run on for ever:
+//! each folder names the process that made it (`owner`: its pid and start time), and every
+//! `start` first stops the servers, and removes the folders, of owners that are gone.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long the server may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The temp folders' name prefix.
+const FOLDER_PREFIX: &str = "removebgvideo-pg-";
+
+/// The file in a folder that names its owner.
+const OWNER_FILE: &str = "owner";
 
 /// A running server (see the crate doc).
 #[derive(Debug)]
@@ -32,9 +42,14 @@ impl TestPostgres {
         } else {
             None
         };
+        sweep_orphans();
         let folder = tempfile::Builder::new()
-            .prefix("removebgvideo-pg-")
+            .prefix(FOLDER_PREFIX)
             .tempdir()
+            .map_err(|e| format!("temp folder: {e}"))?;
+        let owner = process_identity(std::process::id())
+            .ok_or("this process's start time is not readable from /proc")?;
+        std::fs::write(folder.path().join(OWNER_FILE), owner)
             .map_err(|e| format!("temp folder: {e}"))?;
         if let Some(user) = run_as {
             // The folder is the cluster's: its user must own it.
@@ -139,17 +154,7 @@ impl TestPostgres {
 
     /// Runs a server tool, as the cluster's user.
     fn tool(&self, args: &[&str]) -> Result<Output, String> {
-        let program = server_binary(args[0]);
-        let mut command = match self.run_as {
-            Some(user) => {
-                let mut command = Command::new("runuser");
-                command.args(["-u", user, "--"]).arg(&program);
-                command
-            }
-            None => Command::new(&program),
-        };
-        command.args(&args[1..]);
-        run(command.current_dir(self.folder.path()))
+        run_tool(self.run_as, self.folder.path(), args)
     }
 }
 
@@ -161,6 +166,77 @@ impl Drop for TestPostgres {
         {
             let _ = self.kill();
         }
+    }
+}
+
+/// Runs a server tool in `folder`, as `run_as` if given.
+fn run_tool(run_as: Option<&str>, folder: &Path, args: &[&str]) -> Result<Output, String> {
+    let program = server_binary(args[0]);
+    let mut command = match run_as {
+        Some(user) => {
+            let mut command = Command::new("runuser");
+            command.args(["-u", user, "--"]).arg(&program);
+            command
+        }
+        None => Command::new(&program),
+    };
+    command.args(&args[1..]);
+    run(command.current_dir(folder))
+}
+
+/// Whether a folder's cluster has a server running (or left its pid file behind).
+fn data_has_server(folder: &Path) -> bool {
+    folder.join("data").join("postmaster.pid").is_file()
+}
+
+/// A process as `pid start-time` (its start time in clock ticks since boot, from
+/// `/proc/<pid>/stat`): a pid the kernel gave to another process since does not match.
+fn process_identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: fields count after its end.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let start_time = after_name.split_whitespace().nth(19)?;
+    Some(format!("{pid} {start_time}"))
+}
+
+/// Stops the servers of folders whose owner is gone, and removes the folders. A folder
+/// without an owner file (being made, or made before owners were written) is left alone.
+fn sweep_orphans() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let folder = entry.path();
+        let is_ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(FOLDER_PREFIX));
+        let Ok(owner) = std::fs::read_to_string(folder.join(OWNER_FILE)) else {
+            continue;
+        };
+        let alive = owner
+            .split_whitespace()
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .and_then(process_identity)
+            .is_some_and(|now| now == owner.trim());
+        if !is_ours || alive {
+            continue;
+        }
+        let run_as = running_as_root().then_some("postgres");
+        let data = folder.join("data");
+        if let Some(data) = data.to_str()
+            && data_has_server(&folder)
+        {
+            let stop = |mode: &str| {
+                let args = ["pg_ctl", "-D", data, "stop", "-m", mode, "-w", "-t", "20"];
+                run_tool(run_as, &folder, &args)
+            };
+            if stop("fast").is_err() {
+                let _ = stop("immediate");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&folder);
     }
 }
 
