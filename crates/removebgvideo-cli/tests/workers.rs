@@ -353,6 +353,82 @@ fn workers_carry_on_through_a_postgresql_restart_with_nothing_lost() {
 }
 
 /// Unix seconds of the sandbox log's `at` (`YYYY-MM-DDTHH:MM:SS[.fff]Z`).
+#[test]
+fn a_worker_stalled_past_its_lease_stops_when_it_wakes_and_every_job_is_made_once() {
+    const N: usize = 60;
+    let postgres = TestPostgres::start().expect("a PostgreSQL server for the test");
+    let url = postgres.url();
+    // Jobs of a few seconds: the stalled worker still has some under way when it wakes.
+    let sandbox = Sandbox::start(SandboxConfig {
+        speed: 5.0,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest: PathBuf = dir.path().join("videos.jsonl");
+    let rows: Vec<String> = (0..N)
+        .map(|i| {
+            format!(r#"{{"key":"s{i:02}","video_url":"https://example.com/s{i}.mp4?duration=20","model":"light"}}"#)
+        })
+        .collect();
+    std::fs::write(&manifest, rows.join("\n")).unwrap();
+    let mut workers: Vec<Child> = (0..2)
+        .map(|n| worker(&sandbox, &manifest, &url, dir.path(), n))
+        .collect();
+    let (stalled, mark) = (workers[0].id(), format!(":{}:", workers[0].id()));
+    let mut opened: Option<(Ledger, String)> = None;
+    wait_until(
+        "the first worker holds leases",
+        Duration::from_secs(60),
+        || {
+            if opened.is_none() {
+                opened = Ledger::open_postgres(&url).ok().and_then(|ledger| {
+                    let batch = ledger.batches().ok()?.first()?.clone();
+                    Some((ledger, batch))
+                });
+            }
+            opened.as_ref().is_some_and(|(ledger, batch)| {
+                ledger
+                    .leases(batch, Timestamp::from(std::time::SystemTime::now()))
+                    .is_ok_and(|leases| leases.iter().any(|l| l.worker.contains(&mark)))
+            })
+        },
+    );
+    let (ledger, batch) = opened.unwrap();
+    // SIGSTOP: the worker stalls (a pause of its host, a debugger, a swap storm) without dying.
+    let signal = |name: &str| {
+        let sent = Command::new("kill")
+            .args([name, &stalled.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {name}");
+    };
+    signal("-STOP");
+    wait_until("its items are taken over", Duration::from_secs(40), || {
+        ledger.batch_events(&batch).is_ok_and(|events| {
+            events.iter().any(|(_, e)| {
+                e.kind == "claimed"
+                    && e.detail
+                        .as_ref()
+                        .and_then(|d| d["previous_worker"].as_str())
+                        .is_some_and(|w| w.contains(&mark))
+            })
+        })
+    });
+    signal("-CONT");
+    // Awake, its next write over an item it lost is refused: it stops, saying why, and
+    // writes nothing over the worker that took over.
+    ends_with(&mut workers[0], dir.path(), 0, 3);
+    let said = std::fs::read_to_string(dir.path().join("worker-0.out")).unwrap()
+        + &std::fs::read_to_string(dir.path().join("worker-0.err")).unwrap();
+    assert!(said.contains("another worker took it over"), "{said}");
+    ends_well(&mut workers[1], dir.path(), 1);
+    assert_eq!(ledger.counts(&batch).unwrap().of(ItemPhase::Done), N as u64);
+    let created = sandbox.created_jobs();
+    let videos: HashSet<&str> = created.iter().map(|job| job.video_url.as_str()).collect();
+    assert_eq!((created.len(), videos.len()), (N, N), "one job per item");
+}
+
 /// The rate-limited key's plan: 25 requests a second, a bucket of 5.
 const RATE: f64 = 25.0;
 

@@ -69,7 +69,7 @@ impl fmt::Display for LedgerError {
             ),
             LedgerError::Conflict(key) => write!(
                 f,
-                "ledger: item {key:?} keeps changing under this run; is another run of the same batch going on?"
+                "ledger: item {key:?} changed under this run: another worker took it over (this one stalled past its lease), or another run of the same batch is going on; this run stops, and the items it still holds go to the others"
             ),
             LedgerError::Corrupt(what) => write!(f, "ledger: unreadable value: {what}"),
             LedgerError::OverBudget { committed, limit } => write!(
