@@ -501,7 +501,7 @@ mod tests {
     fn successes(gate: &mut RateGate) -> Timestamp {
         for i in 0..100 {
             let at = T0.plus(Duration::from_millis(i * 20));
-            gate.reserve(at, Priority::Read).at;
+            gate.reserve(at, Priority::Read);
             gate.on_answer(200, None, None, at, at);
         }
         T0.plus(Duration::from_secs(2))
@@ -773,7 +773,7 @@ mod tests {
         let mut gate = RateGate::new(None);
         for i in 0..10 {
             let at = T0.plus(Duration::from_millis(i));
-            gate.reserve(at, Priority::Write).at;
+            gate.reserve(at, Priority::Write);
             gate.on_answer(200, None, None, at, at);
         }
         let now = T0.plus(Duration::from_millis(10));
@@ -828,7 +828,7 @@ mod tests {
         gate.on_answer(429, Some(Duration::from_secs(1)), None, now, now);
         assert!(gate.pace().is_some());
         let soon = now.plus(Duration::from_secs(5));
-        gate.reserve(soon, Priority::Read).at;
+        gate.reserve(soon, Priority::Read);
         assert!(gate.pace().is_some(), "still paced a few seconds on");
         let later = now.plus(Duration::from_secs(31));
         assert_eq!(gate.reserve(later, Priority::Read).at, later);

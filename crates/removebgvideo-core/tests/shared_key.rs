@@ -104,7 +104,7 @@ impl Client {
     /// One call in five is a create or a start.
     fn next_priority(&mut self) -> Priority {
         self.calls += 1;
-        if self.calls % 5 == 0 {
+        if self.calls.is_multiple_of(5) {
             Priority::Write
         } else {
             Priority::Read
